@@ -1,0 +1,38 @@
+"""Split a batch into rounds so each round holds at most one reading per channel.
+
+Rules with memory (hysteresis, debounce, windows) must see a channel's readings in time order.
+Round k holds every channel's k-th reading of the batch, so a round is evaluated as one vector
+operation over channels, and rounds are evaluated in order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def time_then_channel_order(
+    ts: npt.NDArray[np.float64], channel: npt.NDArray[np.int32]
+) -> npt.NDArray[np.intp]:
+    """Indices that sort readings by channel, and by time within a channel (stable)."""
+    return np.lexsort((ts, channel))
+
+
+def occurrence_rank(sorted_channel: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
+    """For channel-sorted readings, how many earlier readings of the same channel precede each."""
+    n = len(sorted_channel)
+    if n == 0:
+        return np.zeros(0, dtype=np.intp)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = sorted_channel[1:] != sorted_channel[:-1]
+    start_pos = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    return np.arange(n) - start_pos
+
+
+def round_slices(rank: npt.NDArray[np.intp]) -> list[npt.NDArray[np.intp]]:
+    """Positions (into the channel-sorted arrays) of each round, round 0 first."""
+    if len(rank) == 0:
+        return []
+    order = np.argsort(rank, kind="stable")
+    bounds = np.searchsorted(rank[order], np.arange(1, int(rank.max()) + 1))
+    return np.split(order, bounds)

@@ -1,0 +1,35 @@
+"""The HTTP API and dashboard, built around a runtime. Nothing happens at import."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+
+from api.auth import TokenTable
+from api.routes import alarms, channels, health
+from gateway.runtime import Runtime
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="smartsite gateway",
+        version="1",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.tokens = TokenTable(runtime.config.api)
+    for router in (health.router, channels.router, alarms.router):
+        app.include_router(router, prefix=API_PREFIX)
+    dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> str:
+        return dashboard
+
+    return app

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.auth import Viewer
+from api.deps import RuntimeDep
+
+router = APIRouter(tags=["channels"])
+
+
+@router.get("/channels")
+def channels(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
+    """Every channel with its latest value, acquisition time, quality, unit and current grade."""
+    return runtime.channels()

@@ -1,0 +1,127 @@
+"""Decode the contract's MQTT sensor payload ``{"ts": ..., "values": {"<quantity>": number}}``.
+
+Pure: bytes in, readings and the reasons for anything rejected out. The caller counts and logs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from gateway.models import Quality
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+# Epoch values above this are milliseconds (1e11 s is the year 5138).
+_MILLISECONDS_ABOVE = 1e11
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceBinding:
+    """A device as the decoder needs it: its id and the column of each of its quantities."""
+
+    device: str
+    columns: dict[str, int]
+
+
+@dataclass(slots=True)
+class Decoded:
+    ts: list[float] = field(default_factory=list)
+    channel: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    quality: list[int] = field(default_factory=list)
+    # Why the whole message was refused, if it was.
+    malformed: str | None = None
+    # Reasons readings were flagged or skipped, with counts (e.g. "non_numeric", "unknown_quantity").
+    problems: dict[str, int] = field(default_factory=dict)
+    # The first problem's detail, for the once-per-device log line.
+    detail: str | None = None
+
+    def _problem(self, kind: str, detail: str) -> None:
+        self.problems[kind] = self.problems.get(kind, 0) + 1
+        if self.detail is None:
+            self.detail = detail
+
+
+class PayloadError(ValueError):
+    pass
+
+
+def _to_float(raw: int | float) -> float:
+    try:
+        return float(raw)
+    except OverflowError:  # a JSON integer beyond float range
+        return math.inf
+
+
+def parse_timestamp(raw: Any, naive_tz: tzinfo) -> float:
+    """Epoch seconds from a number (s or ms) or an ISO 8601 string (naive means site time)."""
+    if isinstance(raw, bool):
+        raise PayloadError("ts is a boolean")
+    if isinstance(raw, (int, float)):
+        ts = _to_float(raw)
+        if not math.isfinite(ts) or ts <= 0:
+            raise PayloadError(f"ts {raw!r} is not a time")
+        return ts / 1000.0 if ts > _MILLISECONDS_ABOVE else ts
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise PayloadError(f"ts {raw[:40]!r} is not ISO 8601") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=naive_tz)
+        return moment.timestamp()
+    raise PayloadError(f"ts has type {type(raw).__name__}")
+
+
+def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, naive_tz: tzinfo) -> Decoded:
+    out = Decoded()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        out.malformed = f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+        return out
+    try:
+        doc = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        out.malformed = f"not JSON: {exc}"[:200]
+        return out
+    if not isinstance(doc, dict):
+        out.malformed = f"expected a JSON object, got {type(doc).__name__}"
+        return out
+    values = doc.get("values")
+    if not isinstance(values, dict):
+        out.malformed = "no 'values' object"
+        return out
+    flags = Quality.GOOD
+    if "ts" in doc and doc["ts"] is not None:
+        try:
+            ts = parse_timestamp(doc["ts"], naive_tz)
+        except PayloadError as exc:
+            out.malformed = str(exc)
+            return out
+    else:
+        # No device time: the arrival time stands in, and the reading says so.
+        ts = arrival_ts
+        flags = Quality.TIME_ESTIMATED
+
+    for quantity, raw in values.items():
+        column = binding.columns.get(quantity)
+        if column is None:
+            out._problem("unknown_quantity", f"unknown quantity {str(quantity)[:40]!r}")
+            continue
+        quality = flags
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            out._problem("non_numeric", f"{quantity}: non-numeric value {str(raw)[:40]!r}")
+            value = math.nan
+            quality |= Quality.BAD_VALUE
+        else:
+            value = _to_float(raw)
+            if not math.isfinite(value):
+                out._problem("non_finite", f"{quantity}: value {raw!r}")
+                quality |= Quality.BAD_VALUE
+        out.ts.append(ts)
+        out.channel.append(column)
+        out.value.append(value)
+        out.quality.append(quality)
+    return out

@@ -1,0 +1,143 @@
+"""MQTT JSON sensors (aiomqtt): subscribe, decode, yield batches; reconnect and resubscribe forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from types import TracebackType
+
+import aiomqtt
+
+from drivers.mqtt_link import MqttLink
+from drivers.mqtt_payload import DeviceBinding, decode_payload
+from drivers.outage import Backoff, OutageLog
+from gateway.models import ReadingBatch
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_DEVICE = "(unknown device)"
+
+
+@dataclass(slots=True)
+class DeviceStats:
+    messages: int = 0
+    readings: int = 0
+    last_message_ts: float | None = None
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class MqttSource:
+    """Readings from devices that publish the contract's JSON payload.
+
+    Use as ``async with source: async for batch in source.batches(): ...``. Broker outages are
+    retried with capped, jittered backoff and logged once each; subscriptions are renewed on every
+    connect. A bad message is counted for its device and logged once per device and kind of problem.
+    """
+
+    def __init__(
+        self,
+        link: MqttLink,
+        device_topics: dict[str, DeviceBinding],
+        wildcard: str | None,
+        naive_tz: tzinfo,
+        clock: Callable[[], float] = time.time,
+        name: str = "mqtt-in",
+    ) -> None:
+        self._link = link
+        self._topics = device_topics
+        self._wildcard = wildcard
+        self._tz = naive_tz
+        self._clock = clock
+        self.name = name
+        self._identifier = f"smartsite-in-{uuid.uuid4().hex[:12]}"
+        self._outage = OutageLog(log, f"MQTT input {link.describe()}")
+        self._logged: set[tuple[str, str]] = set()
+        self.stats: dict[str, DeviceStats] = {b.device: DeviceStats() for b in device_topics.values()}
+        self.connected = False
+
+    async def __aenter__(self) -> MqttSource:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.connected = False
+
+    def subscriptions(self) -> list[str]:
+        topics = [self._wildcard] if self._wildcard else []
+        for topic in self._topics:
+            if not (self._wildcard and aiomqtt.Topic(topic).matches(self._wildcard)):
+                topics.append(topic)
+        return topics
+
+    async def batches(self) -> AsyncIterator[ReadingBatch]:
+        backoff = Backoff()
+        while True:
+            try:
+                async with self._link.client(identifier=self._identifier) as client:
+                    for topic in self.subscriptions():
+                        await client.subscribe(topic, qos=1)
+                    self.connected = True
+                    self._outage.recovered()
+                    backoff.reset()
+                    async for message in client.messages:
+                        batch = self._decode(str(message.topic), message.payload)
+                        if batch is not None:
+                            yield batch
+            except aiomqtt.MqttError as exc:
+                self.connected = False
+                self._outage.failed(str(exc) or type(exc).__name__)
+            await asyncio.sleep(backoff.next_delay())
+
+    def _decode(self, topic: str, payload: object) -> ReadingBatch | None:
+        arrival = self._clock()
+        binding = self._topics.get(topic)
+        if binding is None:
+            device = _device_from_topic(topic) or topic
+            self._reject(
+                UNKNOWN_DEVICE,
+                "unknown_device",
+                f"message on {topic!r} from undeclared device {device!r}",
+            )
+            return None
+        stats = self.stats[binding.device]
+        stats.messages += 1
+        stats.last_message_ts = arrival
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = b"" if payload is None else str(payload).encode()
+        decoded = decode_payload(bytes(payload), binding, arrival, self._tz)
+        if decoded.malformed is not None:
+            self._reject(binding.device, "malformed", decoded.malformed)
+            return None
+        for kind, count in decoded.problems.items():
+            self._reject(binding.device, kind, decoded.detail or kind, count)
+        if not decoded.ts:
+            return None
+        stats.readings += len(decoded.ts)
+        return ReadingBatch.from_lists(decoded.ts, decoded.channel, decoded.value, decoded.quality)
+
+    def _reject(self, device: str, kind: str, detail: str, count: int = 1) -> None:
+        stats = self.stats.setdefault(device, DeviceStats())
+        stats.rejected[kind] += count
+        if (device, kind) not in self._logged:
+            self._logged.add((device, kind))
+            log.warning("device %s: %s (%s); further ones are only counted", device, kind, detail)
+
+    def rejected_total(self) -> dict[str, dict[str, int]]:
+        return {d: dict(s.rejected) for d, s in self.stats.items() if s.rejected}
+
+
+def _device_from_topic(topic: str) -> str | None:
+    parts = topic.split("/")
+    if len(parts) >= 3 and parts[-1] == "up" and parts[-3] == "devices":
+        return parts[-2]
+    return None

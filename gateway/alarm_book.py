@@ -1,0 +1,158 @@
+"""Turns the core's grade transitions into the contract's alarm events and keeps current alarms.
+
+An alarm is one episode of a (channel, rule): opened by ``raised``, followed through
+``escalated``/``deescalated``, ended by ``cleared``. Its events share the alarm's id.
+The people's side of the lifecycle (acknowledge, close) builds on these records.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from analytics import Transitions
+from gateway.models import AlarmEvent, AlarmState, iso_utc
+
+GRADE_NAMES = {0: "normal", 1: "yellow", 2: "orange", 3: "red"}
+
+
+@dataclass(slots=True)
+class AlarmRecord:
+    id: str
+    channel: str
+    rule: str
+    unit: str
+    grade: int
+    max_grade: int
+    state: str
+    raised_ts: float
+    updated_ts: float
+    value: float | None
+    limit: float | None
+    message: str
+    cleared_ts: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_ts is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "rule": self.rule,
+            "grade": self.grade,
+            "max_grade": self.max_grade,
+            "state": self.state,
+            "active": self.active,
+            "raised_at": iso_utc(self.raised_ts),
+            "updated_at": iso_utc(self.updated_ts),
+            "cleared_at": None if self.cleared_ts is None else iso_utc(self.cleared_ts),
+            "value": self.value,
+            "limit": self.limit,
+            "unit": self.unit,
+            "message": self.message,
+        }
+
+
+class AlarmBook:
+    def __init__(
+        self,
+        site: str,
+        binding_channel: list[str],
+        binding_rule: list[str],
+        binding_unit: list[str],
+        keep_cleared: int = 1000,
+    ) -> None:
+        self.site = site
+        self._channel = binding_channel
+        self._rule = binding_rule
+        self._unit = binding_unit
+        self._open: dict[int, AlarmRecord] = {}
+        self._cleared: deque[AlarmRecord] = deque(maxlen=keep_cleared)
+
+    def apply(self, t: Transitions) -> list[AlarmEvent]:
+        events: list[AlarmEvent] = []
+        for ts, binding, old, new, value, limit, upward in zip(
+            t.ts.tolist(),
+            t.binding.tolist(),
+            t.old_grade.tolist(),
+            t.new_grade.tolist(),
+            t.value.tolist(),
+            t.limit.tolist(),
+            t.upward.tolist(),
+            strict=True,
+        ):
+            events.append(self._event(ts, binding, old, new, value, limit, upward))
+        return events
+
+    def _event(
+        self, ts: float, binding: int, old: int, new: int, value: float, limit: float, upward: bool
+    ) -> AlarmEvent:
+        state = AlarmState.of_transition(old, new)
+        channel, rule, unit = self._channel[binding], self._rule[binding], self._unit[binding]
+        message = _message(channel, state, new, value, limit, unit, upward)
+        clean_value = value if math.isfinite(value) else None
+        clean_limit = limit if math.isfinite(limit) else None
+        record = self._open.get(binding)
+        if record is None:
+            record = AlarmRecord(
+                id=uuid.uuid4().hex,
+                channel=channel,
+                rule=rule,
+                unit=unit,
+                grade=new,
+                max_grade=new,
+                state=state,
+                raised_ts=ts,
+                updated_ts=ts,
+                value=clean_value,
+                limit=clean_limit,
+                message=message,
+            )
+            self._open[binding] = record
+        record.grade = new
+        record.max_grade = max(record.max_grade, new)
+        record.state = state
+        record.updated_ts = ts
+        record.value = clean_value
+        record.limit = clean_limit
+        record.message = message
+        if new == 0:
+            record.cleared_ts = ts
+            self._cleared.append(self._open.pop(binding))
+        return AlarmEvent(
+            site=self.site,
+            ts=ts,
+            channel=channel,
+            rule=rule,
+            grade=new,
+            state=state,
+            value=clean_value,
+            limit=clean_limit,
+            unit=unit,
+            message=message,
+            alarm_id=record.id,
+        )
+
+    def active(self) -> list[AlarmRecord]:
+        return sorted(self._open.values(), key=lambda r: r.updated_ts, reverse=True)
+
+    def recent_cleared(self) -> list[AlarmRecord]:
+        return list(reversed(self._cleared))
+
+
+def _message(
+    channel: str, state: str, grade: int, value: float, limit: float, unit: str, upward: bool
+) -> str:
+    unit_text = f" {unit}" if unit else ""
+    if state == AlarmState.CLEARED:
+        return f"{channel} back to normal: {value:g}{unit_text} (limit {limit:g}{unit_text})"
+    side = "at or above" if upward else "at or below"
+    return (
+        f"{channel} {GRADE_NAMES[grade]} ({state}): {value:g}{unit_text} {side} "
+        f"the {GRADE_NAMES[grade]} limit {limit:g}{unit_text}"
+    )

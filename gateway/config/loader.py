@@ -1,0 +1,156 @@
+"""Load a site file: YAML with line numbers, pydantic for types, then the checks for meaning.
+
+Every problem becomes one line ``FILE:LINE: key.path: message`` so an operator can go straight to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gateway.config.meaning import Problem, check_meaning
+from gateway.config.models import SiteConfig
+from gateway.errors import ConfigError
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+KeyPath = tuple[str | int, ...]
+
+
+def format_path(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+class _LineIndex:
+    """Line of every key and list item in a YAML document, and any duplicate keys."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.lines: dict[KeyPath, int] = {}
+        self.duplicates: list[tuple[KeyPath, int]] = []
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: KeyPath) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                child = (*path, key)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    self.duplicates.append((child, line))
+                    continue
+                seen.add(key)
+                self.lines[child] = line
+                self._walk(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self.lines[(*path, i)] = item.start_mark.line + 1
+                self._walk(item, (*path, i))
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """Line of the path, or of its nearest ancestor that is in the file."""
+        for end in range(len(path), 0, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+
+def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
+    """Turn a pydantic error location into a path through the data.
+
+    pydantic puts the tag of a discriminated union (e.g. ``mqtt``) and validator names into the
+    location; those are not keys of the file and are skipped.
+    """
+    path: list[str | int] = []
+    node: Any = data
+    for part in loc:
+        if (isinstance(node, Mapping) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, Mapping) and node.get("type") == part:
+            continue
+        elif isinstance(node, (Mapping, list)) and isinstance(part, str) and "[" not in part:
+            # A missing key: name it, though it is not in the file.
+            path.append(part)
+            node = None
+        else:
+            continue
+    return tuple(path)
+
+
+def parse_config(text: str, source: str = "<config>") -> SiteConfig:
+    """Validate a site file's text; raises ConfigError with one line per problem."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc
+
+    lines = _LineIndex(root)
+
+    def at(path: KeyPath, message: str) -> str:
+        line = lines.line_of(path)
+        where = f"{source}:{line}" if line is not None else source
+        return f"{where}: {format_path(path)}: {message}"
+
+    if lines.duplicates:
+        raise ConfigError(
+            [
+                at(path, "duplicate key (a later one would silently replace the earlier)")
+                for path, _ in lines.duplicates
+            ]
+        )
+    if data is None:
+        raise ConfigError([f"{source}: (top level): the file is empty"])
+    if not isinstance(data, dict):
+        raise ConfigError([at((), "expected a mapping of sections (site, devices, rules, ...)")])
+
+    try:
+        config = SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            path = _data_path(data, tuple(error["loc"]))
+            problems.append(at(path, error["msg"]))
+        raise ConfigError(problems) from None
+
+    meaning: list[Problem] = check_meaning(config)
+    if meaning:
+        raise ConfigError([at(p.path, p.message) for p in meaning])
+    return config
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{file}: (file): {size} bytes is larger than a site file may be"])
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{file}: (file): no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{file}: (file): is a directory, not a site file"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{file}: (file): not UTF-8 text ({exc.reason})"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{file}: (file): cannot read: {exc.strerror}"]) from None
+    return parse_config(text, source=str(file))

@@ -1,0 +1,221 @@
+"""Checks for meaning: what types alone cannot catch (duplicates, order of limits, references)."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gateway.config.channels import match_channels, site_channels
+from gateway.config.models import SiteConfig, ThresholdRuleConfig
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: KeyPath
+    message: str
+
+
+def check_meaning(config: SiteConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _check_devices(config)
+    problems += _check_rules(config)
+    problems += _check_sinks(config)
+    problems += _check_mqtt_url(("mqtt", "url"), config.mqtt.url)
+    if config.mqtt.password_env and config.mqtt.password_env not in os.environ:
+        problems.append(
+            Problem(
+                ("mqtt", "password_env"),
+                f"environment variable {config.mqtt.password_env} is not set",
+            )
+        )
+    problems += _check_api(config)
+    return problems
+
+
+def _check_devices(config: SiteConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_ids: dict[str, int] = {}
+    seen_topics: dict[str, int] = {}
+    for i, device in enumerate(config.devices):
+        if device.id in seen_ids:
+            problems.append(
+                Problem(
+                    ("devices", i, "id"),
+                    f"duplicate device id {device.id!r} (also devices[{seen_ids[device.id]}])",
+                )
+            )
+        seen_ids.setdefault(device.id, i)
+        if not device.channels:
+            problems.append(Problem(("devices", i, "channels"), "a device needs at least one channel"))
+        if device.topic is not None:
+            if any(c in device.topic for c in "+#"):
+                problems.append(
+                    Problem(("devices", i, "topic"), "a device topic may not hold MQTT wildcards")
+                )
+            if device.topic in seen_topics:
+                problems.append(
+                    Problem(
+                        ("devices", i, "topic"),
+                        f"topic also used by devices[{seen_topics[device.topic]}]",
+                    )
+                )
+            seen_topics.setdefault(device.topic, i)
+        for quantity, channel in device.channels.items():
+            if channel.range is not None and not channel.range[0] < channel.range[1]:
+                problems.append(
+                    Problem(
+                        ("devices", i, "channels", quantity, "range"),
+                        "range must be [low, high] with low < high",
+                    )
+                )
+    seen_channels: dict[str, int] = {}
+    for entry in site_channels(config):
+        if entry.id in seen_channels and seen_channels[entry.id] != entry.device_index:
+            problems.append(
+                Problem(
+                    ("devices", entry.device_index, "channels", entry.quantity),
+                    f"duplicate channel id {entry.id!r} (also from devices[{seen_channels[entry.id]}])",
+                )
+            )
+        seen_channels.setdefault(entry.id, entry.device_index)
+    return problems
+
+
+def _check_rules(config: SiteConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    channels = {entry.id: entry for entry in site_channels(config)}
+    ids = list(channels)
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(config.rules):
+        base: KeyPath = ("rules", i)
+        if rule.id in seen:
+            problems.append(
+                Problem((*base, "id"), f"duplicate rule id {rule.id!r} (also rules[{seen[rule.id]}])")
+            )
+        seen.setdefault(rule.id, i)
+        matched: list[str] = []
+        for j, pattern in enumerate(rule.channels):
+            found = match_channels(pattern, ids)
+            if not found:
+                device = pattern.rsplit(".", 1)[0]
+                known_device = any(d.id == device for d in config.devices)
+                what = "unknown channel" if known_device else f"unknown device {device!r} in channel"
+                problems.append(
+                    Problem(
+                        (*base, "channels", j),
+                        f"{what} {pattern!r}: no channel of the site matches",
+                    )
+                )
+            matched += found
+        if isinstance(rule, ThresholdRuleConfig):
+            problems += _check_threshold(base, rule, [channels[c].config.range for c in matched])
+    return problems
+
+
+def _check_threshold(
+    base: KeyPath, rule: ThresholdRuleConfig, ranges: list[tuple[float, float] | None]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    if rule.upper is None and rule.lower is None:
+        return [Problem(base, "a threshold rule needs 'upper' or 'lower' limits")]
+    for side, limits, rising in (("upper", rule.upper, True), ("lower", rule.lower, False)):
+        if limits is None:
+            continue
+        set_limits = [
+            (name, v)
+            for name, v in zip(("yellow", "orange", "red"), limits.as_tuple(), strict=True)
+            if v is not None
+        ]
+        if not set_limits:
+            problems.append(Problem((*base, side), "give at least one of yellow, orange, red"))
+        for (n1, v1), (n2, v2) in itertools.pairwise(set_limits):
+            if rising and not v1 < v2:
+                problems.append(
+                    Problem(
+                        (*base, side, n2),
+                        f"{n2} ({v2}) must be above {n1} ({v1}): grades rise with the value",
+                    )
+                )
+            if not rising and not v1 > v2:
+                problems.append(
+                    Problem(
+                        (*base, side, n2),
+                        f"{n2} ({v2}) must be below {n1} ({v1}): lower limits fall with the grade",
+                    )
+                )
+        for name, value in set_limits:
+            for rng in ranges:
+                if rng is not None and not rng[0] <= value <= rng[1]:
+                    problems.append(
+                        Problem(
+                            (*base, side, name),
+                            f"{value} is outside a matched channel's range {list(rng)}: it could never fire",
+                        )
+                    )
+                    break
+    if rule.upper is not None and rule.lower is not None:
+        lower_set = [v for v in rule.lower.as_tuple() if v is not None]
+        upper_set = [v for v in rule.upper.as_tuple() if v is not None]
+        highest_lower = max(lower_set) if lower_set else None
+        lowest_upper = min(upper_set) if upper_set else None
+        if highest_lower is not None and lowest_upper is not None and not highest_lower < lowest_upper:
+            problems.append(Problem((*base, "lower"), "every lower limit must be below every upper limit"))
+    return problems
+
+
+def _check_sinks(config: SiteConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    kinds: dict[str, int] = {}
+    for i, sink in enumerate(config.sinks):
+        if sink.type in kinds:
+            problems.append(
+                Problem(
+                    ("sinks", i, "type"),
+                    f"a second {sink.type} sink (also sinks[{kinds[sink.type]}])",
+                )
+            )
+        kinds.setdefault(sink.type, i)
+        if sink.type == "mqtt" and sink.broker is not None:
+            problems += _check_mqtt_url(("sinks", i, "broker"), sink.broker)
+    return problems
+
+
+def _check_mqtt_url(path: KeyPath, url: str) -> list[Problem]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return [Problem(path, f"not a valid URL: {exc}")]
+    if parts.scheme not in ("mqtt", "mqtts"):
+        return [Problem(path, f"scheme must be mqtt:// or mqtts://, not {parts.scheme or 'none'!r}")]
+    if not parts.hostname:
+        return [Problem(path, "the URL names no host")]
+    if port == 0:
+        return [Problem(path, "port 0 is not a broker port")]
+    return []
+
+
+def _check_api(config: SiteConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    api = config.api
+    try:
+        loopback = api.bind == "localhost" or ipaddress.ip_address(api.bind).is_loopback
+    except ValueError:
+        return [Problem(("api", "bind"), f"not an IP address: {api.bind!r}")]
+    if not loopback and api.anonymous_role != "none":
+        problems.append(
+            Problem(("api", "anonymous_role"), "must be 'none' when api.bind is not a loopback address")
+        )
+    if not loopback and not api.tokens:
+        problems.append(Problem(("api", "tokens"), "a gateway reachable from the network needs tokens"))
+    for i, token in enumerate(api.tokens):
+        if not os.environ.get(token.env):
+            problems.append(
+                Problem(("api", "tokens", i, "env"), f"environment variable {token.env} is not set")
+            )
+    return problems

@@ -1,0 +1,141 @@
+"""The site configuration file, as pydantic models.
+
+Every model forbids unknown keys, so a typo is an error instead of a silently ignored setting.
+Checks that need more than one field at a time live in ``gateway.config.meaning``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+# A device id may hold dots (e.g. "pit.P3"): it is declared here, and the last segment of a
+# channel id is always the quantity, so "pit.P3.disp_h" stays unambiguous.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteInfo(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+    name: str = ""
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class ChannelConfig(Strict):
+    unit: str = ""
+    range: tuple[float, float] | None = Field(
+        default=None, description="physical range [low, high]; readings outside are flagged bad"
+    )
+    description: str = ""
+
+
+class MqttDeviceConfig(Strict):
+    """A sensor that publishes JSON over MQTT (often through a 4G DTU)."""
+
+    type: Literal["mqtt"]
+    id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, max_length=128)]
+    name: str = ""
+    position: str = ""
+    topic: str | None = Field(default=None, description="default: <uplink prefix>/devices/<id>/up")
+    channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
+
+
+# Modbus devices join this union with the field-drivers work.
+DeviceConfig = MqttDeviceConfig
+
+
+class GradedLimits(Strict):
+    """Limits of the three warning grades; any may be left out."""
+
+    yellow: float | None = None
+    orange: float | None = None
+    red: float | None = None
+
+    def as_tuple(self) -> tuple[float | None, float | None, float | None]:
+        return (self.yellow, self.orange, self.red)
+
+
+class ThresholdRuleConfig(Strict):
+    """Graded limits on the value, upward and/or downward, with a hysteresis band."""
+
+    type: Literal["threshold"]
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
+    channels: list[str] = Field(min_length=1, description="channel ids or shell-style patterns")
+    upper: GradedLimits | None = None
+    lower: GradedLimits | None = None
+    hysteresis: Annotated[float, Field(ge=0)] = 0.0
+    description: str = ""
+
+
+# The analytics work adds its rule kinds (rate, trend, wind, crane, quality) to this union.
+RuleConfig = ThresholdRuleConfig
+
+
+class SqliteSinkConfig(Strict):
+    type: Literal["sqlite"]
+    path: str = "smartsite.db"
+
+
+class MqttSinkConfig(Strict):
+    """Alarm events to the platform over MQTT (QoS 1), with a retained online/offline status."""
+
+    type: Literal["mqtt"]
+    broker: str | None = Field(default=None, description="default: the mqtt.url broker")
+    topic_prefix: str | None = Field(default=None, description="default: smartsite/<site id>")
+
+
+SinkConfig = Annotated[SqliteSinkConfig | MqttSinkConfig, Field(discriminator="type")]
+
+
+class MqttBrokerConfig(Strict):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password_env: str | None = Field(
+        default=None, description="name of the environment variable holding the password"
+    )
+    client_id: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+
+class TokenConfig(Strict):
+    role: Literal["viewer", "supervisor", "admin"]
+    env: str = Field(description="name of the environment variable holding the bearer token")
+
+
+class ApiConfig(Strict):
+    bind: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    anonymous_role: Literal["none", "viewer"] = Field(
+        default="viewer", description="role of a request without a token"
+    )
+
+
+class SiteConfig(Strict):
+    """The whole site file."""
+
+    site: SiteInfo
+    mqtt: MqttBrokerConfig = Field(default_factory=MqttBrokerConfig)
+    devices: list[DeviceConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"smartsite/{self.site.id}"

@@ -1,0 +1,42 @@
+"""The gateway's own few error types; library errors are translated into these at the boundary."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """The site configuration is invalid; carries one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class SourceError(GatewayError):
+    """A source lost its device or link; the supervisor restarts it."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class RetryableSinkError(GatewayError):
+    """The sink could not write now (link down, server busy); the batch is kept and retried."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(f"{sink}: {reason}")
+
+
+class SinkRejectedError(GatewayError):
+    """The far side refused the batch for good (bad data); it is dropped, counted and logged."""
+
+    def __init__(self, sink: str, reason: str) -> None:
+        self.sink = sink
+        self.reason = reason
+        super().__init__(f"{sink}: {reason}")

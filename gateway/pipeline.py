@@ -1,0 +1,166 @@
+"""The one-way flow: readings → analytics → alarm events → every sink, each at its own pace.
+
+Each sink has its own bounded queue and worker, so a slow or offline sink never holds up the
+analytics or the other sinks. A retryable failure keeps the batch and retries with backoff; a full
+queue drops the oldest batch with a counter and one log line per episode (store-and-forward
+with durable queues replaces this with the uplink work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from analytics import Engine
+from drivers import Backoff, OutageLog, Sink
+from gateway.alarm_book import AlarmBook
+from gateway.errors import RetryableSinkError, SinkRejectedError
+from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
+
+log = logging.getLogger(__name__)
+
+INPUT_QUEUE_BATCHES = 1000
+SINK_QUEUE_BATCHES = 10_000
+COALESCE_BATCHES = 256
+
+
+@dataclass(slots=True)
+class SinkHealth:
+    name: str
+    written: int = 0
+    retries: int = 0
+    dropped_batches: int = 0
+    rejected_batches: int = 0
+    failing: bool = False
+    last_error: str | None = None
+    queue_depth: int = 0
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    readings: int = 0
+    batches: int = 0
+    events: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+class SinkWorker:
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.queue: asyncio.Queue[SinkBatch] = asyncio.Queue(SINK_QUEUE_BATCHES)
+        self.health = SinkHealth(sink.name)
+        self._outage = OutageLog(log, f"sink {sink.name}")
+        self._overflowing = False
+
+    def offer(self, batch: SinkBatch) -> None:
+        if self.queue.full():
+            # The oldest batch goes, never the newest: live data matters most.
+            self.queue.get_nowait()
+            self.queue.task_done()
+            self.health.dropped_batches += 1
+            if not self._overflowing:
+                self._overflowing = True
+                log.error(
+                    "sink %s: queue full (%d batches); dropping the oldest, counted in health",
+                    self.sink.name,
+                    SINK_QUEUE_BATCHES,
+                )
+        else:
+            self._overflowing = False
+        self.queue.put_nowait(batch)
+        self.health.queue_depth = self.queue.qsize()
+
+    async def run(self) -> None:
+        backoff = Backoff(first=0.2, cap=5.0)
+        while True:
+            batch = await self.queue.get()
+            try:
+                await self._deliver(batch, backoff)
+            finally:
+                self.queue.task_done()
+                self.health.queue_depth = self.queue.qsize()
+
+    async def _deliver(self, batch: SinkBatch, backoff: Backoff) -> None:
+        while True:
+            try:
+                await self.sink.write(batch)
+            except RetryableSinkError as exc:
+                self.health.retries += 1
+                self.health.failing = True
+                self.health.last_error = exc.reason
+                self._outage.failed(exc.reason)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except SinkRejectedError as exc:
+                self.health.rejected_batches += 1
+                self.health.last_error = exc.reason
+                log.error("sink %s refused a batch for good, dropped: %s", self.sink.name, exc.reason)
+                return
+            self.health.written += 1
+            self.health.failing = False
+            self._outage.recovered()
+            backoff.reset()
+            return
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        book: AlarmBook,
+        sinks: list[Sink],
+        on_events: Callable[[list[AlarmEvent]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.book = book
+        self.workers = [SinkWorker(s) for s in sinks]
+        self.stats = PipelineStats()
+        self._input: asyncio.Queue[ReadingBatch] = asyncio.Queue(INPUT_QUEUE_BATCHES)
+        self._on_events = on_events
+
+    async def submit(self, batch: ReadingBatch) -> None:
+        """Hand a source's batch to the analytics; waits when the analytics fall behind."""
+        await self._input.put(batch)
+
+    async def run(self) -> None:
+        while True:
+            first = await self._input.get()
+            batches = [first]
+            # Take whatever else is waiting: one vectorised pass instead of many small ones.
+            while len(batches) < COALESCE_BATCHES and not self._input.empty():
+                batches.append(self._input.get_nowait())
+            try:
+                self.process(ReadingBatch.concat(batches))
+            finally:
+                for _ in batches:
+                    self._input.task_done()
+
+    def process(self, batch: ReadingBatch) -> list[AlarmEvent]:
+        result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
+        events = self.book.apply(result.transitions)
+        self.stats.readings += len(batch)
+        self.stats.batches += 1
+        self.stats.events += len(events)
+        self.stats.rejected.update(result.rejected)
+        stored = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
+        out = SinkBatch(stored, tuple(events))
+        for worker in self.workers:
+            worker.offer(out)
+        if events and self._on_events is not None:
+            self._on_events(events)
+        return events
+
+    async def drain(self, within_s: float) -> bool:
+        """Wait until every reading is analysed and every sink has written; False on timeout."""
+        deadline = time.monotonic() + within_s
+        try:
+            await asyncio.wait_for(self._input.join(), max(0.0, deadline - time.monotonic()))
+            for worker in self.workers:
+                await asyncio.wait_for(worker.queue.join(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return False
+        return True

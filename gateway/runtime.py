@@ -1,0 +1,214 @@
+"""The runtime: builds sources, analytics, alarm book and sinks from a site config and runs them.
+
+Shutdown order matters: sources stop first, then the analytics and sinks drain what is in flight,
+then the sinks close (the MQTT uplink says ``offline``). All within a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
+from gateway.alarm_book import AlarmBook
+from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
+from gateway.models import AlarmEvent, Quality, iso_utc
+from gateway.pipeline import Pipeline
+from gateway.site import Site
+from gateway.supervisor import TaskHealth, supervised
+
+log = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT_S = 3.0
+
+Service = tuple[str, Callable[[], Awaitable[None]]]
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: SiteConfig,
+        base_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.site = Site(config)
+        self.clock = clock
+        self.base_dir = base_dir or Path.cwd()
+        self.engine = self.site.engine()
+        binding_channel = [self.site.index.ids[c] for c in self.engine.binding_channel.tolist()]
+        self.book = AlarmBook(
+            site=self.site.id,
+            binding_channel=binding_channel,
+            binding_rule=[self.site.rules[r].id for r in self.engine.binding_rule.tolist()],
+            binding_unit=[self.site.units[c] for c in self.engine.binding_channel.tolist()],
+        )
+        self.sources = self._build_sources()
+        self.sinks = self._build_sinks()
+        self.pipeline = Pipeline(self.engine, self.book, self.sinks, on_events=self._publish_events)
+        self.task_health: dict[str, TaskHealth] = {}
+        self.started_at: float | None = None
+        self._listeners: set[asyncio.Queue[AlarmEvent]] = set()
+
+    # Building
+
+    def _broker_link(self, url: str | None = None) -> MqttLink:
+        mqtt = self.config.mqtt
+        password = os.environ.get(mqtt.password_env) if mqtt.password_env else None
+        return MqttLink.from_url(
+            url or mqtt.url, username=mqtt.username, password=password, keepalive=mqtt.keepalive
+        )
+
+    def _build_sources(self) -> list[MqttSource]:
+        topics = self.site.device_topics()
+        if not topics:
+            return []
+        return [
+            MqttSource(
+                self._broker_link(),
+                topics,
+                wildcard=self.site.device_wildcard(),
+                naive_tz=ZoneInfo(self.config.site.timezone),
+                clock=self.clock,
+            )
+        ]
+
+    def _build_sinks(self) -> list[Sink]:
+        sinks: list[Sink] = []
+        for sink in self.config.sinks:
+            if isinstance(sink, SqliteSinkConfig):
+                path = Path(sink.path)
+                if not path.is_absolute():
+                    path = self.base_dir / path
+                sinks.append(SqliteStore(path, self.site.index.ids))
+            elif isinstance(sink, MqttSinkConfig):
+                prefix = sink.topic_prefix or self.config.topic_prefix
+                sinks.append(MqttUplink(self._broker_link(sink.broker), prefix))
+        return sinks
+
+    # Running
+
+    async def run(self, stop: asyncio.Event, services: list[Service] | None = None) -> None:
+        """Run until ``stop`` is set, then drain and close everything."""
+        self.started_at = self.clock()
+        async with AsyncExitStack() as stack:
+            for sink in self.sinks:
+                await stack.enter_async_context(sink)
+            for source in self.sources:
+                await stack.enter_async_context(source)
+            async with asyncio.TaskGroup() as group:
+                feeders = [
+                    self._start(group, source.name, self._feed_from(source)) for source in self.sources
+                ]
+                workers = [self._start(group, "analytics", self.pipeline.run)]
+                workers += [self._start(group, f"sink:{w.sink.name}", w.run) for w in self.pipeline.workers]
+                workers += [self._start(group, name, run) for name, run in services or []]
+                await stop.wait()
+                log.info("stopping: closing sources, draining the pipeline")
+                for task in feeders:
+                    task.cancel()
+                if not await self.pipeline.drain(DRAIN_TIMEOUT_S):
+                    log.warning(
+                        "pipeline not drained within %.0f s; unsent data stays queued",
+                        DRAIN_TIMEOUT_S,
+                    )
+                for task in workers:
+                    task.cancel()
+        log.info("stopped")
+
+    def _start(
+        self, group: asyncio.TaskGroup, name: str, run: Callable[[], Awaitable[None]]
+    ) -> asyncio.Task[None]:
+        health = self.task_health.setdefault(name, TaskHealth(name))
+        return group.create_task(supervised(name, run, health), name=name)
+
+    def _feed_from(self, source: MqttSource) -> Callable[[], Awaitable[None]]:
+        async def feed() -> None:
+            async for batch in source.batches():
+                await self.pipeline.submit(batch)
+
+        return feed
+
+    # Live alarm events for streaming clients
+
+    def subscribe_events(self, maxsize: int = 1000) -> asyncio.Queue[AlarmEvent]:
+        queue: asyncio.Queue[AlarmEvent] = asyncio.Queue(maxsize)
+        self._listeners.add(queue)
+        return queue
+
+    def unsubscribe_events(self, queue: asyncio.Queue[AlarmEvent]) -> None:
+        self._listeners.discard(queue)
+
+    def _publish_events(self, events: list[AlarmEvent]) -> None:
+        for queue in self._listeners:
+            for event in events:
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(event)
+
+    # Views for the API
+
+    def channels(self) -> list[dict[str, Any]]:
+        state = self.engine.state
+        grade = self.engine.channel_grade()
+        out = []
+        for col, entry in enumerate(self.site.channels):
+            ts = float(state.last_ts[col])
+            value = float(state.last_value[col])
+            has_reading = math.isfinite(ts)
+            out.append(
+                {
+                    "id": entry.id,
+                    "device": entry.device.id,
+                    "quantity": entry.quantity,
+                    "unit": entry.config.unit,
+                    "value": value if has_reading and math.isfinite(value) else None,
+                    "ts": iso_utc(ts) if has_reading else None,
+                    "quality": Quality.describe(int(state.last_quality[col])) if has_reading else None,
+                    "grade": int(grade[col]),
+                }
+            )
+        return out
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "status": "ok",
+            "site": self.site.id,
+            "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
+            "readings": self.pipeline.stats.readings,
+            "alarm_events": self.pipeline.stats.events,
+            "rejected": dict(self.pipeline.stats.rejected),
+            "sources": [
+                {
+                    "name": s.name,
+                    "connected": s.connected,
+                    "rejected": s.rejected_total(),
+                }
+                for s in self.sources
+            ],
+            "sinks": [
+                {
+                    "name": w.health.name,
+                    "written": w.health.written,
+                    "queue_depth": w.queue.qsize(),
+                    "retries": w.health.retries,
+                    "dropped_batches": w.health.dropped_batches,
+                    "failing": w.health.failing,
+                    "last_error": w.health.last_error,
+                }
+                for w in self.pipeline.workers
+            ],
+            "tasks": [
+                {"name": h.name, "restarts": h.restarts, "failing": h.failing}
+                for h in self.task_health.values()
+            ],
+        }
