@@ -58,6 +58,10 @@ class Engine:
         self.state = ChannelState(range_low, range_high)
         self.thresholds = ThresholdTable(thresholds)
         n = len(self.state)
+        bound = self.thresholds.channel
+        # A column of -1 (ChannelIndex.UNKNOWN) would silently index the last channel.
+        if len(bound) and (int(bound.min()) < 0 or int(bound.max()) >= n):
+            raise ValueError(f"threshold rule bound to a channel outside 0..{n - 1}")
         self._round_value = np.full(n, np.nan)
         self._round_ts = np.zeros(n)
         self._round_usable = np.zeros(n, dtype=bool)
@@ -107,18 +111,17 @@ class Engine:
         rejected["non_finite"] += int(non_finite.sum())
         rejected["out_of_range"] += int(out_of_range.sum())
 
-        # Time order per channel: a reading not newer than the one before is rejected.
-        prev_ts = np.empty_like(s_ts)
+        # Time order per channel: a reading not newer than the one before is rejected. The batch is
+        # sorted by time within a channel, so only the newest time of earlier batches can make a
+        # reading stale; comparing with the neighbour would let readings behind a stale one through.
+        # A time seen before is a duplicate whether it came in this batch or an earlier one, so the
+        # counts do not depend on how the stream was cut into batches.
+        last_ts = self.state.last_ts[s_ch]
+        stale = s_ts < last_ts
+        repeated = s_ts == last_ts
         if len(s_ts):
-            prev_ts[1:] = s_ts[:-1]
-            first = np.ones(len(s_ts), dtype=bool)
-            first[1:] = s_ch[1:] != s_ch[:-1]
-            prev_ts[first] = self.state.last_ts[s_ch[first]]
-            duplicate = ~first & (s_ts == prev_ts)
-            stale = s_ts < prev_ts
-            stale |= first & (s_ts == prev_ts)
-        else:
-            duplicate = stale = np.zeros(0, dtype=bool)
+            repeated[1:] |= (s_ch[1:] == s_ch[:-1]) & (s_ts[1:] == s_ts[:-1])
+        duplicate = repeated & ~stale
         rejected["duplicate_time"] += int(duplicate.sum())
         rejected["out_of_order"] += int(stale.sum())
         in_order = ~(duplicate | stale)
@@ -193,7 +196,8 @@ def _merge_in_time_order(parts: list[Transitions]) -> Transitions:
         limit=np.concatenate([p.limit for p in parts]),
         upward=np.concatenate([p.upward for p in parts]),
     )
-    order = np.argsort(merged.ts, kind="stable")
+    # Ties in time are broken by binding, so the output does not depend on how the batch was cut.
+    order = np.lexsort((merged.binding, merged.ts))
     return Transitions(
         ts=merged.ts[order],
         binding=merged.binding[order],

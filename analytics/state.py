@@ -13,6 +13,8 @@ class ChannelState:
         n = len(range_low)
         self.range_low = np.asarray(range_low, dtype=np.float64)
         self.range_high = np.asarray(range_high, dtype=np.float64)
+        if self.range_low.shape != (n,) or self.range_high.shape != (n,):
+            raise ValueError("range_low and range_high must be 1-D arrays of the same length")
         self.last_ts = np.full(n, -np.inf)  # newest accepted acquisition time
         self.last_value = np.full(n, np.nan)
         self.last_quality = np.zeros(n, dtype=np.uint8)

@@ -35,6 +35,7 @@ class MqttUplink:
     """
 
     name = "mqtt"
+    reports_outages = True
 
     def __init__(self, link: MqttLink, topic_prefix: str, publish_timeout: float = 5.0) -> None:
         self._link = link

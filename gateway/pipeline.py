@@ -22,6 +22,8 @@ from gateway.errors import RetryableSinkError, SinkRejectedError
 from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
 
 log = logging.getLogger(__name__)
+_quiet_log = logging.getLogger(f"{__name__}.quiet")
+_quiet_log.setLevel(logging.ERROR)
 
 INPUT_QUEUE_BATCHES = 1000
 SINK_QUEUE_BATCHES = 10_000
@@ -53,7 +55,9 @@ class SinkWorker:
         self.sink = sink
         self.queue: asyncio.Queue[SinkBatch] = asyncio.Queue(SINK_QUEUE_BATCHES)
         self.health = SinkHealth(sink.name)
-        self._outage = OutageLog(log, f"sink {sink.name}")
+        # A sink that logs its own link's outages (the MQTT uplink) is not logged twice.
+        quiet = getattr(sink, "reports_outages", False)
+        self._outage = OutageLog(_quiet_log if quiet else log, f"sink {sink.name}")
         self._overflowing = False
 
     def offer(self, batch: SinkBatch) -> None:

@@ -76,9 +76,10 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
     path: list[str | int] = []
     node: Any = data
     for part in loc:
-        if (isinstance(node, Mapping) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        ):
+        if isinstance(node, Mapping) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
         elif isinstance(node, Mapping) and node.get("type") == part:

@@ -15,6 +15,8 @@ ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # A device id may hold dots (e.g. "pit.P3"): it is declared here, and the last segment of a
 # channel id is always the quantity, so "pit.P3.disp_h" stays unambiguous.
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+# A limit of NaN or infinity could never fire (or never clear): refuse it.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
@@ -31,7 +33,7 @@ class SiteInfo(Strict):
     def _known_timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a directory
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
@@ -62,9 +64,9 @@ DeviceConfig = MqttDeviceConfig
 class GradedLimits(Strict):
     """Limits of the three warning grades; any may be left out."""
 
-    yellow: float | None = None
-    orange: float | None = None
-    red: float | None = None
+    yellow: Finite | None = None
+    orange: Finite | None = None
+    red: Finite | None = None
 
     def as_tuple(self) -> tuple[float | None, float | None, float | None]:
         return (self.yellow, self.orange, self.red)
@@ -78,7 +80,7 @@ class ThresholdRuleConfig(Strict):
     channels: list[str] = Field(min_length=1, description="channel ids or shell-style patterns")
     upper: GradedLimits | None = None
     lower: GradedLimits | None = None
-    hysteresis: Annotated[float, Field(ge=0)] = 0.0
+    hysteresis: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     description: str = ""
 
 

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def mosquitto_factory(tmp_path: Path) -> Iterator[type]:
+    started: list[Mosquitto] = []
+
+    class Factory:
+        @staticmethod
+        def new(name: str) -> Mosquitto:
+            broker = Mosquitto(tmp_path / name)
+            broker.start()
+            started.append(broker)
+            return broker
+
+    yield Factory
+    for broker in started:
+        broker.stop()

@@ -1,0 +1,116 @@
+"""Helpers for tests that start real processes: free ports, deadlines, a mosquitto broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, deadline_s: float = 10.0) -> None:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {deadline_s} s")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
+    deadline_s: float,
+    what: str,
+    every_s: float = 0.05,
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail after the deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result  # type: ignore[return-value]
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        await asyncio.sleep(every_s)
+
+
+class Mosquitto:
+    """A private mosquitto on a free loopback port, with persistence, that a test can kill and restart."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {folder}/\n"
+            "max_queued_messages 100000\n"
+            "user root\n"
+            f"log_dest file {folder}/mosquitto.log\n"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        assert self.proc is None, "already running"
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_for_port(self.port)
+        except TimeoutError:
+            self.stop()
+            log = (self.folder / "mosquitto.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"mosquitto did not start:\n{log}") from None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def smartsite_command() -> list[str]:
+    venv_bin = Path(os.environ.get("VIRTUAL_ENV", project_root() / ".venv")) / "bin" / "smartsite"
+    if venv_bin.exists():
+        return [str(venv_bin)]
+    found = shutil.which("smartsite")
+    assert found, "the smartsite command is not installed"
+    return [found]
