@@ -32,7 +32,11 @@ async def test_raise_and_clear_with_hysteresis(mosquitto: Mosquitto, tmp_path: P
         raised = await next_event(alarms, 1.0)
         assert time.monotonic() - sent < 1.0
         assert raised["state"] == "raised"
-        assert (raised["channel"], raised["rule"], raised["grade"]) == ("anemo1.wind_speed", "wind_lifting", 1)
+        assert (raised["channel"], raised["rule"], raised["grade"]) == (
+            "anemo1.wind_speed",
+            "wind_lifting",
+            1,
+        )
         assert raised["value"] == 10.5 and raised["limit"] == 10.0 and raised["unit"] == "m/s"
         assert raised["site"] == "t1" and raised["ts"].endswith("Z")
 

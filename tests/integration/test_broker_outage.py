@@ -46,7 +46,9 @@ async def test_uplink_outage_publishes_what_was_raised_meanwhile(
         platform.start()
         back = time.monotonic()
         await eventually(lambda: uplink.connected, 10, "uplink back within 10 s")  # type: ignore[attr-defined]
-        async with collect("127.0.0.1", platform.port, "smartsite/t1/alarms", "platform-app", clean=False) as got:
+        async with collect(
+            "127.0.0.1", platform.port, "smartsite/t1/alarms", "platform-app", clean=False
+        ) as got:
             events = [await next_event(got, 10) for _ in range(5)]
         assert time.monotonic() - back < 10
         assert [e["state"] for e in events] == ["raised", "cleared", "raised", "cleared", "raised"]
@@ -54,7 +56,9 @@ async def test_uplink_outage_publishes_what_was_raised_meanwhile(
         assert [e["grade"] for e in events] == [1, 0, 2, 0, 3]
 
     failed = [r for r in caplog.records if "MQTT uplink" in r.getMessage() and "failed" in r.getMessage()]
-    recovered = [r for r in caplog.records if "MQTT uplink" in r.getMessage() and "recovered" in r.getMessage()]
+    recovered = [
+        r for r in caplog.records if "MQTT uplink" in r.getMessage() and "recovered" in r.getMessage()
+    ]
     assert len(failed) == 1, [r.getMessage() for r in failed]
     assert len(recovered) == 1
 
