@@ -56,24 +56,36 @@ def _to_float(raw: int | float) -> float:
         return math.inf
 
 
+def _shown(raw: Any) -> str:
+    """A short text of a JSON value for a log line (never the repr of a deep list or a long number)."""
+    return type(raw).__name__ if isinstance(raw, (list, dict)) else repr(str(raw)[:40])
+
+
 def parse_timestamp(raw: Any, naive_tz: tzinfo) -> float:
-    """Epoch seconds from a number (s or ms) or an ISO 8601 string (naive means site time)."""
+    """Epoch seconds from a number (s or ms) or an ISO 8601 string (naive means site time).
+
+    Only times after 1970 and before the year 5138 count: anything else is a broken clock, and a time
+    past the year 9999 cannot even be written as ISO 8601 in an alarm event.
+    """
     if isinstance(raw, bool):
         raise PayloadError("ts is a boolean")
     if isinstance(raw, (int, float)):
         ts = _to_float(raw)
-        if not math.isfinite(ts) or ts <= 0:
-            raise PayloadError(f"ts {raw!r} is not a time")
-        return ts / 1000.0 if ts > _MILLISECONDS_ABOVE else ts
-    if isinstance(raw, str):
+        if ts > _MILLISECONDS_ABOVE:
+            ts /= 1000.0
+    elif isinstance(raw, str):
         try:
             moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
         except ValueError:
             raise PayloadError(f"ts {raw[:40]!r} is not ISO 8601") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=naive_tz)
-        return moment.timestamp()
-    raise PayloadError(f"ts has type {type(raw).__name__}")
+        ts = moment.timestamp()
+    else:
+        raise PayloadError(f"ts has type {type(raw).__name__}")
+    if not (math.isfinite(ts) and 0 < ts <= _MILLISECONDS_ABOVE):
+        raise PayloadError(f"ts {_shown(raw)} is not a time")
+    return ts
 
 
 def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, naive_tz: tzinfo) -> Decoded:
@@ -83,7 +95,8 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
         return out
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    # ValueError covers bad UTF-8, bad JSON and an integer of more than 4300 digits.
+    except (ValueError, RecursionError) as exc:
         out.malformed = f"not JSON: {exc}"[:200]
         return out
     if not isinstance(doc, dict):
@@ -112,13 +125,13 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
             continue
         quality = flags
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            out._problem("non_numeric", f"{quantity}: non-numeric value {str(raw)[:40]!r}")
+            out._problem("non_numeric", f"{quantity}: non-numeric value {_shown(raw)}")
             value = math.nan
             quality |= Quality.BAD_VALUE
         else:
             value = _to_float(raw)
             if not math.isfinite(value):
-                out._problem("non_finite", f"{quantity}: value {raw!r}")
+                out._problem("non_finite", f"{quantity}: value {_shown(raw)}")
                 quality |= Quality.BAD_VALUE
         out.ts.append(ts)
         out.channel.append(column)

@@ -37,10 +37,15 @@ class _LineIndex:
     def __init__(self, root: yaml.Node | None) -> None:
         self.lines: dict[KeyPath, int] = {}
         self.duplicates: list[tuple[KeyPath, int]] = []
+        # Aliases share nodes: walk each once, or a recursive alias or an alias bomb never ends.
+        self._walked: set[int] = set()
         if root is not None:
             self._walk(root, ())
 
     def _walk(self, node: yaml.Node, path: KeyPath) -> None:
+        if id(node) in self._walked:
+            return
+        self._walked.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key_node, value_node in node.value:
@@ -98,13 +103,14 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+        lines = _LineIndex(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc
-
-    lines = _LineIndex(root)
+    except RecursionError:
+        raise ConfigError([f"{source}: (YAML syntax): nested too deeply"]) from None
 
     def at(path: KeyPath, message: str) -> str:
         line = lines.line_of(path)
@@ -114,8 +120,9 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
     if lines.duplicates:
         raise ConfigError(
             [
-                at(path, "duplicate key (a later one would silently replace the earlier)")
-                for path, _ in lines.duplicates
+                f"{source}:{line}: {format_path(path)}: duplicate key (first on line "
+                f"{lines.lines[path]}; the later one would silently replace it)"
+                for path, line in lines.duplicates
             ]
         )
     if data is None:
@@ -142,10 +149,12 @@ def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
     file = Path(path)
     try:
-        size = file.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{file}: (file): {size} bytes is larger than a site file may be"])
-        text = file.read_text(encoding="utf-8")
+        # Read at most one byte past the limit: the size of /dev/zero or a pipe is no guide.
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{file}: (file): larger than a site file may be ({MAX_CONFIG_BYTES} bytes)"])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{file}: (file): no such file"]) from None
     except IsADirectoryError:

@@ -1,0 +1,102 @@
+"""`smartsite check-config`: each folder under cases/ holds a broken site.yaml and expected.txt.
+
+expected.txt has one line per problem the command must report, as the start of that line after the
+folder path (``site.yaml:LINE: key.path: message``); the command must report no other problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from gateway.config.loader import MAX_CONFIG_BYTES
+
+HERE = Path(__file__).parent
+CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
+EXAMPLE = HERE.parents[1] / "examples" / "site.yaml"
+
+PROBLEM = re.compile(
+    r"(?P<file>.+?)(?::(?P<line>\d+))?: "
+    r"(?P<path>\((?:file|top level|YAML syntax)\)|[\w-]+(?:\.[\w-]+|\[\d+\])*): \S"
+)
+
+
+@pytest.fixture(autouse=True)
+def _token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTSITE_TEST_TOKEN", "secret")
+    monkeypatch.delenv("SMARTSITE_TEST_UNSET_TOKEN", raising=False)
+
+
+def check(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, str, list[str]]:
+    code = main(["check-config", str(path)])
+    out, err = capsys.readouterr()
+    return code, out, err.splitlines()
+
+
+def test_there_are_enough_cases() -> None:
+    assert len(CASES) >= 14
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_broken_site_file(case: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    site = case / "site.yaml"
+    text = site.read_text(encoding="utf-8")
+    code, out, problems = check(capsys, site)
+    assert (code, out) == (1, "")
+
+    for problem in problems:
+        m = PROBLEM.match(problem)
+        assert m is not None, f"not FILE:LINE: key.path: message: {problem!r}"
+        assert m["file"] == str(site)
+        if m["line"] is not None:
+            assert 1 <= int(m["line"]) <= len(text.splitlines()), problem
+        elif top := re.match(r"[\w-]+", m["path"]):
+            assert not re.search(rf"^{top[0]}:", text, re.M), f"no line, yet the key is there: {problem}"
+
+    # Each expected line is the start of its own problem line, and nothing else is reported.
+    unmatched = list(problems)
+    for want in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
+        prefix = f"{case}{os.sep}{want}"
+        hit = next((p for p in unmatched if p.startswith(prefix)), None)
+        assert hit is not None, f"{want!r} not among {unmatched}"
+        unmatched.remove(hit)
+    assert unmatched == []
+
+
+@pytest.mark.parametrize(
+    ("path", "summary"),
+    [
+        (EXAMPLE, "site demo: 10 devices, 12 channels, 4 rules, 2 sinks"),
+        (HERE / "valid" / "minimal.yaml", "site minimal: 0 devices, 0 channels, 0 rules, 0 sinks"),
+        (HERE / "valid" / "full.yaml", "site full-site: 2 devices, 2 channels, 1 rules, 2 sinks"),
+    ],
+    ids=["example", "minimal", "full"],
+)
+def test_valid_site_file(path: Path, summary: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert check(capsys, path) == (0, f"{path}: ok ({summary})\n", [])
+
+
+FILE_CASES = {
+    "missing": (None, "(file): no such file"),
+    "directory": ("dir", "(file): is a directory, not a site file"),
+    "not_utf8": (b"site:\n  id: caf\xe9\n", "(file): not UTF-8 text (invalid continuation byte)"),
+    "oversize": (
+        b"#" * (MAX_CONFIG_BYTES + 1),
+        f"(file): larger than a site file may be ({MAX_CONFIG_BYTES} bytes)",
+    ),
+    "deep_nesting": (b"x: " + b"[" * 5000 + b"]" * 5000, "(YAML syntax): nested too deeply"),
+}
+
+
+@pytest.mark.parametrize(("content", "message"), FILE_CASES.values(), ids=FILE_CASES.keys())
+def test_unusable_file(
+    content: bytes | str | None, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path if content == "dir" else tmp_path / "site.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    assert check(capsys, path) == (1, "", [f"{path}: {message}"])
