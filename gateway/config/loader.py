@@ -136,7 +136,10 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
         problems = []
         for error in exc.errors(include_url=False):
             path = _data_path(data, tuple(error["loc"]))
-            problems.append(at(path, error["msg"]))
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "union_tag_invalid":
+                path = (*path, "type")
+            problems.append(at(path, message))
         raise ConfigError(problems) from None
 
     meaning: list[Problem] = check_meaning(config)
