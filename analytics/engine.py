@@ -1,5 +1,8 @@
 """The analytics core: readings in (arrays), alarm grade transitions out (arrays).
 
+A batch is laid out as blocks (time rank × channel); screens, derivers and judges (the rule tables)
+run over each block in turn; see ``analytics.table``.
+
 Pure computation: no I/O, no clock. Time comes in with the data, so the same engine serves the live
 gateway (small batches as they arrive) and replay (whole arrays).
 """
@@ -7,13 +10,16 @@ gateway (small batches as they arrive) and replay (whole arrays).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from analytics.rounds import occurrence_rank, round_slices, time_then_channel_order
+from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
+from analytics.table import Block, Deriver, Judge, Screen, TableResult
 from analytics.thresholds import ThresholdSpec, ThresholdTable
 
 # Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
@@ -33,6 +39,8 @@ class Transitions:
     value: npt.NDArray[np.float64]
     limit: npt.NDArray[np.float64]
     upward: npt.NDArray[np.bool_]
+    time_to_limit_s: npt.NDArray[np.float64]
+    failure_time: npt.NDArray[np.float64]
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -46,39 +54,61 @@ class EngineResult:
     rejected: Counter[str] = field(default_factory=Counter)
 
 
+# A block holds at most this many cells (rows × channels): bounds memory on long replays.
+MAX_BLOCK_CELLS = 2_000_000
+
+
 class Engine:
-    """Threshold alarms for every channel of a site, vectorised over channels."""
+    """Every alarm rule of a site over every channel, vectorised over channels and time.
+
+    Columns ``0..first_derived-1`` are raw channels fed by ``process``; the columns from
+    ``first_derived`` on are filled by derivers (wind means, crane ratios) and refuse input.
+    Bindings (a judge's rows) are numbered judge after judge, in the order given.
+    """
 
     def __init__(
         self,
         range_low: npt.NDArray[np.float64],
         range_high: npt.NDArray[np.float64],
-        thresholds: list[ThresholdSpec],
+        thresholds: Sequence[ThresholdSpec] = (),
+        *,
+        judges: Sequence[Judge] = (),
+        screens: Sequence[Screen] = (),
+        derivers: Sequence[Deriver] = (),
+        first_derived: int | None = None,
     ) -> None:
         self.state = ChannelState(range_low, range_high)
-        self.thresholds = ThresholdTable(thresholds)
         n = len(self.state)
-        bound = self.thresholds.channel
-        # A column of -1 (ChannelIndex.UNKNOWN) would silently index the last channel.
-        if len(bound) and (int(bound.min()) < 0 or int(bound.max()) >= n):
-            raise ValueError(f"threshold rule bound to a channel outside 0..{n - 1}")
-        self._round_value = np.full(n, np.nan)
-        self._round_ts = np.zeros(n)
-        self._round_usable = np.zeros(n, dtype=bool)
+        self.first_derived = n if first_derived is None else first_derived
+        self.thresholds = ThresholdTable(list(thresholds))
+        self.judges: list[Judge] = [self.thresholds, *judges] if thresholds else list(judges)
+        self.screens = list(screens)
+        self.derivers = list(derivers)
+        for judge in self.judges:
+            bound = judge.channel
+            # A column of -1 (ChannelIndex.UNKNOWN) would silently index the last channel.
+            if len(bound) and (int(bound.min()) < 0 or int(bound.max()) >= n):
+                raise ValueError(f"rule bound to a channel outside 0..{n - 1}")
+        sizes = [len(j.channel) for j in self.judges]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         self.rejected_total: Counter[str] = Counter()
 
     @property
     def binding_channel(self) -> npt.NDArray[np.int32]:
-        return self.thresholds.channel
+        return _cat([j.channel for j in self.judges], np.int32)
 
     @property
     def binding_rule(self) -> npt.NDArray[np.int32]:
-        return self.thresholds.rule
+        return _cat([j.rule for j in self.judges], np.int32)
+
+    @property
+    def binding_grade(self) -> npt.NDArray[np.int8]:
+        return _cat([j.grade for j in self.judges], np.int8)
 
     def channel_grade(self) -> npt.NDArray[np.int8]:
         """Worst current grade of each channel over all its rules."""
         grade = np.zeros(len(self.state), dtype=np.int8)
-        np.maximum.at(grade, self.thresholds.channel, self.thresholds.grade)
+        np.maximum.at(grade, self.binding_channel, self.binding_grade)
         return grade
 
     def process(
@@ -90,8 +120,7 @@ class Engine:
     ) -> EngineResult:
         rejected: Counter[str] = Counter()
         quality = quality.copy()
-        n_channels = len(self.state)
-        known = (channel >= 0) & (channel < n_channels) & np.isfinite(ts)
+        known = (channel >= 0) & (channel < self.first_derived) & np.isfinite(ts)
         if not known.all():
             rejected["unknown_channel_or_time"] += int((~known).sum())
 
@@ -137,6 +166,10 @@ class Engine:
                 self.rejected_total[key] += count
         return EngineResult(quality, accepted, transitions, +rejected)
 
+    def tick(self, now: float) -> Transitions:
+        """Let time pass without data (silent sensors are noticed)."""
+        return self._merge([(i, j.tick(now)) for i, j in enumerate(self.judges)])
+
     def _evaluate(
         self,
         ts: npt.NDArray[np.float64],
@@ -144,66 +177,76 @@ class Engine:
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.uint8],
     ) -> Transitions:
+        parts: list[tuple[int, TableResult]] = []
+        n = len(self.state)
+        rank = occurrence_rank(channel)  # the batch is channel-sorted, time-sorted within
+        rows_per_block = max(1, MAX_BLOCK_CELLS // max(n, 1))
+        start_rank = 0
+        top = int(rank.max()) + 1 if len(rank) else 0
+        while start_rank < top:
+            stop_rank = start_rank + rows_per_block
+            part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
+            block = to_block(ts[part], channel[part], value[part], quality[part], n, bad=BAD)
+            for screen in self.screens:
+                screen.screen(block)
+            for deriver in self.derivers:
+                deriver.derive(block)
+            self._remember(block)
+            for i, judge in enumerate(self.judges):
+                found = judge.evaluate(block)
+                if len(found):
+                    parts.append((i, found))
+            start_rank = stop_rank
+        return self._merge(parts)
+
+    def _remember(self, block: Block) -> None:
+        """Per-channel latest reading, for views (raw and derived channels alike)."""
         st = self.state
-        parts: list[Transitions] = []
-        for pos in round_slices(occurrence_rank(channel)):
-            ch = channel[pos]
-            good = quality[pos] < BAD
-            st.last_ts[ch] = ts[pos]
-            st.last_value[ch] = value[pos]
-            st.last_quality[ch] = quality[pos]
-            st.readings[ch] += 1
-            st.last_good_ts[ch[good]] = ts[pos][good]
+        count = block.present.sum(axis=0)
+        cols = np.flatnonzero(count)
+        last = count[cols] - 1
+        st.last_ts[cols] = block.ts[last, cols]
+        st.last_value[cols] = block.value[last, cols]
+        st.last_quality[cols] = block.quality[last, cols]
+        st.readings[cols] += count[cols]
+        good_rows = np.where(block.usable, np.arange(block.rows)[:, None], -1).max(axis=0)
+        good = np.flatnonzero(good_rows >= 0)
+        st.last_good_ts[good] = block.ts[good_rows[good], good]
 
-            self._round_usable[:] = False
-            self._round_usable[ch[good]] = True
-            self._round_value[ch] = value[pos]
-            self._round_ts[ch] = ts[pos]
-            t = self.thresholds.evaluate(self._round_value, self._round_usable)
-            if len(t.binding):
-                bound_ch = self.thresholds.channel[t.binding]
-                parts.append(
-                    Transitions(
-                        ts=self._round_ts[bound_ch].copy(),
-                        binding=t.binding,
-                        old_grade=t.old_grade,
-                        new_grade=t.new_grade,
-                        value=self._round_value[bound_ch].copy(),
-                        limit=t.limit,
-                        upward=t.upward,
-                    )
-                )
-        return _merge_in_time_order(parts)
-
-
-def _merge_in_time_order(parts: list[Transitions]) -> Transitions:
-    if not parts:
+    def _merge(self, parts: list[tuple[int, TableResult]]) -> Transitions:
+        if not parts:
+            return _empty_transitions()
+        found = TableResult.concat([p for _, p in parts])
+        binding = np.concatenate([p.row + self._offsets[i] for i, p in parts])
+        # Ties in time are broken by binding; within a binding the tables keep time order.
+        order = np.lexsort((binding, found.ts))
         return Transitions(
-            ts=np.zeros(0),
-            binding=np.zeros(0, dtype=np.intp),
-            old_grade=np.zeros(0, dtype=np.int8),
-            new_grade=np.zeros(0, dtype=np.int8),
-            value=np.zeros(0),
-            limit=np.zeros(0),
-            upward=np.zeros(0, dtype=bool),
+            ts=found.ts[order],
+            binding=binding[order],
+            old_grade=found.old_grade[order],
+            new_grade=found.new_grade[order],
+            value=found.value[order],
+            limit=found.limit[order],
+            upward=found.upward[order],
+            time_to_limit_s=found.time_to_limit_s[order],
+            failure_time=found.failure_time[order],
         )
-    merged = Transitions(
-        ts=np.concatenate([p.ts for p in parts]),
-        binding=np.concatenate([p.binding for p in parts]),
-        old_grade=np.concatenate([p.old_grade for p in parts]),
-        new_grade=np.concatenate([p.new_grade for p in parts]),
-        value=np.concatenate([p.value for p in parts]),
-        limit=np.concatenate([p.limit for p in parts]),
-        upward=np.concatenate([p.upward for p in parts]),
-    )
-    # Ties in time are broken by binding, so the output does not depend on how the batch was cut.
-    order = np.lexsort((merged.binding, merged.ts))
+
+
+def _cat(arrays: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
+    return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype=dtype)
+
+
+def _empty_transitions() -> Transitions:
+    f = np.zeros(0)
     return Transitions(
-        ts=merged.ts[order],
-        binding=merged.binding[order],
-        old_grade=merged.old_grade[order],
-        new_grade=merged.new_grade[order],
-        value=merged.value[order],
-        limit=merged.limit[order],
-        upward=merged.upward[order],
+        ts=f,
+        binding=np.zeros(0, dtype=np.intp),
+        old_grade=np.zeros(0, dtype=np.int8),
+        new_grade=np.zeros(0, dtype=np.int8),
+        value=f.copy(),
+        limit=f.copy(),
+        upward=np.zeros(0, dtype=bool),
+        time_to_limit_s=f.copy(),
+        failure_time=f.copy(),
     )

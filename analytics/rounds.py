@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analytics.table import Block
+
 
 def time_then_channel_order(
     ts: npt.NDArray[np.float64], channel: npt.NDArray[np.int32]
@@ -36,3 +38,36 @@ def round_slices(rank: npt.NDArray[np.intp]) -> list[npt.NDArray[np.intp]]:
     order = np.argsort(rank, kind="stable")
     bounds = np.searchsorted(rank[order], np.arange(1, int(rank.max()) + 1))
     return np.split(order, bounds)
+
+
+def to_block(
+    ts: npt.NDArray[np.float64],
+    channel: npt.NDArray[np.int32],
+    value: npt.NDArray[np.float64],
+    quality: npt.NDArray[np.uint8],
+    n_channels: int,
+    bad: int = 0x10,
+) -> Block:
+    """Lay readings out as a Block: column c holds channel c's readings in time order.
+
+    The inputs need not be sorted. Readings are assumed valid (known channel, in order); the
+    engine filters before calling this.
+    """
+    order = np.lexsort((ts, channel))
+    s_ch = channel[order]
+    rank = occurrence_rank(s_ch)
+    rows = int(rank.max()) + 1 if len(rank) else 0
+    shape = (rows, n_channels)
+    block = Block(
+        ts=np.full(shape, np.nan),
+        value=np.full(shape, np.nan),
+        present=np.zeros(shape, dtype=bool),
+        usable=np.zeros(shape, dtype=bool),
+        quality=np.zeros(shape, dtype=np.uint8),
+    )
+    block.ts[rank, s_ch] = ts[order]
+    block.value[rank, s_ch] = value[order]
+    block.present[rank, s_ch] = True
+    block.quality[rank, s_ch] = quality[order]
+    block.usable[rank, s_ch] = quality[order] < bad
+    return block

@@ -34,6 +34,7 @@ class AlarmRecord:
     limit: float | None
     message: str
     cleared_ts: float | None = None
+    forecast: dict[str, Any] | None = None
 
     @property
     def active(self) -> bool:
@@ -55,6 +56,7 @@ class AlarmRecord:
             "limit": self.limit,
             "unit": self.unit,
             "message": self.message,
+            "forecast": self.forecast,
         }
 
 
@@ -76,7 +78,7 @@ class AlarmBook:
 
     def apply(self, t: Transitions) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
-        for ts, binding, old, new, value, limit, upward in zip(
+        for ts, binding, old, new, value, limit, upward, ttl, failure in zip(
             t.ts.tolist(),
             t.binding.tolist(),
             t.old_grade.tolist(),
@@ -84,13 +86,24 @@ class AlarmBook:
             t.value.tolist(),
             t.limit.tolist(),
             t.upward.tolist(),
+            t.time_to_limit_s.tolist(),
+            t.failure_time.tolist(),
             strict=True,
         ):
-            events.append(self._event(ts, binding, old, new, value, limit, upward))
+            event = self._event(ts, binding, old, new, value, limit, upward, _forecast(ttl, failure))
+            events.append(event)
         return events
 
     def _event(
-        self, ts: float, binding: int, old: int, new: int, value: float, limit: float, upward: bool
+        self,
+        ts: float,
+        binding: int,
+        old: int,
+        new: int,
+        value: float,
+        limit: float,
+        upward: bool,
+        forecast: dict[str, Any] | None = None,
     ) -> AlarmEvent:
         state = AlarmState.of_transition(old, new)
         channel, rule, unit = self._channel[binding], self._rule[binding], self._unit[binding]
@@ -121,6 +134,7 @@ class AlarmBook:
         record.value = clean_value
         record.limit = clean_limit
         record.message = message
+        record.forecast = forecast
         if new == 0:
             record.cleared_ts = ts
             self._cleared.append(self._open.pop(binding))
@@ -136,6 +150,7 @@ class AlarmBook:
             unit=unit,
             message=message,
             alarm_id=record.id,
+            forecast=forecast,
         )
 
     def active(self) -> list[AlarmRecord]:
@@ -145,10 +160,21 @@ class AlarmBook:
         return list(reversed(self._cleared))
 
 
+def _forecast(time_to_limit_s: float, failure_time: float) -> dict[str, Any] | None:
+    forecast: dict[str, Any] = {}
+    if math.isfinite(time_to_limit_s):
+        forecast["time_to_limit_s"] = round(time_to_limit_s, 1)
+    if math.isfinite(failure_time):
+        forecast["failure_time"] = iso_utc(failure_time)
+    return forecast or None
+
+
 def _message(
     channel: str, state: str, grade: int, value: float, limit: float, unit: str, upward: bool
 ) -> str:
     unit_text = f" {unit}" if unit else ""
+    if not math.isfinite(limit):
+        return f"{channel} {GRADE_NAMES[grade]} ({state}): {value:g}{unit_text}"
     if state == AlarmState.CLEARED:
         return f"{channel} back to normal: {value:g}{unit_text} (limit {limit:g}{unit_text})"
     side = "at or above" if upward else "at or below"

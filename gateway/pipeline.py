@@ -143,20 +143,34 @@ class Pipeline:
                 for _ in batches:
                     self._input.task_done()
 
+    async def tick_every(self, period_s: float, clock: Callable[[], float]) -> None:
+        """Tell the core the time now and then, so a sensor that falls silent is noticed."""
+        while True:
+            await asyncio.sleep(period_s)
+            self.tick(clock())
+
+    def tick(self, now: float) -> list[AlarmEvent]:
+        events = self.book.apply(self.engine.tick(now))
+        if events:
+            self._emit(ReadingBatch.empty(), events)
+        return events
+
     def process(self, batch: ReadingBatch) -> list[AlarmEvent]:
         result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
         events = self.book.apply(result.transitions)
         self.stats.readings += len(batch)
         self.stats.batches += 1
-        self.stats.events += len(events)
         self.stats.rejected.update(result.rejected)
-        stored = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
-        out = SinkBatch(stored, tuple(events))
+        self._emit(ReadingBatch(batch.ts, batch.channel, batch.value, result.quality), events)
+        return events
+
+    def _emit(self, readings: ReadingBatch, events: list[AlarmEvent]) -> None:
+        self.stats.events += len(events)
+        out = SinkBatch(readings, tuple(events))
         for worker in self.workers:
             worker.offer(out)
         if events and self._on_events is not None:
             self._on_events(events)
-        return events
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every reading is analysed and every sink has written; False on timeout."""

@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
-from gateway.alarm_book import AlarmBook
 from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
 from gateway.models import AlarmEvent, Quality, iso_utc
 from gateway.pipeline import Pipeline
@@ -29,6 +28,7 @@ from gateway.supervisor import TaskHealth, supervised
 log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 3.0
+TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data arrives
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -44,14 +44,7 @@ class Runtime:
         self.site = Site(config)
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
-        self.engine = self.site.engine()
-        binding_channel = [self.site.index.ids[c] for c in self.engine.binding_channel.tolist()]
-        self.book = AlarmBook(
-            site=self.site.id,
-            binding_channel=binding_channel,
-            binding_rule=[self.site.rules[r].id for r in self.engine.binding_rule.tolist()],
-            binding_unit=[self.site.units[c] for c in self.engine.binding_channel.tolist()],
-        )
+        self.engine, self.book = self.site.analytics()
         self.sources = self._build_sources()
         self.sinks = self._build_sinks()
         self.pipeline = Pipeline(self.engine, self.book, self.sinks, on_events=self._publish_events)
@@ -109,7 +102,10 @@ class Runtime:
                 feeders = [
                     self._start(group, source.name, self._feed_from(source)) for source in self.sources
                 ]
-                workers = [self._start(group, "analytics", self.pipeline.run)]
+                workers = [
+                    self._start(group, "analytics", self.pipeline.run),
+                    self._start(group, "clock-tick", self._tick),
+                ]
                 workers += [self._start(group, f"sink:{w.sink.name}", w.run) for w in self.pipeline.workers]
                 workers += [self._start(group, name, run) for name, run in services or []]
                 await stop.wait()
@@ -124,6 +120,9 @@ class Runtime:
                 for task in workers:
                     task.cancel()
         log.info("stopped")
+
+    async def _tick(self) -> None:
+        await self.pipeline.tick_every(TICK_PERIOD_S, self.clock)
 
     def _start(
         self, group: asyncio.TaskGroup, name: str, run: Callable[[], Awaitable[None]]

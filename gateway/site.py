@@ -1,61 +1,27 @@
-"""The site as the runtime needs it: channel columns, ranges and rules compiled from the config."""
+"""The site as the runtime needs it: channel columns, compiled rules and MQTT device topics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
-from analytics import ChannelIndex, Engine, ThresholdSpec
+from analytics import Engine
 from drivers import DeviceBinding
-from gateway.config import (
-    ChannelEntry,
-    SiteConfig,
-    ThresholdRuleConfig,
-    match_channels,
-    site_channels,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RuleInfo:
-    id: str
-    type: str
+from gateway.alarm_book import AlarmBook
+from gateway.config import ChannelEntry, SiteConfig, site_channels
+from gateway.rulebook import Binding, RuleBook
 
 
 class Site:
     def __init__(self, config: SiteConfig) -> None:
         self.config = config
         self.id = config.site.id
-        self.channels: list[ChannelEntry] = list(site_channels(config))
-        self.index = ChannelIndex(entry.id for entry in self.channels)
-        self.units = [entry.config.unit for entry in self.channels]
-        self.rules = [RuleInfo(rule.id, rule.type) for rule in config.rules]
+        self.rulebook = RuleBook(config, list(site_channels(config)))
+        self.channels: list[ChannelEntry] = self.rulebook.channels
+        self.index = self.rulebook.index
+        self.units = self.rulebook.units
 
-    def engine(self) -> Engine:
-        low = np.array([e.config.range[0] if e.config.range else -np.inf for e in self.channels], dtype=float)
-        high = np.array([e.config.range[1] if e.config.range else np.inf for e in self.channels], dtype=float)
-        return Engine(low, high, self.threshold_specs())
-
-    def threshold_specs(self) -> list[ThresholdSpec]:
-        specs: list[ThresholdSpec] = []
-        ids = list(self.index.ids)
-        for number, rule in enumerate(self.config.rules):
-            if not isinstance(rule, ThresholdRuleConfig):
-                continue
-            matched: list[str] = []
-            for pattern in rule.channels:
-                matched += [c for c in match_channels(pattern, ids) if c not in matched]
-            specs.append(
-                ThresholdSpec(
-                    rule=number,
-                    channels=self.index.columns(matched),
-                    upper=_limits(rule.upper.as_tuple() if rule.upper else None),
-                    lower=_limits(rule.lower.as_tuple() if rule.lower else None),
-                    hysteresis=rule.hysteresis,
-                )
-            )
-        return specs
+    def analytics(self) -> tuple[Engine, AlarmBook]:
+        """A fresh core for this site and the alarm book that names its bindings."""
+        engine, bindings = self.rulebook.engine()
+        return engine, alarm_book(self.id, bindings)
 
     def device_topics(self) -> dict[str, DeviceBinding]:
         """MQTT topic of each MQTT device, with its quantities' columns."""
@@ -73,10 +39,10 @@ class Site:
         return f"{self.config.topic_prefix}/devices/+/up"
 
 
-def _limits(
-    values: tuple[float | None, float | None, float | None] | None,
-) -> tuple[float, float, float]:
-    if values is None:
-        return (np.nan, np.nan, np.nan)
-    a, b, c = (np.nan if v is None else float(v) for v in values)
-    return (a, b, c)
+def alarm_book(site: str, bindings: list[Binding]) -> AlarmBook:
+    return AlarmBook(
+        site=site,
+        binding_channel=[b.channel for b in bindings],
+        binding_rule=[b.rule for b in bindings],
+        binding_unit=[b.unit for b in bindings],
+    )

@@ -16,6 +16,7 @@ class ChannelEntry:
     quantity: str
     config: ChannelConfig
     device_index: int
+    derived_by: str | None = None  # the rule that computes it; None for a sensor's channel
 
 
 def site_channels(config: SiteConfig) -> Iterator[ChannelEntry]:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.config.channels import match_channels, site_channels
-from gateway.config.models import SiteConfig, ThresholdRuleConfig
+from gateway.config.models import SiteConfig
+from gateway.config.rules import ThresholdRuleConfig
 
 KeyPath = tuple[str | int, ...]
 

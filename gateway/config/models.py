@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.config.rules import RuleConfig
+
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # A device id may hold dots (e.g. "pit.P3"): it is declared here, and the last segment of a
 # channel id is always the quantity, so "pit.P3.disp_h" stays unambiguous.
@@ -59,33 +61,6 @@ class MqttDeviceConfig(Strict):
 
 # Modbus devices join this union with the field-drivers work.
 DeviceConfig = MqttDeviceConfig
-
-
-class GradedLimits(Strict):
-    """Limits of the three warning grades; any may be left out."""
-
-    yellow: Finite | None = None
-    orange: Finite | None = None
-    red: Finite | None = None
-
-    def as_tuple(self) -> tuple[float | None, float | None, float | None]:
-        return (self.yellow, self.orange, self.red)
-
-
-class ThresholdRuleConfig(Strict):
-    """Graded limits on the value, upward and/or downward, with a hysteresis band."""
-
-    type: Literal["threshold"]
-    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
-    channels: list[str] = Field(min_length=1, description="channel ids or shell-style patterns")
-    upper: GradedLimits | None = None
-    lower: GradedLimits | None = None
-    hysteresis: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
-    description: str = ""
-
-
-# The analytics work adds its rule kinds (rate, trend, wind, crane, quality) to this union.
-RuleConfig = ThresholdRuleConfig
 
 
 class SqliteSinkConfig(Strict):

@@ -1,0 +1,134 @@
+"""The contract between the engine and its rule tables.
+
+A rule table holds the (rule, channel) bindings of one kind of rule as rows of arrays, and its state
+as one array per quantity over those rows. The engine hands it a ``Block``: a (K, N) grid over time
+rank and channel, where column c holds channel c's next K readings in data-time order (a prefix of
+the rows is present; the rest is padding). Streaming feeds small blocks (K is 1 for one reading per
+channel per tick); replay feeds large ones, so each table vectorises over time AND channels, with
+its state carried from one block to the next. The result must not depend on how the stream was cut.
+
+Tables never read a clock: time comes with the data. ``tick(now)`` lets the runtime tell a table
+the time when no data arrives at all (a silent sensor must still be noticed).
+
+Order inside a block: screens (mark spikes unusable) → derivers (fill derived channels' columns,
+e.g. wind means, crane ratios) → judges (every alarm rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int8]
+IDX = npt.NDArray[np.intp]
+
+
+@dataclass(slots=True)
+class Block:
+    """Readings as a (K, N) grid: row k of column c is channel c's k-th reading of this block."""
+
+    ts: F64  # (K, N) data time; NaN where absent
+    value: F64  # (K, N); NaN where absent or not a number
+    present: npt.NDArray[np.bool_]  # (K, N) a reading exists (any quality)
+    usable: npt.NDArray[np.bool_]  # (K, N) ... and may be judged (good quality, not a spike)
+    quality: npt.NDArray[np.uint8]  # (K, N) quality flags
+
+    @property
+    def rows(self) -> int:
+        return int(self.ts.shape[0])
+
+
+@dataclass(slots=True)
+class TableResult:
+    """Grade changes of a table's rows (local row numbers), each with its data time."""
+
+    row: IDX
+    old_grade: I8
+    new_grade: I8
+    ts: F64
+    value: F64  # the judged quantity: value, rate, ratio, mean ...
+    limit: F64  # the limit of the new grade (of the lowest grade on clearing); NaN if none
+    upward: npt.NDArray[np.bool_]  # the limit was crossed from below (False: a lower limit)
+    time_to_limit_s: F64  # NaN where the rule made no forecast
+    failure_time: F64  # epoch seconds; NaN where none
+
+    @staticmethod
+    def empty() -> TableResult:
+        f = np.zeros(0)
+        i8 = np.zeros(0, dtype=np.int8)
+        return TableResult(
+            np.zeros(0, dtype=np.intp), i8, i8.copy(), f, f.copy(), f.copy(),
+            np.zeros(0, dtype=bool), f.copy(), f.copy(),
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    @staticmethod
+    def concat(parts: list[TableResult]) -> TableResult:
+        if not parts:
+            return TableResult.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return TableResult(
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in TableResult.__slots__)
+        )
+
+    def take(self, index: IDX) -> TableResult:
+        return TableResult(*(getattr(self, name)[index] for name in TableResult.__slots__))
+
+
+def result(
+    row: IDX,
+    old_grade: I8,
+    new_grade: I8,
+    ts: F64,
+    value: F64,
+    limit: F64,
+    upward: npt.NDArray[np.bool_] | None = None,
+    time_to_limit_s: F64 | None = None,
+    failure_time: F64 | None = None,
+) -> TableResult:
+    """Build a TableResult from arrays of equal length (of changes only), filling the optionals."""
+    n = len(row)
+    return TableResult(
+        row=np.asarray(row, dtype=np.intp),
+        old_grade=np.asarray(old_grade, dtype=np.int8),
+        new_grade=np.asarray(new_grade, dtype=np.int8),
+        ts=np.asarray(ts, dtype=np.float64),
+        value=np.asarray(value, dtype=np.float64),
+        limit=np.asarray(limit, dtype=np.float64),
+        upward=np.ones(n, dtype=bool) if upward is None else np.asarray(upward, dtype=bool),
+        time_to_limit_s=np.full(n, np.nan) if time_to_limit_s is None else time_to_limit_s,
+        failure_time=np.full(n, np.nan) if failure_time is None else failure_time,
+    )
+
+
+class Judge(Protocol):
+    """A table of alarm rule bindings."""
+
+    channel: npt.NDArray[np.int32]  # (M,) the channel each row speaks about (the alarm's channel)
+    rule: npt.NDArray[np.int32]  # (M,) the configured rule each row comes from
+
+    @property
+    def grade(self) -> I8: ...  # (M,) current grade
+
+    def evaluate(self, block: Block) -> TableResult: ...
+
+    def tick(self, now: float) -> TableResult: ...
+
+
+class Screen(Protocol):
+    """Runs first on a block: may clear ``block.usable`` for readings it rejects (spikes)."""
+
+    def screen(self, block: Block) -> None: ...
+
+
+class Deriver(Protocol):
+    """Fills derived channels' columns of the block (ts, value, present, usable) from raw ones."""
+
+    def derive(self, block: Block) -> None: ...
