@@ -17,12 +17,15 @@ from analytics.table import Deriver, Judge, Screen
 from analytics.thresholds import ThresholdTable
 from gateway.config import (
     ChannelEntry,
+    CraneRuleConfig,
     CumulativeRuleConfig,
     RuleConfig,
     SiteConfig,
     ThresholdRuleConfig,
+    WindRuleConfig,
     match_channels,
 )
+from gateway.config.derived import derived_channels
 from gateway.errors import ConfigError
 
 
@@ -46,17 +49,19 @@ class RuleBook:
 
     def __init__(self, config: SiteConfig, sensor_channels: list[ChannelEntry]) -> None:
         self.config = config
-        self.channels = sensor_channels + derived_channels(config, sensor_channels)
+        sensor_ids = [entry.id for entry in sensor_channels]
+        self.sources: dict[int, list[str]] = {
+            number: _match(rule.channels, sensor_ids)
+            for number, rule in enumerate(config.rules)
+            if isinstance(rule, (WindRuleConfig, CraneRuleConfig))
+        }
+        self.channels = sensor_channels + derived_channels(config, sensor_channels, self.sources)
         self.first_derived = len(sensor_channels)
         self.index = ChannelIndex(entry.id for entry in self.channels)
         self.units = [entry.config.unit for entry in self.channels]
 
     def matched(self, patterns: list[str]) -> list[str]:
-        ids = list(self.index.ids)
-        found: list[str] = []
-        for pattern in patterns:
-            found += [c for c in match_channels(pattern, ids) if c not in found]
-        return found
+        return _match(patterns, list(self.index.ids))
 
     def columns(self, patterns: list[str]) -> npt.NDArray[np.int32]:
         return self.index.columns(self.matched(patterns))
@@ -113,9 +118,11 @@ Builder = Callable[[RuleBook, int, RuleConfig, Compiled], None]
 BUILDERS: dict[str, Builder] = {}
 
 
-def derived_channels(config: SiteConfig, sensors: list[ChannelEntry]) -> list[ChannelEntry]:
-    """Channels the rules compute (wind means, crane ratios), after the sensors' own."""
-    return []
+def _match(patterns: list[str], ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        found += [c for c in match_channels(pattern, ids) if c not in found]
+    return found
 
 
 def _limits(values: tuple[float | None, float | None, float | None] | None) -> tuple[float, float, float]:

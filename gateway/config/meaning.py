@@ -5,12 +5,20 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from gateway.config.channels import match_channels, site_channels
+from gateway.config.channels import ChannelEntry, match_channels, site_channels
+from gateway.config.derived import derived_channels
 from gateway.config.models import SiteConfig
-from gateway.config.rules import ThresholdRuleConfig
+from gateway.config.rules import (
+    CraneRuleConfig,
+    CumulativeRuleConfig,
+    RuleConfig,
+    ThresholdRuleConfig,
+    WindRuleConfig,
+)
 
 KeyPath = tuple[str | int, ...]
 
@@ -89,7 +97,27 @@ def _check_devices(config: SiteConfig) -> list[Problem]:
 
 def _check_rules(config: SiteConfig) -> list[Problem]:
     problems: list[Problem] = []
-    channels = {entry.id: entry for entry in site_channels(config)}
+    sensors = list(site_channels(config))
+    sensor_ids = [entry.id for entry in sensors]
+    # Rules that compute channels take sensors' channels only; the rest may use computed ones too.
+    sources: dict[int, list[str]] = {}
+    for i, rule in enumerate(config.rules):
+        if isinstance(rule, (WindRuleConfig, CraneRuleConfig)):
+            sources[i], found_problems = _match(("rules", i), rule.channels, sensor_ids, config)
+            problems += found_problems
+    derived = derived_channels(config, sensors, sources)
+    seen_derived: dict[str, str] = {}
+    for entry in derived:
+        if entry.id in sensor_ids or entry.id in seen_derived:
+            rule_index = next(i for i, r in enumerate(config.rules) if r.id == entry.derived_by)
+            other = "a sensor's channel" if entry.id in sensor_ids else f"rule {seen_derived[entry.id]}"
+            problems.append(
+                Problem(
+                    ("rules", rule_index, "channels"), f"computed channel {entry.id!r} clashes with {other}"
+                )
+            )
+        seen_derived.setdefault(entry.id, entry.derived_by or "")
+    channels = {entry.id: entry for entry in sensors + derived}
     ids = list(channels)
     seen: dict[str, int] = {}
     for i, rule in enumerate(config.rules):
@@ -99,27 +127,64 @@ def _check_rules(config: SiteConfig) -> list[Problem]:
                 Problem((*base, "id"), f"duplicate rule id {rule.id!r} (also rules[{seen[rule.id]}])")
             )
         seen.setdefault(rule.id, i)
-        matched: list[str] = []
-        for j, pattern in enumerate(rule.channels):
-            found = match_channels(pattern, ids)
-            if not found:
-                device = pattern.rsplit(".", 1)[0]
-                known_device = any(d.id == device for d in config.devices)
-                what = "unknown channel" if known_device else f"unknown device {device!r} in channel"
-                problems.append(
-                    Problem(
-                        (*base, "channels", j),
-                        f"{what} {pattern!r}: no channel of the site matches",
-                    )
-                )
-            matched += found
-        if isinstance(rule, ThresholdRuleConfig):
-            problems += _check_threshold(base, rule, [channels[c].config.range for c in matched])
+        if i in sources:
+            matched = sources[i]
+        else:
+            matched, found_problems = _match(base, rule.channels, ids, config)
+            problems += found_problems
+        problems += _check_kind(base, rule, matched, channels, ids)
     return problems
 
 
+def _match(
+    base: KeyPath, patterns: list[str], ids: list[str], config: SiteConfig
+) -> tuple[list[str], list[Problem]]:
+    problems: list[Problem] = []
+    matched: list[str] = []
+    for j, pattern in enumerate(patterns):
+        found = match_channels(pattern, ids)
+        if not found:
+            device = pattern.rsplit(".", 1)[0]
+            known_device = any(d.id == device for d in config.devices)
+            what = "unknown channel" if known_device else f"unknown device {device!r} in channel"
+            problems.append(
+                Problem((*base, "channels", j), f"{what} {pattern!r}: no channel of the site matches")
+            )
+        matched += [c for c in found if c not in matched]
+    return matched, problems
+
+
+def _check_kind(
+    base: KeyPath, rule: RuleConfig, matched: list[str], channels: dict[str, ChannelEntry], ids: list[str]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    debounce = rule.debounce if isinstance(rule, (ThresholdRuleConfig, CumulativeRuleConfig)) else None
+    if debounce is not None and debounce.count > debounce.of:
+        problems.append(Problem((*base, "debounce", "count"), "count must not exceed 'of'"))
+    if isinstance(rule, ThresholdRuleConfig):
+        problems += _check_threshold(base, rule, [channels[c].config.range for c in matched])
+    elif isinstance(rule, CumulativeRuleConfig):
+        problems += _check_threshold(base, rule, [None for _ in matched])
+        if isinstance(rule.baseline, dict):
+            for channel in rule.baseline:
+                if channel not in matched:
+                    problems.append(
+                        Problem((*base, "baseline", channel), "not one of the channels this rule judges")
+                    )
+    for check in KIND_CHECKS:
+        problems += check(base, rule, ids)
+    return problems
+
+
+# Checks for the other rule kinds: each returns problems for the rules of its kinds, none for others.
+KindCheck = Callable[[KeyPath, RuleConfig, list[str]], list[Problem]]
+KIND_CHECKS: list[KindCheck] = []
+
+
 def _check_threshold(
-    base: KeyPath, rule: ThresholdRuleConfig, ranges: list[tuple[float, float] | None]
+    base: KeyPath,
+    rule: ThresholdRuleConfig | CumulativeRuleConfig,
+    ranges: list[tuple[float, float] | None],
 ) -> list[Problem]:
     problems: list[Problem] = []
     if rule.upper is None and rule.lower is None:
