@@ -30,6 +30,18 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a site file; exit 1 listing each problem")
     check.add_argument("config", type=Path)
+
+    replay = sub.add_parser("replay", help="replay recorded readings through the site's rules")
+    replay.add_argument("--config", type=Path, required=True, help="site file")
+    replay.add_argument("--input", type=Path, required=True, help="CSV ts,channel,value or JSON lines")
+    replay.add_argument("--output", type=Path, required=True, help="alarm events, one JSON per line")
+    replay.add_argument("--report", type=Path, default=None, metavar="DIR", help="write plots + index.html")
+    replay.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    bench = sub.add_parser("bench", help="performance benchmark against a plain Python baseline")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
+    bench.add_argument("--only", action="append", default=None, help="run only this figure (repeatable)")
     return parser
 
 
@@ -46,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.config, args.duration)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "bench":
+            return _bench(args)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -88,6 +104,30 @@ def _demo(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
         )
     )
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from gateway.config import load_config
+    from gateway.replay import ReplayInputError, replay
+
+    config = load_config(args.config)
+    try:
+        summary = replay(config, args.input, args.output, report_dir=args.report, progress=not args.quiet)
+    except ReplayInputError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        for line in summary.lines():
+            print(line, file=sys.stderr)
+        if args.report is not None:
+            print(f"replay: report in {args.report / 'index.html'}", file=sys.stderr)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gateway.bench import run_bench
+
+    return run_bench(as_json=args.json, quick=args.quick, only=args.only)
 
 
 if __name__ == "__main__":
