@@ -186,7 +186,7 @@ class Engine:
         while start_rank < top:
             stop_rank = start_rank + rows_per_block
             part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
-            block = to_block(ts[part], channel[part], value[part], quality[part], n, bad=BAD)
+            block = to_block(ts[part], channel[part], value[part], quality[part], n, bad=BAD, presorted=True)
             for screen in self.screens:
                 screen.screen(block)
             for deriver in self.derivers:

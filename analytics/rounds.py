@@ -47,14 +47,19 @@ def to_block(
     quality: npt.NDArray[np.uint8],
     n_channels: int,
     bad: int = 0x10,
+    presorted: bool = False,
 ) -> Block:
     """Lay readings out as a Block: column c holds channel c's readings in time order.
 
     The inputs need not be sorted. Readings are assumed valid (known channel, in order); the
     engine filters before calling this.
     """
-    order = np.lexsort((ts, channel))
-    s_ch = channel[order]
+    if presorted:  # already by channel, then time
+        order = np.arange(len(ts))
+        s_ch = channel
+    else:
+        order = np.lexsort((ts, channel))
+        s_ch = channel[order]
     rank = occurrence_rank(s_ch)
     rows = int(rank.max()) + 1 if len(rank) else 0
     shape = (rows, n_channels)

@@ -74,14 +74,17 @@ def graded(
 def forward_fill_latch(
     set_: npt.NDArray[np.bool_], reset: npt.NDArray[np.bool_], carry: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
-    """(K, M) latch states: on after a set, off after a reset, else as before (``carry`` at start)."""
+    """(K, ...) latch states: on after a set, off after a reset, else as before (``carry`` at start).
+
+    ``set_`` and ``reset`` never hold at once, so the latch is on where the latest set is later
+    than the latest reset; two running maxima of row numbers, no gathering.
+    """
     k = set_.shape[0]
-    event = set_ | reset
-    last = np.where(event, np.arange(k)[:, None], -1)
-    np.maximum.accumulate(last, axis=0, out=last)
-    cols = np.arange(set_.shape[1])[None, :]
-    on = set_[np.maximum(last, 0), cols]
-    return np.where(last >= 0, on, carry[None, :])
+    rows = np.arange(k, dtype=np.int32).reshape((k,) + (1,) * (set_.ndim - 1))
+    last_set = np.maximum.accumulate(np.where(set_, rows, -1), axis=0)
+    last_reset = np.maximum.accumulate(np.where(reset, rows, -1), axis=0)
+    untouched = (last_set < 0) & (last_reset < 0)
+    return np.where(untouched, carry[None], last_set > last_reset)
 
 
 class ThresholdTable:
@@ -131,6 +134,8 @@ class ThresholdTable:
         self._since_down = np.full((m, GRADES), np.nan)
         self._first_up = _first_set(self.upper)
         self._first_down = _first_set(self.lower)
+        self._has_upper = bool((~np.isnan(self.upper)).any())
+        self._has_lower = bool((~np.isnan(self.lower)).any())
         self._debounced = bool(m and (self.debounce_count.max() > 1 or self.hold_s.max() > 0))
 
     def __len__(self) -> int:
@@ -157,12 +162,26 @@ class ThresholdTable:
 
         old_up, old_down = self.grade_up.copy(), self.grade_down.copy()
         present = block.present[:, cols]
-        grade_up, self._on_up, self.grade_up = self._side(
-            value, ts, present, usable, self.upper, True, self._on_up, self._recent_up, self._since_up
-        )
-        grade_down, self._on_down, self.grade_down = self._side(
-            value, ts, present, usable, self.lower, False, self._on_down, self._recent_down, self._since_down
-        )
+        if self._has_upper:
+            grade_up, self._on_up, self.grade_up = self._side(
+                value, ts, present, usable, self.upper, True, self._on_up, self._recent_up, self._since_up
+            )
+        else:
+            grade_up = np.zeros(usable.shape, dtype=np.int8)
+        if self._has_lower:
+            grade_down, self._on_down, self.grade_down = self._side(
+                value,
+                ts,
+                present,
+                usable,
+                self.lower,
+                False,
+                self._on_down,
+                self._recent_down,
+                self._since_down,
+            )
+        else:
+            grade_down = np.zeros(usable.shape, dtype=np.int8)
         return self._changes(value, ts, grade_up, grade_down, old_up, old_down)
 
     def _relative_to_baseline(
@@ -204,11 +223,10 @@ class ThresholdTable:
         # Unset limits compare False both ways: make them "fallen" so they never hold a latch.
         fallen |= np.isnan(lim) & u
         set_ = self._debounce(reached, ts, present, usable, recent, since) if self._debounced else reached
-        k, m = usable.shape
-        latch = forward_fill_latch(
-            set_.reshape(k, m * GRADES), fallen.reshape(k, m * GRADES), on.reshape(m * GRADES)
-        ).reshape(k, m, GRADES)
-        grades = np.max(np.where(latch, _GRADE_NUMBERS, 0), axis=2).astype(np.int8)
+        latch = forward_fill_latch(set_, fallen, on)
+        # The highest level on is the grade (levels with unset limits are never on).
+        grades = np.where(latch[..., 2], 3, np.where(latch[..., 1], 2, latch[..., 0].astype(np.int8)))
+        grades = grades.astype(np.int8)
         return grades, latch[-1].copy(), grades[-1].copy()
 
     def _debounce(

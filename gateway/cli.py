@@ -72,11 +72,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check_config(path: Path) -> int:
     from gateway.config import load_config
 
+    from gateway.site import Site
+
     config = load_config(path)
-    channels = sum(len(d.channels) for d in config.devices)
+    site = Site(config)
+    site.analytics()  # compiling the rules is part of the check
+    sensors = sum(len(d.channels) for d in config.devices)
+    computed = len(site.channels) - sensors
     print(
         f"{path}: ok (site {config.site.id}: {len(config.devices)} devices, "
-        f"{channels} channels, {len(config.rules)} rules, {len(config.sinks)} sinks)"
+        f"{sensors} channels (+{computed} computed), {len(config.rules)} rules, {len(config.sinks)} sinks)"
     )
     return 0
 

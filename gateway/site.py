@@ -6,7 +6,7 @@ from analytics import Engine
 from drivers import DeviceBinding
 from gateway.alarm_book import AlarmBook
 from gateway.config import ChannelEntry, SiteConfig, site_channels
-from gateway.rulebook import Binding, RuleBook
+from gateway.rules import Binding, RuleBook
 
 
 class Site:

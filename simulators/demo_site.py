@@ -29,7 +29,7 @@ def build_models(config: SiteConfig, seed: int) -> dict[str, Model]:
     for i, device in enumerate(config.devices):
         quantities = set(device.channels)
         device_rng = random.Random(rng.random())
-        if "moment_ratio" in quantities or "load" in quantities:
+        if "load" in quantities:
             models[device.id] = Crane(device_rng)
         elif "wind_speed" in quantities:
             models[device.id] = Anemometer(device_rng)

@@ -45,8 +45,7 @@ class Crane:
             radius = 8.0 + (radius_out - 8.0) * ramp
             load = share * rated_load(radius_out)
         load = max(0.0, load + self.rng.gauss(0, 0.01))
-        ratio = load / rated_load(radius)
-        return {"load": round(load, 3), "radius": round(radius, 2), "moment_ratio": round(ratio, 4)}
+        return {"load": round(load, 3), "radius": round(radius, 2)}
 
 
 @dataclass

@@ -43,10 +43,9 @@ class BenchRules:
 
 def available_kinds() -> set[str]:
     """Rule kinds the site glue can build now (thresholds always)."""
-    from gateway import rulebook
+    from gateway.rules.book import KINDS
 
-    builders: dict[str, Any] = getattr(rulebook, "BUILDERS", {})
-    return {"threshold", *builders}
+    return set(KINDS)
 
 
 def channel_ids(n: int) -> list[str]:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gateway.config.meaning import Problem, check_meaning
 from gateway.config.models import SiteConfig
+from gateway.config.presets import apply_presets
 from gateway.errors import ConfigError
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -129,6 +130,11 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
         raise ConfigError([f"{source}: (top level): the file is empty"])
     if not isinstance(data, dict):
         raise ConfigError([at((), "expected a mapping of sections (site, devices, rules, ...)")])
+
+    if isinstance(data.get("rules"), list):
+        data["rules"], preset_problems = apply_presets(data["rules"])
+        if preset_problems:
+            raise ConfigError([at(("rules", i, "preset"), message) for i, message in preset_problems])
 
     try:
         config = SiteConfig.model_validate(data)

@@ -6,27 +6,22 @@ import ipaddress
 import itertools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.config.channels import ChannelEntry, match_channels, site_channels
 from gateway.config.derived import derived_channels
+from gateway.config.meaning_quality import check_quality_rule
+from gateway.config.meaning_site_rules import check_site_rule
 from gateway.config.models import SiteConfig
+from gateway.config.problem import KeyPath, Problem
 from gateway.config.rules import (
     CraneRuleConfig,
     CumulativeRuleConfig,
+    QualityRuleConfig,
     RuleConfig,
     ThresholdRuleConfig,
     WindRuleConfig,
 )
-
-KeyPath = tuple[str | int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: KeyPath
-    message: str
 
 
 def check_meaning(config: SiteConfig) -> list[Problem]:
@@ -106,17 +101,6 @@ def _check_rules(config: SiteConfig) -> list[Problem]:
             sources[i], found_problems = _match(("rules", i), rule.channels, sensor_ids, config)
             problems += found_problems
     derived = derived_channels(config, sensors, sources)
-    seen_derived: dict[str, str] = {}
-    for entry in derived:
-        if entry.id in sensor_ids or entry.id in seen_derived:
-            rule_index = next(i for i, r in enumerate(config.rules) if r.id == entry.derived_by)
-            other = "a sensor's channel" if entry.id in sensor_ids else f"rule {seen_derived[entry.id]}"
-            problems.append(
-                Problem(
-                    ("rules", rule_index, "channels"), f"computed channel {entry.id!r} clashes with {other}"
-                )
-            )
-        seen_derived.setdefault(entry.id, entry.derived_by or "")
     channels = {entry.id: entry for entry in sensors + derived}
     ids = list(channels)
     seen: dict[str, int] = {}
@@ -132,7 +116,7 @@ def _check_rules(config: SiteConfig) -> list[Problem]:
         else:
             matched, found_problems = _match(base, rule.channels, ids, config)
             problems += found_problems
-        problems += _check_kind(base, rule, matched, channels, ids)
+        problems += _check_kind(base, rule, matched, channels, sensor_ids)
     return problems
 
 
@@ -155,7 +139,11 @@ def _match(
 
 
 def _check_kind(
-    base: KeyPath, rule: RuleConfig, matched: list[str], channels: dict[str, ChannelEntry], ids: list[str]
+    base: KeyPath,
+    rule: RuleConfig,
+    matched: list[str],
+    channels: dict[str, ChannelEntry],
+    sensor_ids: list[str],
 ) -> list[Problem]:
     problems: list[Problem] = []
     debounce = rule.debounce if isinstance(rule, (ThresholdRuleConfig, CumulativeRuleConfig)) else None
@@ -172,13 +160,20 @@ def _check_kind(
                         Problem((*base, "baseline", channel), "not one of the channels this rule judges")
                     )
     for check in KIND_CHECKS:
-        problems += check(base, rule, ids)
+        problems += check(base, rule, sensor_ids)
     return problems
 
 
-# Checks for the other rule kinds: each returns problems for the rules of its kinds, none for others.
+# Checks for the other rule kinds, given the sensors' channel ids: each returns problems for the
+# rules of its kinds and none for others.
 KindCheck = Callable[[KeyPath, RuleConfig, list[str]], list[Problem]]
-KIND_CHECKS: list[KindCheck] = []
+
+
+def _check_quality(base: KeyPath, rule: RuleConfig, sensor_ids: list[str]) -> list[Problem]:
+    return check_quality_rule(base, rule) if isinstance(rule, QualityRuleConfig) else []
+
+
+KIND_CHECKS: list[KindCheck] = [check_site_rule, _check_quality]
 
 
 def _check_threshold(

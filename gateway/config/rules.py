@@ -157,6 +157,7 @@ class CombinedRuleConfig(RuleBase):
     """All conditions hold at once (e.g. lifting while the wind is over the lifting limit)."""
 
     type: Literal["combined"]
+    channels: list[str] = Field(default_factory=list, description="not used: all_of names the channels")
     all_of: list[CombinedCondition] = Field(min_length=1)
     grade: Grade = 2
     max_age_s: Positive = 60.0

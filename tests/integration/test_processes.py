@@ -94,12 +94,12 @@ def test_demo_serves_alarms_and_stops_by_itself(tmp_path: Path) -> None:
         channels = {c["id"]: c for c in get_json(f"{base}/channels")}
         expected = {"crane1.load", "crane1.radius", "crane1.moment_ratio", "anemo1.wind_speed"}
         expected |= {f"fw1.S{i}.settlement" for i in range(1, 5)} | {f"pit.P{i}.disp_h" for i in range(1, 5)}
-        assert set(channels) == expected
+        assert expected <= set(channels)  # and the computed ones: crane ratios, wind means
         seen: dict[str, set[float]] = {cid: set() for cid in expected}
         cleared = []
         while time.monotonic() - started < 28 and not (cleared and all(len(v) > 1 for v in seen.values())):
             for channel in get_json(f"{base}/channels"):
-                if channel["value"] is not None:
+                if channel["id"] in seen and channel["value"] is not None:
                     seen[channel["id"]].add(channel["value"])
             cleared = [a for a in get_json(f"{base}/alarms") if a["state"] == "cleared"]
             time.sleep(0.5)

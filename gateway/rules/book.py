@@ -1,47 +1,39 @@
-"""Compile the site's rules into the analytics core's tables, and name every binding.
+"""Compile the site's rules into the analytics core, and name every binding.
 
 The core knows columns and rows; the alarm book needs, for each binding (a judge's row), the
-channel id, the rule name and the unit of the judged quantity. This module keeps the two in step.
+channel id, the rule name and the unit of the judged quantity. This module keeps the two in step:
+bindings are listed judge after judge, row after row, exactly as the engine numbers them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from analytics import ChannelIndex, Engine, ThresholdSpec
-from analytics.table import Deriver, Judge, Screen
 from analytics.thresholds import ThresholdTable
 from gateway.config import (
     ChannelEntry,
     CraneRuleConfig,
     CumulativeRuleConfig,
-    RuleConfig,
     SiteConfig,
     ThresholdRuleConfig,
     WindRuleConfig,
-    match_channels,
 )
 from gateway.config.derived import derived_channels
 from gateway.errors import ConfigError
+from gateway.rules.parts import Binding, Compiled, Context, match_all
+from gateway.rules.quality_kind import build_quality
+from gateway.rules.site_kinds import build_combined, build_crane, build_wind
 
+Builder = Callable[[Context, Compiled], None]
 
-@dataclass(slots=True)
-class Binding:
-    channel: str
-    rule: str
-    unit: str
-
-
-@dataclass(slots=True)
-class Compiled:
-    judges: list[Judge] = field(default_factory=list)
-    screens: list[Screen] = field(default_factory=list)
-    derivers: list[Deriver] = field(default_factory=list)
-    bindings: list[Binding] = field(default_factory=list)
+# Run in this order; the threshold table is built last from every builder's threshold rows.
+BUILDERS: list[Builder] = [build_crane, build_wind, build_combined, build_quality]
+# Rule kinds (config ``type``) the builders above cover.
+KINDS = frozenset({"threshold", "cumulative", "crane", "wind", "combined", "quality"})
 
 
 class RuleBook:
@@ -50,56 +42,55 @@ class RuleBook:
     def __init__(self, config: SiteConfig, sensor_channels: list[ChannelEntry]) -> None:
         self.config = config
         sensor_ids = [entry.id for entry in sensor_channels]
-        self.sources: dict[int, list[str]] = {
-            number: _match(rule.channels, sensor_ids)
+        sources = {
+            number: match_all(rule.channels, sensor_ids)
             for number, rule in enumerate(config.rules)
             if isinstance(rule, (WindRuleConfig, CraneRuleConfig))
         }
-        self.channels = sensor_channels + derived_channels(config, sensor_channels, self.sources)
+        self.channels = sensor_channels + derived_channels(config, sensor_channels, sources)
         self.first_derived = len(sensor_channels)
         self.index = ChannelIndex(entry.id for entry in self.channels)
         self.units = [entry.config.unit for entry in self.channels]
-
-    def matched(self, patterns: list[str]) -> list[str]:
-        return _match(patterns, list(self.index.ids))
-
-    def columns(self, patterns: list[str]) -> npt.NDArray[np.int32]:
-        return self.index.columns(self.matched(patterns))
+        self.context = Context(config, self.index, self.units, sources)
 
     def engine(self) -> tuple[Engine, list[Binding]]:
-        compiled = Compiled()
-        self._thresholds(compiled)
         for number, rule in enumerate(self.config.rules):
-            if isinstance(rule, (ThresholdRuleConfig, CumulativeRuleConfig)):
-                continue
-            builder = BUILDERS.get(rule.type)
-            if builder is None:
+            if rule.type not in KINDS:
                 raise ConfigError([f"rules[{number}].type: rule type {rule.type!r} is not built in yet"])
-            builder(self, number, rule, compiled)
+        compiled = Compiled()
+        for build in BUILDERS:
+            build(self.context, compiled)
+        thresholds = self._thresholds(compiled)
+        judges = [thresholds, *compiled.judges] if len(thresholds) else compiled.judges
+        bindings = compiled.threshold_bindings + compiled.bindings if len(thresholds) else compiled.bindings
         low = np.array([e.config.range[0] if e.config.range else -np.inf for e in self.channels])
         high = np.array([e.config.range[1] if e.config.range else np.inf for e in self.channels])
         engine = Engine(
             low,
             high,
-            judges=compiled.judges,
+            judges=judges,
             screens=compiled.screens,
             derivers=compiled.derivers,
             first_derived=self.first_derived,
         )
-        return engine, compiled.bindings
+        if len(bindings) != len(engine.binding_channel):
+            raise AssertionError("rule bindings out of step with the engine's rows")
+        return engine, bindings
 
-    def _thresholds(self, compiled: Compiled) -> None:
-        """Every threshold and cumulative rule in one table (one vectorised pass)."""
+    def _thresholds(self, compiled: Compiled) -> ThresholdTable:
+        """Every threshold and cumulative rule, and builders' threshold rows, in one table."""
         specs: list[ThresholdSpec] = []
+        bindings: list[Binding] = []
+        ctx = self.context
         for number, rule in enumerate(self.config.rules):
             if not isinstance(rule, (ThresholdRuleConfig, CumulativeRuleConfig)):
                 continue
-            matched = self.matched(rule.channels)
+            matched = ctx.matched(rule.channels)
             debounce = rule.debounce
             specs.append(
                 ThresholdSpec(
                     rule=number,
-                    channels=self.index.columns(matched),
+                    channels=ctx.columns(matched),
                     upper=_limits(rule.upper.as_tuple() if rule.upper else None),
                     lower=_limits(rule.lower.as_tuple() if rule.lower else None),
                     hysteresis=rule.hysteresis,
@@ -109,20 +100,9 @@ class RuleBook:
                     baseline=_baseline(rule, matched) if isinstance(rule, CumulativeRuleConfig) else None,
                 )
             )
-            compiled.bindings += [Binding(c, rule.id, self.units[self.index.column(c)]) for c in matched]
-        if specs:
-            compiled.judges.append(ThresholdTable(specs))
-
-
-Builder = Callable[[RuleBook, int, RuleConfig, Compiled], None]
-BUILDERS: dict[str, Builder] = {}
-
-
-def _match(patterns: list[str], ids: list[str]) -> list[str]:
-    found: list[str] = []
-    for pattern in patterns:
-        found += [c for c in match_channels(pattern, ids) if c not in found]
-    return found
+            bindings += [Binding(c, rule.id, ctx.unit(c)) for c in matched]
+        compiled.threshold_bindings = bindings + compiled.threshold_bindings
+        return ThresholdTable(specs + compiled.threshold_specs)
 
 
 def _limits(values: tuple[float | None, float | None, float | None] | None) -> tuple[float, float, float]:

@@ -1,0 +1,57 @@
+"""What rule builders share: the site's channel index and what they add to the compiled core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics import ChannelIndex
+from analytics.table import Deriver, Judge, Screen
+from analytics.thresholds import ThresholdSpec
+from gateway.config import SiteConfig, match_channels
+
+
+@dataclass(slots=True)
+class Binding:
+    """What the alarm book needs to name a judge's row: channel id, rule name, unit."""
+
+    channel: str
+    rule: str
+    unit: str
+
+
+@dataclass(slots=True)
+class Compiled:
+    judges: list[Judge] = field(default_factory=list)
+    screens: list[Screen] = field(default_factory=list)
+    derivers: list[Deriver] = field(default_factory=list)
+    bindings: list[Binding] = field(default_factory=list)
+    # Extra rows for the one threshold table (e.g. crane ratios), with their bindings.
+    threshold_specs: list[ThresholdSpec] = field(default_factory=list)
+    threshold_bindings: list[Binding] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: SiteConfig
+    index: ChannelIndex
+    units: list[str]
+    sources: dict[int, list[str]]  # sensor channels of the rules that compute channels
+
+    def matched(self, patterns: list[str]) -> list[str]:
+        return match_all(patterns, list(self.index.ids))
+
+    def columns(self, ids: list[str]) -> npt.NDArray[np.int32]:
+        return self.index.columns(ids)
+
+    def unit(self, channel: str) -> str:
+        return self.units[self.index.column(channel)]
+
+
+def match_all(patterns: list[str], ids: list[str]) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        found += [c for c in match_channels(pattern, ids) if c not in found]
+    return found

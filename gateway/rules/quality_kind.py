@@ -1,0 +1,36 @@
+"""Builder for data-quality rules: one spike screen and one table for every quality rule."""
+
+from __future__ import annotations
+
+from analytics.quality import QUALITY_PARAMS, QualitySpec, QualityTable
+from gateway.config import QualityRuleConfig
+from gateway.rules.parts import Binding, Compiled, Context
+
+UNITS = {"silent": "s", "stuck": "s", "out_of_range": "", "spike": ""}
+
+
+def build_quality(book: Context, compiled: Compiled) -> None:
+    specs: list[QualitySpec] = []
+    rule_ids: dict[int, str] = {}
+    for number, rule in enumerate(book.config.rules):
+        if not isinstance(rule, QualityRuleConfig):
+            continue
+        channels = book.matched(rule.channels)
+        specs.append(
+            QualitySpec(
+                rule=number,
+                channels=book.columns(channels),
+                **{name: getattr(rule, name) for name in QUALITY_PARAMS},
+            )
+        )
+        rule_ids[number] = rule.id
+    if not specs:
+        return
+    table = QualityTable(specs)
+    compiled.screens.append(table.screen)
+    compiled.judges.append(table)
+    for row in range(len(table.channel)):
+        check = str(table.check_name[row])
+        channel = book.index.ids[int(table.channel[row])]
+        unit = UNITS[check] or book.unit(channel)
+        compiled.bindings.append(Binding(channel, f"{rule_ids[int(table.rule[row])]}.{check}", unit))
