@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -108,9 +108,5 @@ def project_root() -> Path:
 
 
 def smartsite_command() -> list[str]:
-    venv_bin = Path(os.environ.get("VIRTUAL_ENV", project_root() / ".venv")) / "bin" / "smartsite"
-    if venv_bin.exists():
-        return [str(venv_bin)]
-    found = shutil.which("smartsite")
-    assert found, "the smartsite command is not installed"
-    return [found]
+    """The ``smartsite`` command, run by the interpreter that runs the tests."""
+    return [sys.executable, "-m", "gateway.cli"]
