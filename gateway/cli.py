@@ -71,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(path: Path) -> int:
     from gateway.config import load_config
-
     from gateway.site import Site
 
     config = load_config(path)

@@ -12,6 +12,7 @@ from gateway.config.channels import ChannelEntry, match_channels, site_channels
 from gateway.config.derived import derived_channels
 from gateway.config.meaning_quality import check_quality_rule
 from gateway.config.meaning_site_rules import check_site_rule
+from gateway.config.meaning_trend import check_trend_rule
 from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rules import (
@@ -173,7 +174,11 @@ def _check_quality(base: KeyPath, rule: RuleConfig, sensor_ids: list[str]) -> li
     return check_quality_rule(base, rule) if isinstance(rule, QualityRuleConfig) else []
 
 
-KIND_CHECKS: list[KindCheck] = [check_site_rule, _check_quality]
+def _check_trend(base: KeyPath, rule: RuleConfig, sensor_ids: list[str]) -> list[Problem]:
+    return check_trend_rule(base, rule)
+
+
+KIND_CHECKS: list[KindCheck] = [check_site_rule, _check_quality, _check_trend]
 
 
 def _check_threshold(

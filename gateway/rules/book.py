@@ -27,13 +27,41 @@ from gateway.errors import ConfigError
 from gateway.rules.parts import Binding, Compiled, Context, match_all
 from gateway.rules.quality_kind import build_quality
 from gateway.rules.site_kinds import build_combined, build_crane, build_wind
+from gateway.rules.trend_kinds import (
+    build_acceleration,
+    build_failure_forecast,
+    build_rate,
+    build_time_to_limit,
+)
 
 Builder = Callable[[Context, Compiled], None]
 
 # Run in this order; the threshold table is built last from every builder's threshold rows.
-BUILDERS: list[Builder] = [build_crane, build_wind, build_combined, build_quality]
+BUILDERS: list[Builder] = [
+    build_crane,
+    build_wind,
+    build_combined,
+    build_quality,
+    build_rate,
+    build_acceleration,
+    build_time_to_limit,
+    build_failure_forecast,
+]
 # Rule kinds (config ``type``) the builders above cover.
-KINDS = frozenset({"threshold", "cumulative", "crane", "wind", "combined", "quality"})
+KINDS = frozenset(
+    {
+        "threshold",
+        "cumulative",
+        "crane",
+        "wind",
+        "combined",
+        "quality",
+        "rate",
+        "acceleration",
+        "time_to_limit",
+        "failure_forecast",
+    }
+)
 
 
 class RuleBook:

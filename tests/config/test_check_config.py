@@ -71,8 +71,14 @@ def test_broken_site_file(case: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ("path", "summary"),
     [
         (EXAMPLE, "site demo: 10 devices, 11 channels (+7 computed), 8 rules, 2 sinks"),
-        (HERE / "valid" / "minimal.yaml", "site minimal: 0 devices, 0 channels (+0 computed), 0 rules, 0 sinks"),
-        (HERE / "valid" / "full.yaml", "site full-site: 2 devices, 2 channels (+0 computed), 1 rules, 2 sinks"),
+        (
+            HERE / "valid" / "minimal.yaml",
+            "site minimal: 0 devices, 0 channels (+0 computed), 0 rules, 0 sinks",
+        ),
+        (
+            HERE / "valid" / "full.yaml",
+            "site full-site: 2 devices, 2 channels (+0 computed), 1 rules, 2 sinks",
+        ),
     ],
     ids=["example", "minimal", "full"],
 )
