@@ -209,6 +209,14 @@ class ThresholdTable:
         since: npt.NDArray[np.float64],
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
         """(K, M) grades of one side, the latch state after the block, the grade after it."""
+        # Only the levels some row sets a limit for (a lower side is often "red" alone).
+        levels = np.flatnonzero((~np.isnan(limits)).any(axis=0))
+        if not self._debounced and len(levels) < GRADES:
+            limits = limits[:, levels]
+            on_used = on[:, levels]
+        else:
+            levels = np.arange(GRADES)
+            on_used = on
         v = value[:, :, None]
         lim = limits[None, :, :]
         h = self.hysteresis[None, :, None]
@@ -223,11 +231,14 @@ class ThresholdTable:
         # Unset limits compare False both ways: make them "fallen" so they never hold a latch.
         fallen |= np.isnan(lim) & u
         set_ = self._debounce(reached, ts, present, usable, recent, since) if self._debounced else reached
-        latch = forward_fill_latch(set_, fallen, on)
+        latch = forward_fill_latch(set_, fallen, on_used)
         # The highest level on is the grade (levels with unset limits are never on).
-        grades = np.where(latch[..., 2], 3, np.where(latch[..., 1], 2, latch[..., 0].astype(np.int8)))
-        grades = grades.astype(np.int8)
-        return grades, latch[-1].copy(), grades[-1].copy()
+        grades = np.zeros(latch.shape[:2], dtype=np.int8)
+        for i, level in enumerate(levels.tolist()):
+            grades[latch[..., i]] = level + 1
+        after = on.copy()
+        after[:, levels] = latch[-1]
+        return grades, after, grades[-1].copy()
 
     def _debounce(
         self,
