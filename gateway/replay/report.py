@@ -11,7 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,10 +19,8 @@ import numpy.typing as npt
 from gateway.config import SiteConfig, match_channels
 from gateway.models import iso_utc
 from gateway.replay.readers import ReadingReader
+from gateway.replay.summary import ReplaySummary
 from gateway.site import Site
-
-if TYPE_CHECKING:
-    from gateway.replay.run import ReplaySummary
 
 BUCKETS = 2000
 MAX_PLOTS = 200
