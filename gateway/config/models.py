@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gateway.config.alarms import AlarmsConfig
 from gateway.config.rules import RuleConfig
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -112,6 +113,7 @@ class SiteConfig(Strict):
     rules: list[RuleConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
 
     @property
     def topic_prefix(self) -> str:
