@@ -1,15 +1,35 @@
 """The plain baseline the benchmark compares against: one Python object per channel, one reading at a
-time, the same rules as the core (graded thresholds with hysteresis, a trailing-window least-squares
-rate with graded limits, silent and stuck checks).
+time, the same rules as the core with the same parameters (``BenchRules``, which ``bench_site``
+also writes into the core's config):
 
-Written the way one would without the vectorised core: straightforward and reasonably careful
-(running sums for the regression, a deque for the window), not deliberately slow.
+- readings not newer than the channel's last one are dropped, as the core drops them;
+- out of range: a reading outside the physical range raises the ``out_of_range`` check and is not
+  used further; the next in-range reading clears it;
+- spike screen: a causal Hampel filter over the channel's last ``spike_window`` readings (the
+  rejected ones included, as in the core); a reading further than max(spike_k·1.4826·MAD,
+  spike_min_jump) from their median is a spike: it raises the ``spike`` check (cleared after
+  ``spike_window`` clean readings) and feeds neither the thresholds nor the rate nor silent/stuck;
+- graded thresholds with hysteresis on the value;
+- robust rate, the textbook way, at every reading: the raw readings of the trailing window, their
+  median and MAD, Hampel (readings further than hampel_k·1.4826·MAD from the median are dropped;
+  with a MAD of 0 the mean absolute deviation ×1.2533 stands in, as in the core), least squares on
+  the inliers; judged when at least ``min_samples`` inliers span ``min_coverage`` of the window;
+  graded with the same limits;
+- silent and stuck checks.
+
+The core does the same rules over slots (``window_s / slots`` seconds, slot means for the Hampel
+step) and judges the rate once per slot; the baseline keeps every reading and judges at every one.
+
+Written the way one would without the vectorised core: straightforward and reasonably careful (a
+deque for the window, a sorted list beside it for median and MAD, running sums for the regression),
+not deliberately slow.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -18,6 +38,10 @@ from pathlib import Path
 from gateway.bench.data import BenchRules
 
 Transition = tuple[float, int, str, int, int, float]  # ts, channel, rule, old, new, value
+
+MAD_SCALE = 1.4826  # MAD -> standard deviation for normal data
+MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> standard deviation for normal data
+REBASE_WINDOWS = 4.0  # re-origin the regression sums after this many windows (keeps them exact)
 
 
 def _grade(value: float, limits: tuple[float, ...], old: int, h: float, upward: bool) -> int:
@@ -39,6 +63,36 @@ def _grade(value: float, limits: tuple[float, ...], old: int, h: float, upward: 
     return max(reached, min(old, held))
 
 
+def _kth_deviation(ordered: list[float], centre: float, k: int) -> float:
+    """k-th smallest |x - centre| over sorted ``ordered``.
+
+    The k values nearest ``centre`` are a contiguous run ordered[a : a + k]; the best run is where
+    its two ends balance, found by bisection.
+    """
+    lo, hi = 0, len(ordered) - k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ordered[mid + k - 1] - centre >= centre - ordered[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = max(centre - ordered[lo], ordered[lo + k - 1] - centre)
+    if lo > 0:
+        best = min(best, max(centre - ordered[lo - 1], ordered[lo + k - 2] - centre))
+    return best
+
+
+def median_mad(ordered: list[float]) -> tuple[float, float]:
+    """Median and MAD (median absolute deviation from the median) of sorted, non-empty values."""
+    n = len(ordered)
+    h = n // 2
+    if n % 2:
+        med = ordered[h]
+        return med, _kth_deviation(ordered, med, h + 1)
+    med = 0.5 * (ordered[h - 1] + ordered[h])
+    return med, 0.5 * (_kth_deviation(ordered, med, h) + _kth_deviation(ordered, med, h + 1))
+
+
 class BaselineChannel:
     """Every rule of one channel, fed one reading at a time."""
 
@@ -47,31 +101,48 @@ class BaselineChannel:
         "_sum_tt",
         "_sum_tv",
         "_sum_v",
+        "_sum_vv",
+        "_t_ref",
+        "_v_ref",
         "grade_lower",
         "grade_rate",
         "grade_upper",
         "id",
         "last_good",
+        "last_ts",
+        "ordered",
+        "out_of_range",
         "rules",
         "silent",
+        "spike",
+        "spike_clean",
+        "spike_history",
         "stuck",
         "stuck_count",
         "stuck_high",
         "stuck_low",
         "stuck_start",
-        "t_ref",
         "window",
     )
 
     def __init__(self, channel: int, rules: BenchRules) -> None:
         self.id = channel
         self.rules = rules
+        self.last_ts = -math.inf
         self.grade_upper = 0
         self.grade_lower = 0
         self.grade_rate = 0
+        # Rate: the window's readings in time order, their values sorted, regression sums.
         self.window: deque[tuple[float, float]] = deque()
-        self.t_ref = math.nan
-        self._sum_t = self._sum_tt = self._sum_v = self._sum_tv = 0.0
+        self.ordered: list[float] = []
+        self._t_ref = math.nan
+        self._v_ref = 0.0
+        self._sum_t = self._sum_tt = self._sum_v = self._sum_tv = self._sum_vv = 0.0
+        # Quality.
+        self.spike_history: deque[float] = deque(maxlen=rules.spike_window)
+        self.spike = False
+        self.spike_clean = 0
+        self.out_of_range = False
         self.last_good = math.nan
         self.silent = False
         self.stuck = False
@@ -81,14 +152,30 @@ class BaselineChannel:
         self.stuck_count = 0
 
     def update(self, ts: float, value: float, out: list[Transition]) -> None:
+        if ts <= self.last_ts:  # stale or duplicate time: rejected before any rule
+            return
+        self.last_ts = ts
+        r = self.rules
+        if r.quality and math.isnan(self.last_good):
+            self.last_good = ts  # silence is counted from the first reading of any kind
         if not math.isfinite(value):
             return
-        r = self.rules
-        lower = (math.nan, math.nan, r.lower_red)
+        if value < r.range_low or value > r.range_high:
+            if r.quality and not self.out_of_range:
+                out.append((ts, self.id, "out_of_range", 0, 1, value))
+                self.out_of_range = True
+            return
+        if r.quality:
+            if self.out_of_range:
+                out.append((ts, self.id, "out_of_range", 1, 0, value))
+                self.out_of_range = False
+            if self._is_spike(ts, value, out):
+                return
         new = _grade(value, r.upper, self.grade_upper, r.hysteresis, True)
         if new != self.grade_upper:
             out.append((ts, self.id, "disp", self.grade_upper, new, value))
             self.grade_upper = new
+        lower = (math.nan, math.nan, r.lower_red)
         new = _grade(value, lower, self.grade_lower, r.hysteresis, False)
         if new != self.grade_lower:
             out.append((ts, self.id, "disp", self.grade_lower, new, value))
@@ -98,29 +185,101 @@ class BaselineChannel:
         if r.quality:
             self._quality(ts, value, out)
 
+    def _is_spike(self, ts: float, value: float, out: list[Transition]) -> bool:
+        """Hampel over the last ``spike_window`` readings; raises and clears the spike check."""
+        r = self.rules
+        history = self.spike_history
+        spike = False
+        if len(history) == r.spike_window:
+            med, mad = median_mad(sorted(history))
+            deviation = abs(value - med)
+            spike = deviation > max(r.spike_k * MAD_SCALE * mad, r.spike_min_jump)
+        history.append(value)  # rejected readings enter the window too
+        if spike:
+            if not self.spike:
+                out.append((ts, self.id, "spike", 0, 1, value))
+                self.spike = True
+            self.spike_clean = 0
+            return True
+        self.spike_clean += 1
+        if self.spike and self.spike_clean >= r.spike_window:
+            out.append((ts, self.id, "spike", 1, 0, value))
+            self.spike = False
+        return False
+
+    def _add(self, ts: float, value: float, sign: float) -> None:
+        t = ts - self._t_ref
+        v = value - self._v_ref
+        self._sum_t += sign * t
+        self._sum_tt += sign * t * t
+        self._sum_v += sign * v
+        self._sum_tv += sign * t * v
+        self._sum_vv += sign * v * v
+
+    def _rebase(self) -> None:
+        """New origin for the regression sums (the oldest reading); sums recomputed exactly."""
+        self._t_ref = self.window[0][0]
+        self._v_ref = self.window[-1][1]
+        self._sum_t = self._sum_tt = self._sum_v = self._sum_tv = self._sum_vv = 0.0
+        for t, v in self.window:
+            self._add(t, v, 1.0)
+
     def _rate(self, ts: float, value: float, out: list[Transition]) -> None:
         r = self.rules
-        if math.isnan(self.t_ref):
-            self.t_ref = ts
-        t = ts - self.t_ref
-        self.window.append((t, value))
-        self._sum_t += t
-        self._sum_tt += t * t
-        self._sum_v += value
-        self._sum_tv += t * value
-        while self.window and self.window[0][0] < t - r.rate_window_s:
-            t0, v0 = self.window.popleft()
-            self._sum_t -= t0
-            self._sum_tt -= t0 * t0
-            self._sum_v -= v0
-            self._sum_tv -= t0 * v0
-        n = len(self.window)
-        if n < r.rate_min_samples:
+        window = self.window
+        ordered = self.ordered
+        if math.isnan(self._t_ref):
+            self._t_ref, self._v_ref = ts, value
+        window.append((ts, value))
+        insort(ordered, value)
+        self._add(ts, value, 1.0)
+        horizon = ts - r.rate_window_s
+        while window[0][0] <= horizon:
+            t0, v0 = window.popleft()
+            del ordered[bisect_left(ordered, v0)]
+            self._add(t0, v0, -1.0)
+        if ts - self._t_ref > REBASE_WINDOWS * r.rate_window_s:
+            self._rebase()
+        n = len(window)
+        need = max(r.rate_min_samples, 2)
+        if n < need:
             return
-        denominator = n * self._sum_tt - self._sum_t * self._sum_t
-        if denominator <= 0:
+        # Hampel on the window's values.
+        med, mad = median_mad(ordered)
+        scale = MAD_SCALE * mad if mad > 0 else MEAN_AD_SCALE * sum(abs(x - med) for x in ordered) / n
+        reach = r.rate_hampel_k * scale
+        low, high = med - reach, med + reach
+        if ordered[0] >= low and ordered[-1] <= high:  # no outlier: the running sums are the fit's
+            k, st, stt, sv, stv, svv = (
+                float(n), self._sum_t, self._sum_tt, self._sum_v, self._sum_tv, self._sum_vv
+            )  # fmt: skip
+            first, last = window[0][0], window[-1][0]
+        else:  # least squares on the inliers only
+            k = st = stt = sv = stv = svv = 0.0
+            first, last = math.inf, -math.inf
+            t_ref, v_ref = self._t_ref, self._v_ref
+            for t_abs, v_abs in window:
+                if low <= v_abs <= high:
+                    t, v = t_abs - t_ref, v_abs - v_ref
+                    k += 1.0
+                    st += t
+                    stt += t * t
+                    sv += v
+                    stv += t * v
+                    svv += v * v
+                    if k == 1.0:
+                        first = t_abs
+                    last = t_abs
+        if k < need or last - first < r.rate_min_coverage * r.rate_window_s:
             return
-        slope = (n * self._sum_tv - self._sum_t * self._sum_v) / denominator * r.rate_per_s
+        cxx = stt - st * st / k
+        if cxx <= 0:
+            return
+        cxv = stv - st * sv / k
+        cvv = svv - sv * sv / k
+        if cvv <= 1e-12 * svv:  # values equal up to rounding: no trend
+            cxv = 0.0
+        slope = cxv / cxx * r.rate_per_s
         new = _grade(slope, r.rate_upper, self.grade_rate, 0.0, True)
         if new != self.grade_rate:
             out.append((ts, self.id, "disp_rate", self.grade_rate, new, slope))
@@ -131,6 +290,9 @@ class BaselineChannel:
         if self.silent:
             out.append((ts, self.id, "silent", 1, 0, value))
             self.silent = False
+        elif ts - self.last_good > r.silent_s:  # a gap no tick saw: raised then cleared
+            out.append((self.last_good + r.silent_s, self.id, "silent", 0, 1, math.nan))
+            out.append((ts, self.id, "silent", 1, 0, value))
         self.last_good = ts
         if value < self.stuck_low:
             self.stuck_low = value
@@ -140,7 +302,9 @@ class BaselineChannel:
             if self.stuck:
                 out.append((ts, self.id, "stuck", 1, 0, value))
                 self.stuck = False
-            self.stuck_start, self.stuck_low, self.stuck_high, self.stuck_count = ts, value, value, 0
+            self.stuck_low, self.stuck_high, self.stuck_count = value, value, 0
+        if self.stuck_count == 0:
+            self.stuck_start = ts
         self.stuck_count += 1
         if (
             not self.stuck

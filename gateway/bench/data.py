@@ -21,24 +21,41 @@ QUANTITY = "disp"
 UPPER = (21.0, 25.5, 30.0)
 LOWER_RED = -30.0
 HYSTERESIS = 0.5
+RANGE = (-200.0, 200.0)  # the sensors' physical range (mm)
+# Rare spikes in the synthetic data (about one reading in 20,000): large enough to cross the value
+# limits if they were not screened out.
+SPIKE_EVERY = 20_011
+SPIKE_MM = 12.0
 
 
 @dataclass(frozen=True, slots=True)
 class BenchRules:
-    """The rule parameters the core and the baseline both apply."""
+    """The rule parameters the core and the baseline both apply.
+
+    ``bench_site`` writes every one of them into the site config the core runs; the baseline reads
+    them from here. ``rate_min_coverage`` is not a config field: it is the core's fixed share of the
+    window the inliers must span (``analytics.trend.RateTable``'s ``min_coverage``).
+    """
 
     upper: tuple[float, float, float] = UPPER
     lower_red: float = LOWER_RED
     hysteresis: float = HYSTERESIS
+    range_low: float = RANGE[0]
+    range_high: float = RANGE[1]
     rate: bool = True
     rate_window_s: float = 600.0
     rate_per_s: float = 60.0  # per minute
     rate_upper: tuple[float, float, float] = (1.0, 2.0, 4.0)
     rate_min_samples: int = 5
+    rate_hampel_k: float = 3.0
+    rate_min_coverage: float = 0.5
     quality: bool = True
     silent_s: float = 300.0
     stuck_window_s: float = 1800.0
     stuck_min_samples: int = 10
+    spike_k: float = 6.0
+    spike_window: int = 15
+    spike_min_jump: float = 0.0
 
 
 def available_kinds() -> set[str]:
@@ -55,7 +72,11 @@ def channel_ids(n: int) -> list[str]:
 def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
     """One MQTT device per channel, one rule of each kind over all of them."""
     devices = [
-        {"id": f"p{i:05d}", "type": "mqtt", "channels": {QUANTITY: {"unit": "mm", "range": [-200, 200]}}}
+        {
+            "id": f"p{i:05d}",
+            "type": "mqtt",
+            "channels": {QUANTITY: {"unit": "mm", "range": [rules.range_low, rules.range_high]}},
+        }
         for i in range(n_channels)
     ]
     pattern = f"*.{QUANTITY}"
@@ -82,6 +103,7 @@ def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
                 "per": per,
                 "upper": {"yellow": ry, "orange": ro, "red": rr},
                 "min_samples": rules.rate_min_samples,
+                "hampel_k": rules.rate_hampel_k,
             }
         )
     if rules.quality:
@@ -93,14 +115,18 @@ def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
                 "silent_s": rules.silent_s,
                 "stuck_window_s": rules.stuck_window_s,
                 "stuck_min_samples": rules.stuck_min_samples,
-                "spike_k": None,
+                "out_of_range": True,
+                "spike_k": rules.spike_k,
+                "spike_window": rules.spike_window,
+                "spike_min_jump": rules.spike_min_jump,
             }
         )
     return SiteConfig.model_validate({"site": {"id": "bench"}, "devices": devices, "rules": rule_list})
 
 
 def series(ticks: npt.NDArray[np.int64], n_channels: int, step_s: float) -> npt.NDArray[np.float64]:
-    """(len(ticks), n_channels) values: slow waves that cross the limits now and then, plus noise.
+    """(len(ticks), n_channels) values: slow waves that cross the limits now and then, plus noise,
+    plus a rare spike (``SPIKE_MM`` up, about one reading in ``SPIKE_EVERY``) for the spike screen.
 
     Deterministic in (tick, channel), so any slice of the ticks gives the same values.
     """
@@ -116,7 +142,11 @@ def series(ticks: npt.NDArray[np.int64], n_channels: int, step_s: float) -> npt.
         ticks[:, None].astype(np.uint64) * np.uint64(2654435761) + ch.astype(np.uint64) * np.uint64(40503)
     ) % np.uint64(10007)
     noise = 0.3 * (h.astype(np.float64) / 10007.0 - 0.5)
-    return np.round(wave + noise, 3)
+    g = (
+        ticks[:, None].astype(np.uint64) * np.uint64(40503) + ch.astype(np.uint64) * np.uint64(2654435761)
+    ) % np.uint64(SPIKE_EVERY)
+    spike = np.where(g == 0, SPIKE_MM, 0.0)
+    return np.round(wave + noise + spike, 3)
 
 
 def tick_blocks(n_ticks: int, rows_per_block: int, n_channels: int) -> Iterator[npt.NDArray[np.int64]]:

@@ -79,6 +79,13 @@ def replay_rules(kinds: set[str]) -> BenchRules:
     )
 
 
+BASELINE_RULES = (
+    "plain Python per channel and reading: thresholds with hysteresis; spike screen (Hampel over the "
+    "last spike_window readings, spikes fed to no other rule); robust rate (Hampel on the raw window "
+    "values, least squares on the inliers, min_samples and coverage); silent, stuck, out of range"
+)
+
+
 def _p99_ms(seconds: list[float]) -> float:
     return float(np.percentile(np.asarray(seconds), 99) * 1000.0) if seconds else math.nan
 
@@ -158,6 +165,11 @@ def streaming(sizes: Sizes, kinds: set[str]) -> Figure:
             "median_ms": round(float(np.median(core)) * 1000, 3),
             "baseline_channels_timed": nb,
             "baseline_ticks": len(base),
+            "baseline_scaling": (
+                f"baseline timed on {nb} of {sizes.stream_channels} channels; its p99 is scaled by "
+                f"{scale:g} (one object per channel: tick time linear in channels)"
+            ),
+            "baseline_rules": BASELINE_RULES,
         },
     )
 
@@ -196,6 +208,11 @@ def replay_figure(sizes: Sizes, kinds: set[str], keep_dir: Path | None = None) -
             "events": summary.events,
             "csv_bytes": csv_bytes,
             "baseline_rows_timed": limit,
+            "baseline_scaling": (
+                f"baseline timed on the first {limit} of {rows} rows (same CSV, same rules); "
+                "readings/s compared as is"
+            ),
+            "baseline_rules": BASELINE_RULES,
         },
     )
 
