@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ class AlarmBook:
         binding_rule: list[str],
         binding_unit: list[str],
         keep_cleared: int = 1000,
+        reopen: Callable[[str, str, float], str | None] | None = None,
     ) -> None:
         self.site = site
         self._channel = binding_channel
@@ -75,6 +77,13 @@ class AlarmBook:
         self._unit = binding_unit
         self._open: dict[int, AlarmRecord] = {}
         self._cleared: deque[AlarmRecord] = deque(maxlen=keep_cleared)
+        # A raise within ``reopen_window_s`` of the same binding's clear reopens that alarm, unless
+        # people closed it meanwhile (``is_closed``). ``reopen`` is asked when this book does not
+        # remember the clear itself (after a restart): it returns the id to reopen, if any.
+        self.reopen = reopen
+        self.reopen_window_s = 0.0
+        self.is_closed: Callable[[str], bool] = lambda _alarm_id: False
+        self._last_cleared: dict[int, tuple[str, float]] = {}
 
     def apply(self, t: Transitions) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
@@ -112,8 +121,9 @@ class AlarmBook:
         clean_limit = limit if math.isfinite(limit) else None
         record = self._open.get(binding)
         if record is None:
+            reopened = self._reopens(binding, channel, rule, ts)
             record = AlarmRecord(
-                id=uuid.uuid4().hex,
+                id=reopened or uuid.uuid4().hex,
                 channel=channel,
                 rule=rule,
                 unit=unit,
@@ -136,6 +146,7 @@ class AlarmBook:
         record.message = message
         record.forecast = forecast
         if new == 0:
+            self._last_cleared[binding] = (record.id, ts)
             record.cleared_ts = ts
             self._cleared.append(self._open.pop(binding))
         return AlarmEvent(
@@ -152,6 +163,15 @@ class AlarmBook:
             alarm_id=record.id,
             forecast=forecast,
         )
+
+    def _reopens(self, binding: int, channel: str, rule: str, ts: float) -> str | None:
+        last = self._last_cleared.get(binding)
+        if last is not None:
+            alarm_id, cleared_ts = last
+            if 0 <= ts - cleared_ts <= self.reopen_window_s and not self.is_closed(alarm_id):
+                return alarm_id
+            return None
+        return self.reopen(channel, rule, ts) if self.reopen is not None else None
 
     def active(self) -> list[AlarmRecord]:
         return sorted(self._open.values(), key=lambda r: r.updated_ts, reverse=True)

@@ -40,3 +40,18 @@ class SinkRejectedError(GatewayError):
         self.sink = sink
         self.reason = reason
         super().__init__(f"{sink}: {reason}")
+
+
+class AlarmNotFoundError(GatewayError):
+    def __init__(self, alarm_id: str) -> None:
+        self.alarm_id = alarm_id
+        super().__init__(f"no alarm {alarm_id!r}")
+
+
+class AlarmConflictError(GatewayError):
+    """The action does not fit the alarm's state (closing twice, closing an active alarm...)."""
+
+    def __init__(self, alarm_id: str, reason: str) -> None:
+        self.alarm_id = alarm_id
+        self.reason = reason
+        super().__init__(f"alarm {alarm_id}: {reason}")

@@ -19,6 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
+from drivers.alarm_store import AlarmStore
+from gateway.alarms.desk import AlarmDesk
 from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
 from gateway.models import AlarmEvent, Quality, iso_utc
 from gateway.pipeline import Pipeline
@@ -46,7 +48,11 @@ class Runtime:
         self.base_dir = base_dir or Path.cwd()
         self.engine, self.book = self.site.analytics()
         self.sources = self._build_sources()
-        self.sinks = self._build_sinks()
+        self.desk = self._build_desk()
+        self.book.reopen = self.desk.reopen_id
+        self.book.reopen_window_s = self.config.alarms.reopen_window_s
+        self.book.is_closed = self.desk.is_closed
+        self.sinks = [*self._build_sinks(), self.desk]
         self.pipeline = Pipeline(self.engine, self.book, self.sinks, on_events=self._publish_events)
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
@@ -74,6 +80,14 @@ class Runtime:
                 clock=self.clock,
             )
         ]
+
+    def _build_desk(self) -> AlarmDesk:
+        alarms = self.config.alarms
+        path = Path(alarms.store)
+        if not path.is_absolute():
+            path = self.base_dir / path
+        where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
+        return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=None, clock=self.clock)
 
     def _build_sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
@@ -108,6 +122,7 @@ class Runtime:
                 ]
                 workers += [self._start(group, f"sink:{w.sink.name}", w.run) for w in self.pipeline.workers]
                 workers += [self._start(group, name, run) for name, run in services or []]
+                workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
                 for task in feeders:

@@ -1,26 +1,131 @@
+"""Alarms: list, one with its audit trail, and the people's actions (acknowledge, assign, close)."""
+
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Viewer
+from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
+from gateway.errors import AlarmConflictError, AlarmNotFoundError
 
 router = APIRouter(tags=["alarms"])
+
+Note = Annotated[str, Field(max_length=2000)]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+
+
+class AssignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: Annotated[str, Field(min_length=1, max_length=200)]
+    deadline: datetime | None = None
+    note: Note = ""
+
+
+class CloseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, Field(min_length=1, max_length=2000, description="the rectification done")]
+    override_reason: Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None, description="required to close an alarm that is still active in the data"
+    )
+
+
+def _actor(request: Request, role: str) -> str:
+    name = request.headers.get("x-actor", "").strip()[:100]
+    return f"{name} ({role})" if name else role
+
+
+def _errors(exc: Exception) -> HTTPException:
+    if isinstance(exc, AlarmNotFoundError):
+        return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
+    if isinstance(exc, AlarmConflictError):
+        return HTTPException(status.HTTP_409_CONFLICT, exc.reason)
+    raise exc
 
 
 @router.get("/alarms")
 def alarms(
     runtime: RuntimeDep,
     _role: Viewer,
-    status: Literal["all", "active", "cleared"] = "all",
-    limit: int = Query(200, ge=1, le=5000),
+    state: Literal["all", "active", "cleared", "open", "acknowledged", "rectifying", "closed"] = "all",
+    grade: Annotated[int | None, Query(ge=1, le=3, description="at least this grade (max grade)")] = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[dict[str, Any]]:
-    """Active alarms first (newest change first), then recently cleared ones."""
-    records = []
-    if status in ("all", "active"):
-        records += runtime.book.active()
-    if status in ("all", "cleared"):
-        records += runtime.book.recent_cleared()
-    return [r.to_dict() for r in records[:limit]]
+    """Active alarms first (newest change first), then the others."""
+    out = []
+    since_ts = since.timestamp() if since is not None else None
+    for record in runtime.desk.listing():
+        if state == "active" and not record.active:
+            continue
+        if state == "cleared" and record.active:
+            continue
+        if state in ("open", "acknowledged", "rectifying", "closed") and record.status != state:
+            continue
+        if grade is not None and record.max_grade < grade:
+            continue
+        if channel is not None and record.channel != channel:
+            continue
+        if since_ts is not None and record.updated < since_ts:
+            continue
+        out.append(record.view())
+        if len(out) >= limit:
+            break
+    return out
+
+
+@router.get("/alarms/{alarm_id}")
+async def alarm(alarm_id: str, runtime: RuntimeDep, _role: Viewer) -> dict[str, Any]:
+    """One alarm with its audit trail (who did what, when)."""
+    try:
+        record = await runtime.desk.find(alarm_id)
+    except AlarmNotFoundError as exc:
+        raise _errors(exc) from None
+    view = record.view()
+    view["audit"] = await runtime.desk.audit_trail(alarm_id)
+    return view
+
+
+@router.post("/alarms/{alarm_id}/ack")
+async def acknowledge(
+    alarm_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: AckBody | None = None
+) -> dict[str, Any]:
+    try:
+        record = await runtime.desk.ack(alarm_id, _actor(request, role), (body or AckBody()).note)
+    except (AlarmNotFoundError, AlarmConflictError) as exc:
+        raise _errors(exc) from None
+    return record.view()
+
+
+@router.post("/alarms/{alarm_id}/assign")
+async def assign(
+    alarm_id: str, body: AssignBody, request: Request, runtime: RuntimeDep, role: Supervisor
+) -> dict[str, Any]:
+    deadline = body.deadline.timestamp() if body.deadline is not None else None
+    try:
+        record = await runtime.desk.assign(
+            alarm_id, _actor(request, role), body.assignee, deadline, body.note
+        )
+    except (AlarmNotFoundError, AlarmConflictError) as exc:
+        raise _errors(exc) from None
+    return record.view()
+
+
+@router.post("/alarms/{alarm_id}/close")
+async def close(
+    alarm_id: str, body: CloseBody, request: Request, runtime: RuntimeDep, role: Supervisor
+) -> dict[str, Any]:
+    """Close (销号) after rectification; supervisors only."""
+    try:
+        record = await runtime.desk.close(alarm_id, _actor(request, role), body.note, body.override_reason)
+    except (AlarmNotFoundError, AlarmConflictError) as exc:
+        raise _errors(exc) from None
+    return record.view()

@@ -10,7 +10,7 @@ import pytest
 
 from api import create_app
 from gateway.config import parse_config
-from gateway.models import ReadingBatch
+from gateway.models import ReadingBatch, SinkBatch
 from gateway.runtime import Runtime
 
 SITE = """
@@ -44,8 +44,14 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def client_for(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(runtime))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         yield client
+
+
+async def feed(runtime: Runtime, batch: ReadingBatch) -> None:
+    """Through the analytics, and the events to the alarm desk as its sink worker would."""
+    events = runtime.pipeline.process(batch)
+    await runtime.desk.write(SinkBatch(batch, tuple(events)))
 
 
 @pytest.fixture
@@ -79,19 +85,20 @@ async def test_channels_show_latest_value_and_grade(open_client: tuple[httpx.Asy
 
 async def test_alarms_list_active_then_cleared(open_client: tuple[httpx.AsyncClient, Runtime]) -> None:
     client, runtime = open_client
-    runtime.pipeline.process(ReadingBatch.from_lists([1.0, 2.0, 3.0, 4.0], [0] * 4, [12, 8, 25, 12], [0] * 4))
+    # The second raise comes after the reopen window (600 s): two alarms.
+    await feed(runtime, ReadingBatch.from_lists([1.0, 2.0, 903.0, 904.0], [0] * 4, [12, 8, 25, 12], [0] * 4))
     alarms = (await client.get("/api/v1/alarms")).json()
     assert [(a["state"], a["active"]) for a in alarms] == [("deescalated", True), ("cleared", False)]
     assert alarms[0]["max_grade"] == 3 and alarms[0]["grade"] == 1
-    assert [a["state"] for a in (await client.get("/api/v1/alarms?status=cleared")).json()] == ["cleared"]
-    assert len((await client.get("/api/v1/alarms?status=active")).json()) == 1
-    assert (await client.get("/api/v1/alarms?status=bogus")).status_code == 422
+    assert [a["state"] for a in (await client.get("/api/v1/alarms?state=cleared")).json()] == ["cleared"]
+    assert len((await client.get("/api/v1/alarms?state=active")).json()) == 1
+    assert (await client.get("/api/v1/alarms?state=bogus")).status_code == 422
     assert (await client.get("/api/v1/alarms?limit=0")).status_code == 422
 
 
 async def test_bad_readings_show_as_bad_not_alarmed(open_client: tuple[httpx.AsyncClient, Runtime]) -> None:
     client, runtime = open_client
-    runtime.pipeline.process(ReadingBatch.from_lists([1.0, 2.0], [0, 0], [float("nan"), 99.0], [0, 0]))
+    await feed(runtime, ReadingBatch.from_lists([1.0, 2.0], [0, 0], [float("nan"), 99.0], [0, 0]))
     wind = (await client.get("/api/v1/channels")).json()[0]
     assert wind["quality"] == "bad_range" and wind["grade"] == 0
     assert (await client.get("/api/v1/alarms")).json() == []
@@ -146,3 +153,81 @@ async def test_role_below_the_minimum_is_forbidden(tmp_path: Path) -> None:
         assert (await client.post("/test-only/act", headers=viewer)).status_code == 403
         admin = {"Authorization": "Bearer admin-secret"}
         assert (await client.post("/test-only/act", headers=admin)).json() == {"done": True}
+
+
+@pytest.fixture
+async def roles_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    runtime = make_runtime(tmp_path, "viewer")
+    async for client in client_for(runtime):
+        yield client, runtime
+
+
+SUPERVISOR = {"Authorization": "Bearer admin-secret", "X-Actor": "Li Gong"}
+VIEWER = {"Authorization": "Bearer view-secret"}
+
+
+async def test_acknowledge_assign_close_with_audit_trail(
+    roles_client: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    client, runtime = roles_client
+    await feed(runtime, ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0]))
+    alarm = (await client.get("/api/v1/alarms")).json()[0]
+    path = f"/api/v1/alarms/{alarm['id']}"
+    assert (await client.post(f"{path}/ack", headers=VIEWER)).status_code == 403
+    assert (await client.post(f"{path}/ack")).status_code == 403  # anonymous viewer
+    acked = await client.post(f"{path}/ack", headers=SUPERVISOR, json={"note": "going"})
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Li Gong (admin)"
+    assert (await client.post(f"{path}/ack", headers=SUPERVISOR)).status_code == 409
+    assigned = await client.post(
+        f"{path}/assign",
+        headers=SUPERVISOR,
+        json={"assignee": "team 2", "deadline": "2030-01-01T08:00:00+08:00"},
+    )
+    assert assigned.json()["status"] == "rectifying" and assigned.json()["rectify_deadline"].startswith(
+        "2030"
+    )
+    # Still active in the data: closing needs an override reason.
+    refused = await client.post(f"{path}/close", headers=SUPERVISOR, json={"note": "done"})
+    assert refused.status_code == 409 and "override" in refused.json()["detail"]
+    closed = await client.post(
+        f"{path}/close",
+        headers=SUPERVISOR,
+        json={"note": "props added", "override_reason": "gauge re-zeroed"},
+    )
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    twice = await client.post(f"{path}/close", headers=SUPERVISOR, json={"note": "x", "override_reason": "y"})
+    assert twice.status_code == 409
+    detail = (await client.get(path)).json()
+    assert [e["action"] for e in detail["audit"]] == [
+        "raised",
+        "escalated",
+        "acknowledged",
+        "rectifying",
+        "closed",
+    ]
+    assert detail["audit"][-1]["actor"] == "Li Gong (admin)"
+    assert (await client.get("/api/v1/alarms?state=closed")).json()[0]["id"] == alarm["id"]
+
+
+async def test_unknown_alarm_and_bad_bodies(roles_client: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, _ = roles_client
+    assert (await client.post("/api/v1/alarms/nope/ack", headers=SUPERVISOR)).status_code == 404
+    assert (await client.get("/api/v1/alarms/nope")).status_code == 404
+    no_note = await client.post("/api/v1/alarms/nope/close", headers=SUPERVISOR, json={})
+    assert no_note.status_code == 422
+    extra = await client.post("/api/v1/alarms/nope/ack", headers=SUPERVISOR, json={"note": "", "x": 1})
+    assert extra.status_code == 422
+
+
+async def test_alarm_filters(roles_client: tuple[httpx.AsyncClient, Runtime]) -> None:
+    client, runtime = roles_client
+    await feed(runtime, ReadingBatch.from_lists([1.0, 2.0, 3.0], [0, 0, 0], [12.0, 5.0, 25.0], [0, 0, 0]))
+    # Raised, cleared and raised again within the reopen window: one alarm, reopened.
+    (only,) = (await client.get("/api/v1/alarms")).json()
+    assert (only["reopened"], only["max_grade"], only["active"]) == (1, 3, True)
+    await feed(runtime, ReadingBatch.from_lists([4.0, 5000.0], [0, 0], [5.0, 12.0], [0, 0]))
+    assert len((await client.get("/api/v1/alarms")).json()) == 2  # beyond the window: a new one
+    assert len((await client.get("/api/v1/alarms?grade=3")).json()) == 1
+    assert len((await client.get("/api/v1/alarms?channel=pit.P1.disp_h")).json()) == 0
+    assert len((await client.get("/api/v1/alarms?since=2100-01-01T00:00:00Z")).json()) == 0
+    assert (await client.get("/api/v1/alarms?grade=4")).status_code == 422

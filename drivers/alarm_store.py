@@ -1,0 +1,151 @@
+"""Alarm records and their audit trail in SQLite (WAL), written off the event loop.
+
+Records are stored as JSON documents keyed by id (the desk owns their shape); the audit trail is
+append-only: who did what to which alarm, when, with which note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alarms (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    status TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_open ON alarms(status, updated);
+CREATE INDEX IF NOT EXISTS alarms_channel_rule ON alarms(channel, rule, updated);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    note TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_alarm ON audit(alarm_id, seq);
+"""
+
+
+class AlarmStore:
+    """``save`` writes a record and its audit entries in one transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm-store")
+        self._db: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> AlarmStore:
+        await self._run(self._open)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # People's actions are few and precious: every commit reaches the disk.
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("AlarmStore used outside its context")
+        return self._db
+
+    async def save(self, record: dict[str, Any], audit: list[dict[str, Any]]) -> None:
+        await self._run(self._save, record, audit)
+
+    def _save(self, record: dict[str, Any], audit: list[dict[str, Any]]) -> None:
+        db = self._conn()
+        with db:
+            db.execute(
+                "INSERT INTO alarms(id, channel, rule, status, active, updated, body) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(id) DO UPDATE SET status=excluded.status, active=excluded.active,"
+                " updated=excluded.updated, body=excluded.body",
+                (
+                    record["id"],
+                    record["channel"],
+                    record["rule"],
+                    record["status"],
+                    int(bool(record["active"])),
+                    float(record["updated"]),
+                    json.dumps(record, ensure_ascii=False),
+                ),
+            )
+            db.executemany(
+                "INSERT INTO audit(alarm_id, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?)",
+                [
+                    (
+                        record["id"],
+                        float(entry["ts"]),
+                        str(entry["actor"]),
+                        str(entry["action"]),
+                        str(entry.get("note", "")),
+                        json.dumps(entry.get("detail", {}), ensure_ascii=False),
+                    )
+                    for entry in audit
+                ],
+            )
+
+    async def load_recent(self, since: float, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Records not closed, and records changed since ``since`` (for reopening and views)."""
+        rows: list[dict[str, Any]] = await self._run(self._load_recent, since, limit)
+        return rows
+
+    def _load_recent(self, since: float, limit: int) -> list[dict[str, Any]]:
+        cur = self._conn().execute(
+            "SELECT body FROM alarms WHERE status != 'closed' OR updated >= ? ORDER BY updated DESC LIMIT ?",
+            (since, limit),
+        )
+        return [json.loads(body) for (body,) in cur]
+
+    async def get(self, alarm_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await self._run(self._get, alarm_id)
+        return found
+
+    def _get(self, alarm_id: str) -> dict[str, Any] | None:
+        row = self._conn().execute("SELECT body FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
+        trail: list[dict[str, Any]] = await self._run(self._audit_trail, alarm_id)
+        return trail
+
+    def _audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
+        cur = self._conn().execute(
+            "SELECT ts, actor, action, note, detail FROM audit WHERE alarm_id = ? ORDER BY seq", (alarm_id,)
+        )
+        return [
+            {"ts": ts, "actor": actor, "action": action, "note": note, "detail": json.loads(detail)}
+            for ts, actor, action, note, detail in cur
+        ]
