@@ -1,0 +1,330 @@
+"""The push outbox: notices wait in SQLite until their receiver accepted them.
+
+``enqueue`` returns once the notices are committed, so a push that was due before a crash is sent
+after it. One dispatcher task per receiver groups what is waiting into one message, hands it to the
+``Sender`` and forgets the notices only when the receiver accepted them:
+
+- success: the notices are marked delivered; their ids are remembered for a while so the same
+  notice enqueued again is not sent twice;
+- RetryableSinkError (link down, 5xx, 429, timeout): they stay; the receiver is retried with capped,
+  jittered backoff; one log line when the outage starts and one when it ends;
+- SinkRejectedError (the receiver refused the message for good): they are dropped, counted per
+  receiver and logged with the reason.
+
+Delivery is at least once: a crash between the receiver's answer and the commit that marks the
+notices delivered sends them again after the restart. Receivers drop duplicates by notice id.
+
+Grouping: notices wait ``group_window_s`` after they were enqueued, so a burst goes out as one
+message listing every notice. With ``leading_edge`` the first notice after a quiet spell goes out at
+once and the rest of the burst waits until ``group_window_s`` after that send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from drivers.outage import Backoff, OutageLog
+from drivers.outbox_store import Backlog, OutboxEntry, OutboxStore, PendingNotice
+from gateway.alarms.notice import Notice
+from gateway.errors import RetryableSinkError, SinkRejectedError
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    """Delivers a group of notices to one receiver (renders them and sends one message).
+
+    Returns when the receiver accepted the message; raises RetryableSinkError to have the notices
+    offered again later and SinkRejectedError when the receiver refused them for good.
+    """
+
+    async def send(self, receiver_id: str, notices: list[Notice]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverStats:
+    """One receiver's counters since the outbox started, and its backlog now."""
+
+    receiver: str
+    sent: int  # notices the receiver accepted
+    messages: int  # messages it accepted (one per group)
+    failed_attempts: int  # send attempts that failed and will be retried
+    rejected: int  # notices refused for good and dropped
+    pending: int  # notices waiting
+    oldest_pending_age_s: float  # 0 when nothing waits
+    failing: bool  # the last attempt failed and the notices wait for a retry
+    last_error: str | None
+
+
+class _Receiver:
+    def __init__(self, receiver: str, backoff: Backoff, outage: OutageLog, store_backoff: Backoff) -> None:
+        self.id = receiver
+        self.wake = asyncio.Event()
+        self.backoff = backoff
+        self.store_backoff = store_backoff
+        self.outage = outage
+        self.task: asyncio.Task[None] | None = None
+        self.retry_at = -math.inf
+        self.last_send_at = -math.inf
+        self.sent = 0
+        self.messages = 0
+        self.failed_attempts = 0
+        self.rejected = 0
+        self.pending = 0
+        self.oldest_enqueued_at: float | None = None
+        self.failing = False
+        self.last_error: str | None = None
+
+    def apply(self, backlog: Backlog) -> None:
+        self.pending = backlog.pending
+        self.oldest_enqueued_at = backlog.oldest_enqueued_at
+
+
+class Outbox:
+    """Durable, grouped, retried delivery of notices, one dispatcher per receiver.
+
+    ``enqueue`` may be called before ``start`` (the notices wait) and after ``stop`` (likewise; a
+    new outbox on the same store sends them). The store's lifecycle belongs to the caller: enter it
+    before ``start`` and exit it after ``stop``.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        sender: Sender,
+        group_window_s: float = 5.0,
+        retry_cap_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        *,
+        receivers: Iterable[str] = (),
+        leading_edge: bool = False,
+        retry_first_s: float = 1.0,
+        max_batch: int = 500,
+        send_timeout_s: float = 60.0,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if group_window_s < 0 or retry_cap_s <= 0 or retry_first_s <= 0 or max_batch < 1:
+            raise ValueError("outbox: group_window_s >= 0, retry delays > 0 and max_batch >= 1 required")
+        self.store = store
+        self.sender = sender
+        self.group_window_s = group_window_s
+        self.retry_cap_s = retry_cap_s
+        self.leading_edge = leading_edge
+        self.retry_first_s = min(retry_first_s, retry_cap_s)
+        self.max_batch = max_batch
+        self.send_timeout_s = send_timeout_s
+        self._clock = clock
+        self._rand = rand
+        self._receivers: dict[str, _Receiver] = {}
+        self._store_outage = OutageLog(log, "outbox store")
+        self._started = False
+        for receiver in receivers:
+            self._receiver(receiver)
+
+    async def __aenter__(self) -> Outbox:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start a dispatcher for every known receiver and every receiver with notices waiting."""
+        if self._started:
+            return
+        for receiver, backlog in (await self.store.backlogs()).items():
+            self._receiver(receiver).apply(backlog)
+        self._started = True
+        for state in self._receivers.values():
+            self._spawn(state)
+
+    async def stop(self) -> None:
+        """Stop the dispatchers; a message being sent is abandoned and its notices stay waiting."""
+        self._started = False
+        tasks = [s.task for s in self._receivers.values() if s.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for state in self._receivers.values():
+            state.task = None
+
+    async def enqueue(self, notices: Iterable[Notice]) -> int:
+        """Store the notices durably, then wake their receivers; returns how many were new.
+
+        A notice whose id is already waiting, or was delivered or refused recently, is ignored.
+        Raises RetryableSinkError when the store cannot write (nothing was stored).
+        """
+        entries = [OutboxEntry(n.id, n.receiver, n.ts, n.to_json()) for n in notices]
+        if not entries:
+            return 0
+        now = self._clock()
+        due_at = now if self.leading_edge else now + self.group_window_s
+        enqueued = await self.store.enqueue(entries, now, due_at)
+        for receiver, backlog in enqueued.backlogs.items():
+            state = self._receiver(receiver)
+            state.apply(backlog)
+            if self._started and state.task is None:
+                self._spawn(state)
+            state.wake.set()
+        return len(enqueued.added)
+
+    def stats(self) -> dict[str, ReceiverStats]:
+        now = self._clock()
+        return {
+            r.id: ReceiverStats(
+                receiver=r.id,
+                sent=r.sent,
+                messages=r.messages,
+                failed_attempts=r.failed_attempts,
+                rejected=r.rejected,
+                pending=r.pending,
+                oldest_pending_age_s=(
+                    0.0 if r.oldest_enqueued_at is None else max(0.0, now - r.oldest_enqueued_at)
+                ),
+                failing=r.failing,
+                last_error=r.last_error,
+            )
+            for r in self._receivers.values()
+        }
+
+    # Dispatching
+
+    def _receiver(self, receiver: str) -> _Receiver:
+        state = self._receivers.get(receiver)
+        if state is None:
+            state = _Receiver(
+                receiver,
+                Backoff(first=self.retry_first_s, cap=self.retry_cap_s, rand=self._rand),
+                OutageLog(log, f"push to receiver {receiver}"),
+                Backoff(first=0.2, cap=min(5.0, self.retry_cap_s), rand=self._rand),
+            )
+            self._receivers[receiver] = state
+        return state
+
+    def _spawn(self, state: _Receiver) -> None:
+        state.task = asyncio.create_task(self._dispatch(state), name=f"outbox-{state.id}")
+
+    async def _dispatch(self, state: _Receiver) -> None:
+        while True:
+            try:
+                await self._round(state)
+            except RetryableSinkError as exc:  # the store, not the receiver: that is handled inside
+                self._store_outage.failed(exc.reason)
+                await asyncio.sleep(state.store_backoff.next_delay())
+            except Exception:
+                # A bug must not end delivery to this receiver for good.
+                log.exception("outbox dispatcher for receiver %s failed; going on", state.id)
+                await asyncio.sleep(state.store_backoff.next_delay())
+            else:
+                state.store_backoff.reset()
+                self._store_outage.recovered()
+
+    async def _round(self, state: _Receiver) -> None:
+        # Cleared before the store is read: an enqueue committed after the read sets it again.
+        state.wake.clear()
+        backlog = await self.store.backlog(state.id)
+        state.apply(backlog)
+        if backlog.next_attempt_at is None:
+            await state.wake.wait()
+            return
+        due = max(backlog.next_attempt_at, state.retry_at)
+        if self.leading_edge:
+            due = max(due, state.last_send_at + self.group_window_s)
+        delay = due - self._clock()
+        if delay > max(self.group_window_s, self.retry_cap_s) + 1.0:
+            # Longer than any wait the outbox sets: the wall clock was set back (NTP after boot).
+            # What was due stays due instead of waiting out the jump.
+            delay = 0.0
+        if delay > 0:
+            # Notices enqueued meanwhile are due no earlier than this, so no need to wake for them.
+            await asyncio.sleep(delay)
+            return
+        rows = await self.store.pending(state.id, self.max_batch)
+        if rows:
+            await self._send(state, rows)
+
+    async def _send(self, state: _Receiver, rows: list[PendingNotice]) -> None:
+        notices: list[Notice] = []
+        for row in rows:
+            try:
+                notices.append(Notice.from_json(row.body))
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+                await self._rejected(state, [row.id], f"unreadable notice: {exc}")
+        if not notices:
+            return
+        ids = [n.id for n in notices]
+        state.last_send_at = self._clock()
+        try:
+            async with asyncio.timeout(self.send_timeout_s):
+                await self.sender.send(state.id, notices)
+        except RetryableSinkError as exc:
+            await self._failed(state, ids, exc.reason)
+        except TimeoutError:
+            await self._failed(state, ids, f"no answer within {self.send_timeout_s:g} s")
+        except SinkRejectedError as exc:
+            await self._rejected(state, ids, exc.reason)
+        except Exception as exc:
+            # The channel contract: any other error drops the message with a counted, logged reason.
+            log.exception("push to receiver %s: unexpected error", state.id)
+            await self._rejected(state, ids, f"unexpected error: {exc!r}")
+        else:
+            await self._delivered(state, ids)
+
+    async def _delivered(self, state: _Receiver, ids: list[str]) -> None:
+        state.failing = False
+        state.retry_at = -math.inf
+        state.backoff.reset()
+        state.outage.recovered()
+        # The receiver has them: sending them again because the store hiccupped would double them.
+        await self._until_stored(self.store.delivered, ids, self._clock())
+        state.sent += len(ids)
+        state.messages += 1
+        state.pending = max(0, state.pending - len(ids))
+        state.apply(await self.store.backlog(state.id))
+
+    async def _rejected(self, state: _Receiver, ids: list[str], reason: str) -> None:
+        state.last_error = reason
+        state.failing = False
+        state.retry_at = -math.inf
+        state.backoff.reset()
+        state.outage.recovered()  # the receiver answered, so the link is up
+        log.error(
+            "push to receiver %s: %d notice(s) refused for good, dropped: %s", state.id, len(ids), reason
+        )
+        await self._until_stored(self.store.rejected, ids, self._clock(), reason)
+        state.rejected += len(ids)
+        state.pending = max(0, state.pending - len(ids))
+        state.apply(await self.store.backlog(state.id))
+
+    async def _failed(self, state: _Receiver, ids: list[str], reason: str) -> None:
+        state.failed_attempts += 1
+        state.failing = True
+        state.last_error = reason
+        state.outage.failed(reason)
+        state.retry_at = self._clock() + state.backoff.next_delay()
+        await self.store.failed(ids, reason, state.retry_at)
+
+    async def _until_stored(self, write: Callable[..., Awaitable[None]], *args: object) -> None:
+        backoff = Backoff(first=0.05, cap=2.0, rand=self._rand)
+        while True:
+            try:
+                await write(*args)
+            except RetryableSinkError as exc:
+                self._store_outage.failed(exc.reason)
+                await asyncio.sleep(backoff.next_delay())
+            else:
+                return
