@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
 from gateway.alarms.desk import AlarmDesk
+from gateway.alarms.pushes import Pushes
 from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
 from gateway.models import AlarmEvent, Quality, iso_utc
 from gateway.pipeline import Pipeline
@@ -86,8 +88,14 @@ class Runtime:
         path = Path(alarms.store)
         if not path.is_absolute():
             path = self.base_dir / path
+        self.pushes = (
+            Pushes(alarms, path, self._broker_link, self.config.topic_prefix, self.clock)
+            if alarms.receivers
+            else None
+        )
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
-        return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=None, clock=self.clock)
+        notify = self.pushes.enqueue if self.pushes is not None else None
+        return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
     def _build_sinks(self) -> list[Sink]:
         sinks: list[Sink] = []
@@ -108,6 +116,8 @@ class Runtime:
         """Run until ``stop`` is set, then drain and close everything."""
         self.started_at = self.clock()
         async with AsyncExitStack() as stack:
+            if self.pushes is not None:  # before the desk, which hands it notices
+                await stack.enter_async_context(self.pushes)
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
             for source in self.sources:
@@ -221,6 +231,12 @@ class Runtime:
                 }
                 for w in self.pipeline.workers
             ],
+            "alarms": {
+                "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
+                "active": sum(1 for r in self.desk.records.values() if r.active),
+                "notices": self.desk.notices_made,
+            },
+            "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
                 {"name": h.name, "restarts": h.restarts, "failing": h.failing}
                 for h in self.task_health.values()

@@ -21,7 +21,7 @@ from drivers.notify import (
     WeComChannel,
 )
 from gateway.alarms.notice import Notice
-from gateway.alarms.render import render
+from gateway.alarms.render import render, render_pages
 from gateway.config.alarms import (
     AlarmsConfig,
     DingTalkReceiver,
@@ -120,3 +120,8 @@ def language_of(receiver: ReceiverConfig, alarms: AlarmsConfig) -> str:
 def render_for(receiver: ReceiverConfig, alarms: AlarmsConfig, notices: Sequence[Notice]) -> Rendered:
     """The one message that tells ``receiver`` about ``notices``, in its language, for its channel."""
     return render(notices, receiver.type, language_of(receiver, alarms), alarms.dashboard_url)
+
+
+def pages_for(receiver: ReceiverConfig, alarms: AlarmsConfig, notices: Sequence[Notice]) -> list[Rendered]:
+    """The messages that together tell ``receiver`` about every notice (robots have a size limit)."""
+    return render_pages(notices, receiver.type, language_of(receiver, alarms), alarms.dashboard_url)

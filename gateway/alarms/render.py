@@ -418,3 +418,33 @@ def render(
         document=_document(ordered, plain, title, full_text, language, dashboard_url),
         notice_ids=tuple(notice.id for notice in ordered),
     )
+
+
+def render_pages(
+    notices: Sequence[Notice],
+    receiver_type: str,
+    language: str = "zh",
+    dashboard_url: str = "",
+) -> list[Rendered]:
+    """Messages that together list every notice: one, unless a robot's size limit needs more.
+
+    A storm of alarms goes to a group robot as a few messages that each fit its limit, instead of
+    one message cut short with "… and N more".
+    """
+    if receiver_type not in MARKDOWN_TYPES or len(notices) <= 1:
+        return [render(notices, receiver_type, language, dashboard_url)]
+    language = "en" if language == "en" else "zh"
+    limit = MARKDOWN_LIMITS[receiver_type]
+    ordered = sorted(notices, key=lambda n: (-_grade_of(n), n.ts))
+    sizes = [len(("\n- " + _markdown(_line(n, language, dashboard_url), language)).encode()) for n in ordered]
+    # Room for a title: the longest one a page can get, generously.
+    budget = limit - 400
+    pages: list[list[Notice]] = [[]]
+    used = 0
+    for notice, size in zip(ordered, sizes, strict=True):
+        if pages[-1] and used + size > budget:
+            pages.append([])
+            used = 0
+        pages[-1].append(notice)
+        used += size
+    return [render(page, receiver_type, language, dashboard_url) for page in pages]

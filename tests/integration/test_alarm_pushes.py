@@ -1,0 +1,217 @@
+"""Alarms pushed to real local receivers through a running gateway: tiers, grouping, outages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from gateway.config import SiteConfig, parse_config
+from tests.integration.site_helpers import running
+from tests.notify.receivers import HttpRecorder, Reply
+from tests.support import Mosquitto, eventually
+
+pytestmark = pytest.mark.integration
+
+SITE = """
+site: {{id: p1}}
+mqtt: {{url: "{broker}"}}
+devices:
+  - id: fw1
+    type: mqtt
+    position: formwork bay A
+    channels: {{{channels}}}
+rules:
+  - {{id: settle, type: threshold, channels: ["fw1.*"], upper: {{yellow: 6.4, orange: 6.8, red: 8.0}}}}
+alarms:
+  store: alarms.db
+  group_window_s: {window}
+  reopen_window_s: 0
+  notify_cleared: false
+  deadlines_s: {{yellow: 600, orange: 1.5, red: 600}}
+  tiers:
+    - {{name: safety officer, receivers: [hook, wecom, ding]}}
+    - {{name: project manager, receivers: [boss]}}
+  receivers:
+    - {{id: hook, type: webhook, url: "{http}/hook"}}
+    - {{id: wecom, type: wecom, url: "{http}/wecom", language: en}}
+    - {{id: ding, type: dingtalk, url: "{http}/dingtalk?access_token=t", secret_env: P1_DING_SECRET}}
+    - {{id: boss, type: webhook, url: "{http}/boss"}}
+"""
+SECRET = "SEC0123456789abcdef"
+
+
+def config(broker: Mosquitto, http: HttpRecorder, channels: int = 1, window: float = 0.5) -> SiteConfig:
+    names = ", ".join(f"S{i}: {{unit: mm}}" for i in range(channels))
+    return parse_config(SITE.format(broker=broker.url, http=http.url(""), channels=names, window=window))
+
+
+@pytest.fixture
+async def http(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[HttpRecorder]:
+    monkeypatch.setenv("P1_DING_SECRET", SECRET)
+    async with HttpRecorder(dingtalk_secret=SECRET) as recorder:
+        yield recorder
+
+
+def notices(recorder: HttpRecorder, path: str) -> list[dict[str, Any]]:
+    return [n for r in recorder.on(path) for n in r.json()["notices"]]
+
+
+async def publish(port: int, values: dict[str, float], ts: float) -> None:
+    async with aiomqtt.Client("127.0.0.1", port) as sensor:
+        body = json.dumps({"ts": ts, "values": values})
+        await sensor.publish("smartsite/p1/devices/fw1/up", body, qos=1)
+
+
+async def test_orange_goes_to_tier_one_then_tier_two_once(
+    mosquitto: Mosquitto, http: HttpRecorder, tmp_path: Path
+) -> None:
+    async with running(config(mosquitto, http), tmp_path) as runtime:
+        await eventually(lambda: runtime.sources[0].connected, 5, "subscribed")
+        sent = time.monotonic()
+        await publish(mosquitto.port, {"S0": 7.0}, time.time())
+        await eventually(lambda: http.on("/hook"), 3, "webhook push")
+        assert time.monotonic() - sent < 3
+        (hook,) = notices(http, "/hook")
+        assert (hook["kind"], hook["alarm"]["channel"], hook["alarm"]["grade"]) == ("raised", "fw1.S0", 2)
+        assert "formwork bay A" in hook["text"] and "橙色" in hook["text"]
+        await eventually(lambda: http.on("/wecom") and http.on("/dingtalk"), 3, "robots")
+        assert http.bad_signatures == 0
+        wecom = http.on("/wecom")[0].json()
+        assert wecom["msgtype"] == "markdown" and "Orange" in wecom["markdown"]["content"]
+        # Nobody acknowledges within 1.5 s: the project manager is told, once.
+        await eventually(lambda: http.on("/boss"), 5, "escalation to tier 2")
+        (boss,) = notices(http, "/boss")
+        assert boss["kind"] == "overdue"
+        alarm_id = boss["alarm"]["id"]
+        await runtime.desk.ack(alarm_id, "pm", "seen")
+        await eventually(lambda: len(notices(http, "/boss")) == 2, 3, "ack told to tier 2")
+        time_after_ack = time.monotonic()
+        while time.monotonic() - time_after_ack < 2.5:  # bounded: longer than the deadline
+            await runtime.desk.escalate_due()
+            await eventually(lambda: True, 0.1, "tick")
+        assert [n["kind"] for n in notices(http, "/boss")] == ["overdue", "acknowledged"]
+
+
+async def test_red_reaches_every_tier_at_once(
+    mosquitto: Mosquitto, http: HttpRecorder, tmp_path: Path
+) -> None:
+    async with running(config(mosquitto, http), tmp_path) as runtime:
+        await eventually(lambda: runtime.sources[0].connected, 5, "subscribed")
+        await publish(mosquitto.port, {"S0": 9.0}, time.time())
+        await eventually(lambda: http.on("/hook") and http.on("/boss"), 3, "both tiers")
+        assert notices(http, "/boss")[0]["kind"] == "raised"
+
+
+async def test_a_storm_goes_out_grouped_with_every_alarm_listed(
+    mosquitto: Mosquitto, http: HttpRecorder, tmp_path: Path
+) -> None:
+    async with running(config(mosquitto, http, channels=20, window=1.0), tmp_path) as runtime:
+        await eventually(lambda: runtime.sources[0].connected, 5, "subscribed")
+        t0 = time.time()
+        for i in range(10):  # 10 rounds x 20 channels = 200 alarms from one device in ~2 s
+            await publish(mosquitto.port, {f"S{c}": 6.5 for c in range(20)}, t0 + 2 * i)
+            await publish(mosquitto.port, {f"S{c}": 1.0 for c in range(20)}, t0 + 2 * i + 1)
+        await eventually(lambda: runtime.desk.notices_made >= 200 * 3, 10, "all alarms on the desk")
+        ids = {r.id for r in runtime.desk.records.values()}
+        assert len(ids) == 200
+        await eventually(lambda: {n["alarm"]["id"] for n in notices(http, "/hook")} == ids, 10, "webhook")
+        print("pushes per receiver:", {p: len(http.on(p)) for p in ("/hook", "/wecom", "/dingtalk")})
+        assert len(http.on("/hook")) <= 5, f"{len(http.on('/hook'))} webhook pushes"
+        assert len(notices(http, "/hook")) == 200
+        # The robots list every alarm too, over a few messages within their size limit.
+        for path in ("/wecom", "/dingtalk"):
+
+            def listed(p: str = path) -> set[str]:
+                text = "".join(
+                    r.json()["markdown"]["text" if p == "/dingtalk" else "content"] for r in http.on(p)
+                )
+                return {a.split("/#/alarms/")[1][:32] for a in text.split("(")[1:] if "/#/alarms/" in a}
+
+            await eventually(lambda p=path: listed(p) == ids, 10, path)
+            assert len(http.on(path)) <= 12, f"{path}: {len(http.on(path))} pushes"
+
+
+async def test_receiver_down_then_back_none_lost_none_doubled(
+    mosquitto: Mosquitto, http: HttpRecorder, tmp_path: Path
+) -> None:
+    http.replies["/hook"] = Reply(status=503, body=b"busy")
+    async with running(config(mosquitto, http, channels=5), tmp_path) as runtime:
+        await eventually(lambda: runtime.sources[0].connected, 5, "subscribed")
+        t0 = time.time()
+        for i in range(4):
+            await publish(mosquitto.port, {f"S{c}": 6.5 for c in range(5)}, t0 + 2 * i)
+            await publish(mosquitto.port, {f"S{c}": 1.0 for c in range(5)}, t0 + 2 * i + 1)
+        await eventually(lambda: len(http.on("/hook")) >= 2, 10, "failed attempts")
+        assert runtime.pushes is not None
+        await eventually(lambda: runtime.pushes.stats()["hook"].pending == 20, 10, "all waiting")  # type: ignore[union-attr]
+        failed_requests = len(http.on("/hook"))
+        http.replies.pop("/hook")
+        await eventually(lambda: len(http.on("/hook")) > failed_requests, 20, "delivery after the outage")
+        await eventually(lambda: runtime.pushes.stats()["hook"].pending == 0, 10, "nothing left")  # type: ignore[union-attr]
+        accepted = [n["id"] for r in http.on("/hook")[failed_requests:] for n in r.json()["notices"]]
+        assert len(accepted) == 20 and len(set(accepted)) == 20  # none lost, none doubled
+        assert runtime.pushes.stats()["hook"].failed_attempts >= 2  # type: ignore[union-attr]
+
+
+async def test_pushes_survive_a_gateway_killed_while_the_receiver_is_down(
+    mosquitto: Mosquitto, http: HttpRecorder, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import urllib.request
+
+    from tests.support import free_port, smartsite_command, wait_for_port
+
+    api_port = free_port()
+    site = tmp_path / "site.yaml"
+    text = SITE.format(
+        broker=mosquitto.url, http=http.url(""), channels="S0: {unit: mm}, S1: {unit: mm}", window=0.2
+    )
+    site.write_text(text + f"api: {{port: {api_port}}}\n")
+    http.replies["/hook"] = Reply(status=503, body=b"busy")
+
+    def health() -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/health", timeout=5) as r:
+            return dict(json.load(r))
+
+    def hook_pending() -> int:
+        return int(next(p for p in health()["pushes"] if p["receiver"] == "hook")["pending"])
+
+    env_cmd = [*smartsite_command(), "run", "--config", str(site)]
+    first = subprocess.Popen(env_cmd, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(api_port, 20)
+        await eventually(lambda: health()["sources"][0]["connected"], 10, "subscribed")
+        await publish(mosquitto.port, {"S0": 7.0, "S1": 7.5}, time.time())
+        await eventually(lambda: hook_pending() == 2 and len(http.on("/hook")) >= 1, 10, "pending pushes")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    failed_requests = len(http.on("/hook"))
+    http.replies.pop("/hook")
+    second = subprocess.Popen(env_cmd, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(api_port, 20)
+        await eventually(lambda: len(http.on("/hook")) > failed_requests, 15, "delivered after the restart")
+        await eventually(lambda: hook_pending() == 0, 10, "outbox empty")
+        accepted = [n for r in http.on("/hook")[failed_requests:] for n in r.json()["notices"]]
+        assert len(accepted) == 2 and len({n["id"] for n in accepted}) == 2
+        assert {n["alarm"]["channel"] for n in accepted} == {"fw1.S0", "fw1.S1"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/alarms", timeout=5) as r:
+            assert {a["channel"] for a in json.load(r)} == {"fw1.S0", "fw1.S1"}  # records survived too
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
