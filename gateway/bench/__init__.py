@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.bench.data import available_kinds
-from gateway.bench.figures import Figure, Sizes, memory, replay_figure, streaming
+from gateway.bench.figures import Figure, Sizes, memory, pushes, replay_figure, streaming
 
 FIGURES: dict[str, Callable[[Sizes, set[str]], Figure]] = {
     "streaming": streaming,
     "replay": replay_figure,
     "memory": memory,
+    "pushes": pushes,
 }
 
 

@@ -44,6 +44,7 @@ class Sizes:
     replay_baseline_rows: int = 300_000
     memory_channels: int = 10_000
     memory_window_s: int = 600
+    push_alarms: int = 1_000  # at 100 alarms/s: 10 s
 
     @staticmethod
     def quick() -> Sizes:
@@ -58,6 +59,7 @@ class Sizes:
             replay_baseline_rows=20_000,
             memory_channels=1_000,
             memory_window_s=120,
+            push_alarms=200,
         )
 
 
@@ -264,3 +266,28 @@ def _site(n: int, rules: BenchRules) -> Any:
     from gateway.site import Site
 
     return Site(bench_site(n, rules))
+
+
+def pushes(sizes: Sizes, kinds: set[str]) -> Figure:
+    """Raised event to the first push accepted by a local webhook, at 100 alarms/s."""
+    from gateway.bench.pushes import push_latency
+
+    rate, window = 100.0, 0.1
+    got = push_latency(sizes.push_alarms, rate=rate, group_window_s=window)
+    core, base = got["core_p99_ms"], got["baseline_p99_ms"]
+    return Figure(
+        name="alarm_push_latency_p99",
+        value=round(core, 1),
+        unit="ms",
+        baseline=round(base, 1),
+        ratio=_ratio(base, core),
+        target="< 200 ms at 100 alarms/s (raised event to the first push accepted by a local webhook)",
+        detail={
+            "alarms": sizes.push_alarms,
+            "rate_per_s": rate,
+            "group_window_s": window,
+            "core_arrived": got["core_arrived"],
+            "baseline": "one POST per event at once, nothing stored (no desk, no outbox, no grouping)",
+            "baseline_arrived": got["baseline_arrived"],
+        },
+    )
