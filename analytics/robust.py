@@ -28,6 +28,7 @@ building blocks of the trend tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
@@ -45,7 +46,8 @@ NEVER = np.iinfo(np.int64).min // 4  # slot number of "no slot yet"
 MAD_SCALE = 1.4826  # MAD → standard deviation for normal data
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation → standard deviation for normal data
 GOLDEN = 0.6180339887498949
-SUMS = ("n", "sx", "sv", "sxx", "sxv", "svv")
+SUMS = ("n", "sx", "sv", "sxx", "sxv", "svv")  # fields of a slot's sums, last axis of every sums array
+N, SX, SV, SXX, SXV, SVV = range(6)
 
 
 def stagger(rows: int) -> F64:
@@ -63,9 +65,6 @@ class Ring:
         }
         self.head = np.zeros(rows, dtype=np.intp)  # next write position
         self.count = np.zeros(rows, dtype=np.intp)  # items held (<= capacity)
-
-    def newest(self, rows: IDX) -> IDX:
-        return (self.head[rows] - 1) % self.capacity
 
     def previous(
         self,
@@ -116,8 +115,15 @@ class Segments:
     sid: I64  # (G,) slot number
     ts: F64  # (G,) time of the opening sample
     value: F64  # (G,) value of the opening sample
-    first: dict[str, F64]  # sums of the opening sample alone
-    full: dict[str, F64]  # sums of every sample of the slot in this block
+    first: F64  # (G, 6) sums of the opening sample alone (fields as SUMS)
+    full: F64  # (G, 6) sums of every sample of the slot in this block
+    # Every row's slots in time order, laid end to end (filled by SlotWindows.window on first use):
+    # for each row with new slots, the ring's older slots (oldest first, empty ones with sid NEVER),
+    # the row's newest slot from before the block, then the block's; after all rows, ``first`` of
+    # every segment.
+    seq_sid: I64 | None = None
+    seq_sums: F64 | None = None
+    seq_pos: IDX | None = None  # (G,) position of each segment's slot in the sequence
 
     def __len__(self) -> int:
         return len(self.row)
@@ -125,11 +131,11 @@ class Segments:
 
 @dataclass(slots=True)
 class Window:
-    """Slot sums of evaluation windows: column 0 is the evaluating sample, then older slots."""
+    """Slot sums of evaluation windows: column 0 is the evaluating sample, then the row's earlier
+    slots, newest first (so slot numbers fall along a row; empty columns have sid NEVER, n 0)."""
 
     sid: I64  # (E, L)
-    sums: dict[str, F64]  # (E, L) each
-    valid: BOOL  # (E, L) the column holds a slot
+    sums: F64  # (E, L, 6) fields as SUMS
 
 
 class SlotWindows:
@@ -146,10 +152,17 @@ class SlotWindows:
         self.channel = np.asarray(channel, dtype=np.intp)
         self.slot_s = np.asarray(slot_s, dtype=np.float64)
         self.phase_s = (stagger(m) if phase is None else np.asarray(phase)) * self.slot_s
-        fields: dict[str, tuple[type, float | int]] = {"sid": (np.int64, NEVER)}
-        fields.update({name: (np.float64, 0.0) for name in SUMS})
-        self.ring = Ring(m, capacity, fields)
+        self.capacity = capacity  # slots held per row: the newest and ``hold`` older ones
+        self.hold = max(capacity - 1, 1)
+        # The newest slot of each row (slot number last_sid), still taking samples, kept apart so
+        # that continuing it touches one compact array.
         self.last_sid = np.full(m, NEVER, dtype=np.int64)
+        self.cur = np.zeros((m, len(SUMS)))
+        # Ring of the older slots, flat: row r's are items r·hold .. r·hold + hold - 1; the next
+        # write goes to r·hold + head[r]; empty items have sid NEVER and zero sums.
+        self.sid = np.full(m * self.hold, NEVER, dtype=np.int64)
+        self.sums = np.zeros((m * self.hold, len(SUMS)))
+        self.head = np.zeros(m, dtype=np.intp)
         self.v0 = np.full(m, np.nan)  # per-row value origin, keeps the sums well conditioned
 
     def slot_of(self, ts: F64, rows: IDX | slice) -> I64:
@@ -159,120 +172,152 @@ class SlotWindows:
         return np.asarray(self.phase_s[rows] + sid * self.slot_s[rows], dtype=np.float64)
 
     def segment(self, block: Block) -> Segments:
-        """Split the block into slots; merge samples that continue the newest slot into the ring."""
+        """Split the block into slots; merge samples that continue the newest slot into the ring.
+
+        Works on the usable samples only, laid out by row then time (a 1-D sequence): a slot's
+        samples are a run of it, summed with one ``bincount`` per field.
+        """
         ch = self.channel
         m = len(ch)
-        ts = block.ts[:, ch]
-        v = block.value[:, ch]
-        ok = block.usable[:, ch] & np.isfinite(v) & np.isfinite(ts)
-        k_rows = ts.shape[0]
+        k_rows, n_cols = block.ts.shape
         if k_rows == 0 or m == 0:
             return _no_segments(m)
-        any_ok = ok.any(axis=0)
-        fresh = np.flatnonzero(any_ok & np.isnan(self.v0))
-        if len(fresh):
-            first = np.argmax(ok[:, fresh], axis=0)
-            self.v0[fresh] = v[first, fresh]
+        ok = block.usable[:, ch] & np.isfinite(block.value[:, ch]) & np.isfinite(block.ts[:, ch])
+        at = np.flatnonzero(ok.T)  # by row, then time
+        if len(at) == 0:
+            return _no_segments(m)
+        r = at // k_rows
+        k = at - r * k_rows
+        src = k * n_cols + ch[r]
+        t = np.take(block.ts, src)
+        v = np.take(block.value, src)
+        starts = np.empty(len(at), dtype=bool)  # first usable sample of its row
+        starts[0] = True
+        np.not_equal(r[1:], r[:-1], out=starts[1:])
+        fresh = starts & np.isnan(self.v0[r])
+        self.v0[r[fresh]] = v[fresh]
 
-        all_rows = slice(None)
-        with np.errstate(invalid="ignore"):
-            sid = np.where(ok, self.slot_of(np.where(ok, ts, 0.0), all_rows), NEVER)
-        running = np.maximum.accumulate(sid, axis=0)
+        phase = self.phase_s[r]
+        slot = self.slot_s[r]
+        sid = np.floor((t - phase) / slot).astype(np.int64)
         before = np.empty_like(sid)
-        before[0] = self.last_sid
-        np.maximum(running[:-1], self.last_sid[None, :], out=before[1:])
-        opens = ok & (sid > before)
+        before[1:] = sid[:-1]
+        before[starts] = NEVER
+        if np.any(sid[1:] < before[1:]):  # time ran backwards within a row: running maximum
+            _running_max(sid, before, starts)
+        np.maximum(before, self.last_sid[r], out=before)
+        opens = sid > before
 
-        x = np.where(ok, ts - self.slot_start(np.where(ok, sid, 0), all_rows), 0.0)
-        dv = np.where(ok, v - self.v0, 0.0)
-        contrib = {
-            "n": ok.astype(np.float64),
-            "sx": x,
-            "sv": dv,
-            "sxx": x * x,
-            "sxv": x * dv,
-            "svv": dv * dv,
-        }
-        cum = {name: np.cumsum(a, axis=0) for name, a in contrib.items()}
+        x = t - (phase + sid * slot)
+        dv = v - self.v0[r]
+        # Runs: a slot opened in the block, or the samples before a row's first opening sample
+        # (they continue the row's newest slot, held in the ring).
+        bounds = opens | starts
+        run = np.cumsum(bounds) - 1
+        n_runs = int(run[-1]) + 1
+        sums = np.empty((n_runs, len(SUMS)))
+        sums[:, N] = np.bincount(run, minlength=n_runs)
+        for field, w in ((SX, x), (SV, dv), (SXX, x * x), (SXV, x * dv), (SVV, dv * dv)):
+            sums[:, field] = np.bincount(run, weights=w, minlength=n_runs)
+        run_opens = opens[bounds]
+        cont = r[bounds][~run_opens]
+        if len(cont):  # a row's samples before its first opening sample: it has a slot already
+            self.cur[cont] += sums[~run_opens]
 
-        # Samples before the row's first opening sample continue its newest slot.
-        first_open = np.where(opens.any(axis=0), np.argmax(opens, axis=0), k_rows)
-        upto_all = np.maximum(first_open - 1, 0)
-        cont = np.flatnonzero((first_open > 0) & (cum["n"][upto_all, np.arange(m)] > 0))
-        if len(cont):
-            upto = upto_all[cont]
-            pos = self.ring.newest(cont)
-            for name in SUMS:
-                sums: F64 = self.ring.data[name]  # type: ignore[assignment]
-                sums[cont, pos] += cum[name][upto, cont]
-
-        row, k = np.nonzero(opens.T)
-        g = len(row)
+        op = np.flatnonzero(opens)
+        row = r[op]
+        g = len(op)
         per_row = np.bincount(row, minlength=m).astype(np.intp)
         row_start = np.cumsum(per_row) - per_row
-        rank = np.arange(g) - row_start[row]
-        next_k = np.full(g, k_rows, dtype=np.intp)
-        if g > 1:
-            same = row[1:] == row[:-1]
-            next_k[:-1] = np.where(same, k[1:], k_rows)
-        end = next_k - 1
-        full = {}
-        first_sums = {}
-        for name in SUMS:
-            c = cum[name]
-            before_sum = np.where(k > 0, c[np.maximum(k - 1, 0), row], 0.0)
-            full[name] = c[end, row] - before_sum
-            first_sums[name] = contrib[name][k, row]
+        first = np.empty((g, len(SUMS)))
+        fx = x[op]
+        fv = dv[op]
+        first[:, N] = 1.0
+        first[:, SX] = fx
+        first[:, SV] = fv
+        first[:, SXX] = fx * fx
+        first[:, SXV] = fx * fv
+        first[:, SVV] = fv * fv
         return Segments(
-            row=row.astype(np.intp),
-            rank=rank.astype(np.intp),
+            row=row,
+            rank=np.arange(g) - row_start[row],
             per_row=per_row,
-            k=k.astype(np.intp),
-            sid=sid[k, row],
-            ts=ts[k, row],
-            value=v[k, row],
-            first=first_sums,
-            full=full,
+            k=k[op],
+            sid=sid[op],
+            ts=t[op],
+            value=v[op],
+            first=first,
+            full=sums[run_opens],
         )
 
-    def window(self, seg: Segments, index: IDX, width: int) -> Window:
-        """For the segments ``index``: the evaluating sample, the ring's slots from before the block
-        (whole rows, in ring order) and up to ``width`` slots opened earlier in the block.
+    def _sequence(self, seg: Segments) -> tuple[I64, F64, IDX]:
+        """Lay the rows' slots end to end in time order (see ``Segments``)."""
+        if seg.seq_sid is not None and seg.seq_sums is not None and seg.seq_pos is not None:
+            return seg.seq_sid, seg.seq_sums, seg.seq_pos
+        hold = self.hold
+        lead = hold + 1  # slots before a row's first new one: the ring, then the newest
+        g = len(seg)
+        active = np.flatnonzero(seg.per_row)
+        a = len(active)
+        ordinal = np.cumsum(seg.per_row > 0) - 1  # active-row ordinal of every row
+        pos = np.arange(g) + lead * (ordinal[seg.row] + 1)
+        first_at = np.cumsum(seg.per_row)[active] - seg.per_row[active] + lead * np.arange(a)
+        ring_at = first_at[:, None] + np.arange(hold)
+        oldest_first = (self.head[active][:, None] + np.arange(hold)) % hold + (hold * active)[:, None]
+        total = g + lead * a
+        seq_sid = np.empty(total, dtype=np.int64)
+        seq_sid[ring_at] = np.take(self.sid, oldest_first)
+        seq_sid[first_at + hold] = self.last_sid[active]
+        seq_sid[pos] = seg.sid
+        seq_sums = np.empty((total + g, len(SUMS)))
+        seq_sums[ring_at] = np.take(self.sums, oldest_first, axis=0)
+        seq_sums[first_at + hold] = self.cur[active]
+        seq_sums[pos] = seg.full
+        seq_sums[total:] = seg.first
+        seg.seq_sid, seg.seq_sums, seg.seq_pos = seq_sid, seq_sums, pos
+        return seq_sid, seq_sums, pos
 
-        Columns are not in time order; callers select them by slot number.
-        """
-        rows = seg.row[index]
-        rank = seg.rank[index]
-        e = len(index)
-        cap = self.ring.capacity
-        nb = int(min(width, int(rank.max()))) if e else 0
-        cols = 1 + cap + nb
-        sid = np.empty((e, cols), dtype=np.int64)
-        sid[:, 0] = seg.sid[index]
-        sid[:, 1 : cap + 1] = np.take(self.ring.data["sid"], rows, axis=0)
-        sums = {name: np.empty((e, cols)) for name in SUMS}
-        for name in SUMS:
-            out = sums[name]
-            out[:, 0] = seg.first[name][index]
-            out[:, 1 : cap + 1] = np.take(self.ring.data[name], rows, axis=0)
-        if nb:
-            d = np.arange(1, nb + 1)
-            from_block = d[None, :] <= rank[:, None]
-            block_index = np.where(from_block, index[:, None] - d[None, :], 0)
-            sid[:, cap + 1 :] = np.where(from_block, seg.sid[block_index], NEVER)
-            for name in SUMS:
-                sums[name][:, cap + 1 :] = seg.full[name][block_index]
-        return Window(sid=sid, sums=sums, valid=sid != NEVER)
+    def window(self, seg: Segments, index: IDX, width: int) -> Window:
+        """For the segments ``index``: the evaluating sample, then the ``width`` slots of its row
+        before it (from the block or the ring), newest first. ``width`` is at most the capacity."""
+        if width > self.hold + 1:
+            raise ValueError("window wider than the ring")
+        seq_sid, seq_sums, pos = self._sequence(seg)
+        at = np.empty((len(index), width + 1), dtype=np.intp)
+        at[:, 0] = len(seq_sid) + index
+        np.subtract(pos[index][:, None], np.arange(1, width + 1), out=at[:, 1:])
+        sums = np.take(seq_sums, at, axis=0)
+        sid = np.take(seq_sid, at[:, 1:])
+        sid = np.concatenate([seg.sid[index][:, None], sid], axis=1)
+        return Window(sid=sid, sums=sums)
 
     def commit(self, seg: Segments) -> None:
         """Store the block's slots; call after every window of the block was read."""
         if len(seg) == 0:
             return
-        items: dict[str, npt.NDArray[np.generic]] = {"sid": seg.sid, **seg.full}
-        self.ring.append(seg.row, seg.rank, seg.per_row, items)
+        hold = self.hold
+        # A row's slots that stop being the newest: its newest from before, then all of the
+        # block's but the last (the one at rank j goes to ring position head + j).
+        keep = np.flatnonzero(seg.rank >= seg.per_row[seg.row] - hold)
+        r = seg.row[keep]
+        at = r * hold + (self.head[r] + seg.rank[keep]) % hold
+        older = seg.rank[keep] == 0
+        prev = np.maximum(keep - 1, 0)
+        self.sid[at] = np.where(older, self.last_sid[r], seg.sid[prev])
+        self.sums[at] = np.where(older[:, None], self.cur[r], seg.full[prev])
+        self.head = (self.head + seg.per_row) % hold
         last = np.flatnonzero(seg.per_row)
         ends = np.cumsum(seg.per_row)[last] - 1
         self.last_sid[last] = seg.sid[ends]
+        self.cur[last] = seg.full[ends]
+
+
+def _running_max(sid: I64, before: I64, starts: BOOL) -> None:
+    """``before``: the largest slot number earlier in the row (NEVER for a row's first sample)."""
+    bounds = np.append(np.flatnonzero(starts), len(sid))
+    for a, b in pairwise(bounds.tolist()):
+        if b - a > 1:
+            before[a + 1 : b] = np.maximum.accumulate(sid[a : b - 1])
 
 
 def _no_segments(m: int) -> Segments:
@@ -281,7 +326,7 @@ def _no_segments(m: int) -> Segments:
     return Segments(
         row=e, rank=e.copy(), per_row=np.zeros(m, dtype=np.intp), k=e.copy(),
         sid=np.zeros(0, dtype=np.int64), ts=f, value=f.copy(),
-        first={name: f.copy() for name in SUMS}, full={name: f.copy() for name in SUMS},
+        first=np.zeros((0, len(SUMS))), full=np.zeros((0, len(SUMS))),
     )  # fmt: skip
 
 
@@ -297,14 +342,16 @@ class Fit:
     se: F64  # standard error of the slope
 
 
+def sorted_median(s: F64, count: IDX) -> F64:
+    """Median of the first ``count`` values of each sorted row (NaN for none)."""
+    lo = np.take_along_axis(s, np.maximum((count - 1) // 2, 0)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(s, np.minimum(count // 2, s.shape[1] - 1)[:, None], axis=1)[:, 0]
+    return np.where(count > 0, 0.5 * (lo + hi), np.nan)
+
+
 def row_median(x: F64) -> F64:
     """Median of each row ignoring NaN (NaN for an all-NaN row), by one sort."""
-    s = np.sort(x, axis=1)
-    count = np.sum(~np.isnan(x), axis=1)
-    r = np.arange(len(x))
-    lo = s[r, np.maximum((count - 1) // 2, 0)]
-    hi = s[r, np.minimum(count // 2, x.shape[1] - 1)]
-    return np.where(count > 0, 0.5 * (lo + hi), np.nan)
+    return sorted_median(np.sort(x, axis=1), np.sum(~np.isnan(x), axis=1))
 
 
 def robust_fit(
@@ -325,36 +372,46 @@ def robust_fit(
     (from the start of the oldest to the end of the newest), get a NaN slope: a rate over a day is
     not judged from the first minutes of data.
     """
-    s = win.sums
-    n = s["n"]
+    a = win.sums
+    e, width = win.sid.shape
+    n = a[..., N]
     use = use & (n > 0)
-    delta = (win.sid - sid_ref[:, None]).astype(np.float64) * slot_s[:, None]
+    count = np.count_nonzero(use, axis=1)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mean_v = s["sv"] / n
-        mean_v[~use] = np.nan
-        med = row_median(mean_v)
+        # Hampel: unused columns get +inf, so they sort last and never pass the test.
+        mean_v = np.divide(a[..., SV], n, out=np.full((e, width), np.inf), where=use)
+        med = sorted_median(np.sort(mean_v, axis=1), count)
         dev = np.abs(mean_v - med[:, None])
-        mad = row_median(dev)
-        count = np.maximum(np.sum(use, axis=1), 1)
-        mean_ad = np.sum(dev, axis=1, where=use) / count
+        mad = sorted_median(np.sort(dev, axis=1), count)
+        mean_ad = np.where(use, dev, 0.0) @ np.ones(width) / np.maximum(count, 1)
         scale = np.where(mad > 0, MAD_SCALE * mad, MEAN_AD_SCALE * mean_ad)
         keep = use & (dev <= (hampel_k * scale)[:, None])
 
-        nd = n * delta
-        big_n = np.sum(n, axis=1, where=keep)
-        sx = np.sum(s["sx"] + nd, axis=1, where=keep)
-        sv = np.sum(s["sv"], axis=1, where=keep)
-        sxx = np.sum(s["sxx"] + delta * (2.0 * s["sx"] + nd), axis=1, where=keep)
-        sxv = np.sum(s["sxv"] + delta * s["sv"], axis=1, where=keep)
-        svv = np.sum(s["svv"], axis=1, where=keep)
+        # Sums over the kept slots, shifted by u slots (u <= 0) to slot sid_ref's start:
+        # x -> x + u·s, so Σx += s·Σu·n, Σx² += 2s·Σu·x + s²·Σu²·n, Σxv += s·Σu·v.
+        weights = np.empty((e, 3, width))
+        weights[:, 0] = keep
+        u = (win.sid - sid_ref[:, None]).astype(np.float64)
+        np.multiply(weights[:, 0], u, out=weights[:, 1])
+        np.multiply(weights[:, 1], u, out=weights[:, 2])
+        p = weights @ a
+        big_n = p[:, 0, N]
+        s = slot_s
+        sx = p[:, 0, SX] + s * p[:, 1, N]
+        sv = p[:, 0, SV]
+        sxx = p[:, 0, SXX] + s * (2.0 * p[:, 1, SX] + s * p[:, 2, N])
+        sxv = p[:, 0, SXV] + s * p[:, 1, SV]
+        svv = p[:, 0, SVV]
         safe_n = np.where(big_n > 0, big_n, 1.0)
         xm = sx / safe_n
         vm = sv / safe_n
         cxx = sxx - sx * xm
         cxv = sxv - sx * vm
         cvv = np.maximum(svv - sv * vm, 0.0)
-        oldest = np.min(win.sid, axis=1, where=keep, initial=np.iinfo(np.int64).max)
-        newest = np.max(win.sid, axis=1, where=keep, initial=NEVER)
+        # Columns are newest first: the first kept is the newest, the last kept the oldest.
+        rows = np.arange(e)
+        newest = win.sid[rows, np.argmax(keep, axis=1)]
+        oldest = win.sid[rows, width - 1 - np.argmax(keep[:, ::-1], axis=1)]
         span = (newest - oldest + 1).astype(np.float64) * slot_s
         good = (big_n >= np.maximum(min_samples, 2)) & (cxx > 0) & (span >= min_span_s)
         # Values equal up to rounding: the slope is exactly 0 (not a rounding-sized trend).

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from analytics.robust import (
     NEVER,
+    SX,
     Fit,
     Ring,
     Segments,
@@ -44,7 +45,7 @@ Limits = tuple[float, float, float]
 NAN3: Limits = (math.nan, math.nan, math.nan)
 DAY_S = 86400.0
 CHINA_UTC_OFFSET_S = 8 * 3600.0
-CHUNK = 8192  # evaluations gathered at once (bounds memory in replay)
+CHUNK = 2048  # evaluations gathered at once (temporaries stay in cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +165,14 @@ def _fit_chunks(
         rows = seg.row[idx]
         win = sw.window(seg, idx, width)
         j = seg.sid[idx]
-        use = win.valid & (win.sid > (j - span[rows])[:, None])
+        use = win.sid > (j - span[rows])[:, None]
         parts.append(
             robust_fit(
                 win,
                 use,
                 sw.slot_s[rows],
                 j,
-                seg.first["sx"][idx],
+                seg.first[idx, SX],
                 hampel_k[rows],
                 min_samples[rows],
                 min_span_s[rows],
@@ -408,7 +409,7 @@ class AccelerationTable(_SlotTable):
             rows = seg.row[idx]
             win = sw.window(seg, idx, s)
             w0 = (prev_sid[idx] // s) * s
-            use = win.valid & (win.sid // s == (w0 // s)[:, None])
+            use = win.sid // s == (w0 // s)[:, None]
             use[:, 0] = False
             fits.append(
                 robust_fit(
