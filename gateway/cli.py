@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request to a push receiver is noise in a gateway's log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "check-config":
             return _check_config(args.config)
