@@ -69,13 +69,13 @@ def stream_rules(kinds: set[str]) -> BenchRules:
 
 
 def replay_rules(kinds: set[str]) -> BenchRules:
-    """One-minute sensors, one-hour rate window, rate per hour."""
+    """One-minute pit sensors over a year, judged as pits are (GB 50497): rate in mm/d over a day."""
     return BenchRules(
         rate="rate" in kinds,
         quality="quality" in kinds,
-        rate_window_s=3600.0,
-        rate_per_s=3600.0,
-        rate_upper=(1.0, 1.5, 2.0),
+        rate_window_s=86400.0,
+        rate_per_s=86400.0,
+        rate_upper=(2.0, 3.0, 4.0),
         silent_s=600.0,
         stuck_window_s=6 * 3600.0,
     )
