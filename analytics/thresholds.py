@@ -80,6 +80,8 @@ def forward_fill_latch(
     than the latest reset; two running maxima of row numbers, no gathering.
     """
     k = set_.shape[0]
+    if k == 1:  # streaming: one reading per channel, no running maxima needed
+        return np.where(set_, True, np.where(reset, False, carry[None]))
     rows = np.arange(k, dtype=np.int32).reshape((k,) + (1,) * (set_.ndim - 1))
     last_set = np.maximum.accumulate(np.where(set_, rows, -1), axis=0)
     last_reset = np.maximum.accumulate(np.where(reset, rows, -1), axis=0)
