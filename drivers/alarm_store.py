@@ -6,13 +6,11 @@ append-only: who did what to which alarm, when, with which note.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from drivers.sqlite_file import SqliteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -39,48 +37,12 @@ CREATE INDEX IF NOT EXISTS audit_alarm ON audit(alarm_id, seq);
 """
 
 
-class AlarmStore:
+class AlarmStore(SqliteFile):
     """``save`` writes a record and its audit entries in one transaction."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alarm-store")
-        self._db: sqlite3.Connection | None = None
-
-    async def __aenter__(self) -> AlarmStore:
-        await self._run(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
         # People's actions are few and precious: every commit reaches the disk.
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        self._db = db
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("AlarmStore used outside its context")
-        return self._db
+        super().__init__(path, SCHEMA, synchronous="FULL", thread_name="alarm-store")
 
     async def save(self, record: dict[str, Any], audit: list[dict[str, Any]]) -> None:
         await self._run(self._save, record, audit)

@@ -14,15 +14,13 @@ The tables carry an ``outbox_`` prefix so the outbox may share a file with the a
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, NamedTuple
 
+from drivers.sqlite_file import SqliteFile
 from gateway.errors import RetryableSinkError
 
 SCHEMA = """
@@ -92,7 +90,7 @@ class Enqueued:
     backlogs: dict[str, Backlog]  # of the receivers named in the call, right after the commit
 
 
-class OutboxStore:
+class OutboxStore(SqliteFile):
     """Durable queue of notices per receiver.
 
     Enter it before any other call; nothing is called after exit. SQLite errors (locked, disk full,
@@ -107,25 +105,11 @@ class OutboxStore:
         done_keep_s: float = 86_400.0,
         done_keep_max: int = 100_000,
     ) -> None:
-        self.path = Path(path)
+        # FULL: enqueue promises the notice is on disk, and site PCs lose power.
+        super().__init__(path, SCHEMA, synchronous="FULL", thread_name="outbox")
         self.done_keep_s = done_keep_s
         self.done_keep_max = done_keep_max
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        self._db: sqlite3.Connection | None = None
         self._pruned_at = float("-inf")
-
-    async def __aenter__(self) -> OutboxStore:
-        await self._run(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
 
     # The queue
 
@@ -172,31 +156,10 @@ class OutboxStore:
     # Off the loop
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await super()._run(fn, *args)
         except sqlite3.OperationalError as exc:
             raise RetryableSinkError(self.name, str(exc)) from exc
-
-    def _open(self) -> None:
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(SCHEMA)
-        db.commit()
-        self._db = db
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("OutboxStore used outside its context")
-        return self._db
 
     def _enqueue(self, entries: list[OutboxEntry], now: float, due_at: float) -> Enqueued:
         db = self._conn()

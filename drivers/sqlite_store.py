@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from drivers.sqlite_file import SqliteFile
 from gateway.errors import RetryableSinkError
 from gateway.models import AlarmEvent, SinkBatch
 
@@ -44,7 +42,7 @@ CREATE INDEX IF NOT EXISTS alarm_events_alarm ON alarm_events(alarm_id);
 """
 
 
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """Sink writing every reading and alarm event to one SQLite file.
 
     ``write`` is never called after ``__aexit__``. A locked or full database raises
@@ -54,26 +52,11 @@ class SqliteStore:
     name = "sqlite"
 
     def __init__(self, path: str | Path, channel_names: Sequence[str]) -> None:
-        self.path = Path(path)
+        super().__init__(path, SCHEMA, synchronous="NORMAL", thread_name="sqlite")
         self._channel_names = list(channel_names)
         self._channel_ids: list[int] = []
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self._db: sqlite3.Connection | None = None
         self.rows_written = 0
         self.events_written = 0
-
-    async def __aenter__(self) -> SqliteStore:
-        await self._run(self._open)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
 
     async def write(self, batch: SinkBatch) -> None:
         try:
@@ -82,32 +65,14 @@ class SqliteStore:
             # "database is locked", "disk I/O error", "database or disk is full": keep the batch.
             raise RetryableSinkError(self.name, str(exc)) from exc
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
-
-    def _open(self) -> None:
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
+    def _opened(self, db: sqlite3.Connection) -> None:
         db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in self._channel_names])
         db.commit()
         ids = dict(db.execute("SELECT name, id FROM channels"))
         self._channel_ids = [ids[n] for n in self._channel_names]
-        self._db = db
-
-    def _close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
     def _write(self, batch: SinkBatch) -> None:
-        db = self._db
-        if db is None:
-            raise RuntimeError("SqliteStore.write called outside its context")
+        db = self._conn()
         r = batch.readings
         ids = self._channel_ids
         rows = [
@@ -133,8 +98,7 @@ class SqliteStore:
         return events
 
     def _alarm_events(self, limit: int) -> list[dict[str, Any]]:
-        assert self._db is not None
-        cur = self._db.execute("SELECT body FROM alarm_events ORDER BY ts DESC LIMIT ?", (limit,))
+        cur = self._conn().execute("SELECT body FROM alarm_events ORDER BY ts DESC LIMIT ?", (limit,))
         return [json.loads(body) for (body,) in cur]
 
 

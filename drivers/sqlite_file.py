@@ -1,0 +1,70 @@
+"""One SQLite file in WAL mode, used from one worker thread so the event loop never waits on disk.
+
+The stores (readings, alarm records, push outbox) build on this: they write ``_sync`` methods that
+use ``self._conn()`` and call them with ``await self._run(...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+
+class SqliteFile:
+    """Enter before any call; nothing is called after exit."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        schema: str,
+        synchronous: Literal["NORMAL", "FULL"],
+        thread_name: str,
+    ) -> None:
+        self.path = Path(path)
+        self._schema = schema
+        self._synchronous = synchronous
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._db: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._run(self._open)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={self._synchronous}")
+        db.executescript(self._schema)
+        db.commit()
+        self._db = db
+        self._opened(db)
+
+    def _opened(self, db: sqlite3.Connection) -> None:
+        """Hook: more set-up once the file is open (in the worker thread)."""
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError(f"{type(self).__name__} used outside its context")
+        return self._db
