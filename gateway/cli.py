@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # One line per HTTP request to a push receiver is noise in a gateway's log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # pymodbus logs every timeout; the hub logs one line per failure and one per recovery.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         if args.command == "check-config":
             return _check_config(args.config)

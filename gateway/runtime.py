@@ -21,9 +21,11 @@ from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
+from drivers.modbus import ModbusHub
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
 from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
+from gateway.modbus_build import build_modbus_hubs
 from gateway.models import AlarmEvent, Quality, iso_utc
 from gateway.pipeline import Pipeline
 from gateway.site import Site
@@ -35,6 +37,13 @@ DRAIN_TIMEOUT_S = 3.0
 TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data arrives
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
+Source = MqttSource | ModbusHub
+
+
+def _source_health(source: Source) -> dict[str, Any]:
+    if isinstance(source, MqttSource):
+        return {"name": source.name, "connected": source.connected, "rejected": source.rejected_total()}
+    return {"name": source.name, "connected": source.connected, "devices": source.counters()}
 
 
 class Runtime:
@@ -69,19 +78,22 @@ class Runtime:
             url or mqtt.url, username=mqtt.username, password=password, keepalive=mqtt.keepalive
         )
 
-    def _build_sources(self) -> list[MqttSource]:
+    def _build_sources(self) -> list[Source]:
+        sources: list[Source] = []
         topics = self.site.device_topics()
-        if not topics:
-            return []
-        return [
-            MqttSource(
-                self._broker_link(),
-                topics,
-                wildcard=self.site.device_wildcard(),
-                naive_tz=ZoneInfo(self.config.site.timezone),
-                clock=self.clock,
+        if topics:
+            sources.append(
+                MqttSource(
+                    self._broker_link(),
+                    topics,
+                    wildcard=self.site.device_wildcard(),
+                    naive_tz=ZoneInfo(self.config.site.timezone),
+                    clock=self.clock,
+                )
             )
-        ]
+        columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}
+        sources += build_modbus_hubs(self.config, columns, clock=self.clock)
+        return sources
 
     def _build_desk(self) -> AlarmDesk:
         alarms = self.config.alarms
@@ -155,7 +167,7 @@ class Runtime:
         health = self.task_health.setdefault(name, TaskHealth(name))
         return group.create_task(supervised(name, run, health), name=name)
 
-    def _feed_from(self, source: MqttSource) -> Callable[[], Awaitable[None]]:
+    def _feed_from(self, source: Source) -> Callable[[], Awaitable[None]]:
         async def feed() -> None:
             async for batch in source.batches():
                 await self.pipeline.submit(batch)
@@ -211,14 +223,7 @@ class Runtime:
             "readings": self.pipeline.stats.readings,
             "alarm_events": self.pipeline.stats.events,
             "rejected": dict(self.pipeline.stats.rejected),
-            "sources": [
-                {
-                    "name": s.name,
-                    "connected": s.connected,
-                    "rejected": s.rejected_total(),
-                }
-                for s in self.sources
-            ],
+            "sources": [_source_health(s) for s in self.sources],
             "sinks": [
                 {
                     "name": w.health.name,

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import aiomqtt
 
-from gateway.config import SiteConfig
+from gateway.config import MqttDeviceConfig, SiteConfig
 from simulators.signals import Anemometer, Crane, FormworkPoint, PitPoint
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,8 @@ def build_models(config: SiteConfig, seed: int) -> dict[str, Model]:
     rng = random.Random(seed)
     models: dict[str, Model] = {}
     for i, device in enumerate(config.devices):
+        if not isinstance(device, MqttDeviceConfig):
+            continue
         quantities = set(device.channels)
         device_rng = random.Random(rng.random())
         if "load" in quantities:
@@ -52,7 +54,11 @@ async def publish_site(
     """Publish one message per device every ``period_s`` until cancelled; reconnect on loss."""
     models = build_models(config, seed)
     prefix = f"smartsite/{config.site.id}"
-    topics = {d.id: d.topic or f"{prefix}/devices/{d.id}/up" for d in config.devices}
+    topics = {
+        d.id: d.topic or f"{prefix}/devices/{d.id}/up"
+        for d in config.devices
+        if isinstance(d, MqttDeviceConfig)
+    }
     started = clock()
     while True:
         try:

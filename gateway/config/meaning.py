@@ -10,10 +10,11 @@ from urllib.parse import urlsplit
 
 from gateway.config.channels import ChannelEntry, match_channels, site_channels
 from gateway.config.derived import derived_channels
+from gateway.config.meaning_modbus import check_modbus
 from gateway.config.meaning_quality import check_quality_rule
 from gateway.config.meaning_site_rules import check_site_rule
 from gateway.config.meaning_trend import check_trend_rule
-from gateway.config.models import SiteConfig
+from gateway.config.models import MqttDeviceConfig, SiteConfig
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rules import (
     CraneRuleConfig,
@@ -39,6 +40,7 @@ def check_meaning(config: SiteConfig) -> list[Problem]:
             )
         )
     problems += _check_api(config)
+    problems += check_modbus(config)
     return problems
 
 
@@ -55,6 +57,8 @@ def _check_devices(config: SiteConfig) -> list[Problem]:
                 )
             )
         seen_ids.setdefault(device.id, i)
+        if not isinstance(device, MqttDeviceConfig):
+            continue  # Modbus devices: check_modbus judges their registers
         if not device.channels:
             problems.append(Problem(("devices", i, "channels"), "a device needs at least one channel"))
         if device.topic is not None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config.alarms import AlarmsConfig
+from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rules import RuleConfig
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -60,8 +61,7 @@ class MqttDeviceConfig(Strict):
     channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
 
 
-# Modbus devices join this union with the field-drivers work.
-DeviceConfig = MqttDeviceConfig
+DeviceConfig = Annotated[MqttDeviceConfig | ModbusDeviceConfig, Field(discriminator="type")]
 
 
 class SqliteSinkConfig(Strict):
@@ -109,6 +109,7 @@ class SiteConfig(Strict):
 
     site: SiteInfo
     mqtt: MqttBrokerConfig = Field(default_factory=MqttBrokerConfig)
+    buses: list[BusConfig] = Field(default_factory=list, description="Modbus buses devices name")
     devices: list[DeviceConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
     sinks: list[SinkConfig] = Field(default_factory=list)
