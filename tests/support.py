@@ -69,6 +69,9 @@ class Mosquitto:
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {folder}/\n"
+            # Save on every change, so a SIGKILLed broker keeps its persistent sessions.
+            "autosave_interval 1\n"
+            "autosave_on_changes true\n"
             "max_queued_messages 100000\n"
             "user root\n"
             f"log_dest file {folder}/mosquitto.log\n"
