@@ -10,12 +10,15 @@ from typing import Any
 
 from gateway.bench.data import available_kinds
 from gateway.bench.figures import Figure, Sizes, memory, pushes, replay_figure, streaming
+from gateway.bench.modbus import modbus_dead_slave, modbus_throughput
 
 FIGURES: dict[str, Callable[[Sizes, set[str]], Figure]] = {
     "streaming": streaming,
     "replay": replay_figure,
     "memory": memory,
     "pushes": pushes,
+    "modbus_throughput": modbus_throughput,
+    "modbus_dead_slave": modbus_dead_slave,
 }
 
 
