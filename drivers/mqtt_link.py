@@ -45,7 +45,12 @@ class MqttLink:
     def describe(self) -> str:
         return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
-    def client(self, identifier: str | None = None, will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    def client(
+        self,
+        identifier: str | None = None,
+        will: aiomqtt.Will | None = None,
+        clean_session: bool | None = None,
+    ) -> aiomqtt.Client:
         # TLS is never dropped for plain text: an mqtts link without a working handshake fails.
         tls_context = ssl.create_default_context() if self.tls else None
         return aiomqtt.Client(
@@ -56,6 +61,7 @@ class MqttLink:
             identifier=identifier,
             keepalive=self.keepalive,
             will=will,
+            clean_session=clean_session,
             tls_context=tls_context,
             logger=_client_logger,
             timeout=10,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
+from jsonpath_ng import parse as jsonpath_parse
+
 from gateway.models import Quality
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -19,11 +21,44 @@ _MILLISECONDS_ABOVE = 1e11
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadLayout:
+    """Where another vendor's payload keeps its readings, as JSON paths (jsonpath-ng syntax).
+
+    ``readings`` points at a list of reading objects (one message, several readings); without it
+    the whole document is one reading. ``ts`` and ``values`` are relative to a reading object.
+    """
+
+    values: dict[str, str]  # quantity -> path of its number
+    ts: str | None = "$.ts"
+    readings: str | None = None
+
+    def compiled(self) -> _CompiledLayout:
+        return _CompiledLayout(
+            readings=jsonpath_parse(self.readings) if self.readings else None,
+            ts=jsonpath_parse(self.ts) if self.ts else None,
+            values={q: jsonpath_parse(path) for q, path in self.values.items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledLayout:
+    readings: Any
+    ts: Any
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceBinding:
-    """A device as the decoder needs it: its id and the column of each of its quantities."""
+    """A device as the decoder needs it: its id, the column of each quantity, its payload layout."""
 
     device: str
     columns: dict[str, int]
+    layout: PayloadLayout | None = None  # None: the contract's {"ts": ..., "values": {...}}
+    _compiled: _CompiledLayout | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.layout is not None:
+            object.__setattr__(self, "_compiled", self.layout.compiled())
 
 
 @dataclass(slots=True)
@@ -99,6 +134,8 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
     except (ValueError, RecursionError) as exc:
         out.malformed = f"not JSON: {exc}"[:200]
         return out
+    if binding._compiled is not None:
+        return _decode_layout(doc, binding, binding._compiled, arrival_ts, naive_tz, out)
     if not isinstance(doc, dict):
         out.malformed = f"expected a JSON object, got {type(doc).__name__}"
         return out
@@ -106,19 +143,61 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
     if not isinstance(values, dict):
         out.malformed = "no 'values' object"
         return out
-    flags = Quality.GOOD
-    if "ts" in doc and doc["ts"] is not None:
-        try:
-            ts = parse_timestamp(doc["ts"], naive_tz)
-        except PayloadError as exc:
-            out.malformed = str(exc)
+    try:
+        ts, flags = _reading_time(doc.get("ts"), arrival_ts, naive_tz)
+    except PayloadError as exc:
+        out.malformed = str(exc)
+        return out
+    _add_values(out, values.items(), binding, ts, flags)
+    return out
+
+
+def _reading_time(raw: Any, arrival_ts: float, naive_tz: tzinfo) -> tuple[float, int]:
+    if raw is not None:
+        return parse_timestamp(raw, naive_tz), Quality.GOOD
+    # No device time: the arrival time stands in, and the reading says so.
+    return arrival_ts, Quality.TIME_ESTIMATED
+
+
+def _first(path: Any, doc: Any) -> Any:
+    found = path.find(doc)
+    return found[0].value if found else None
+
+
+def _decode_layout(
+    doc: Any,
+    binding: DeviceBinding,
+    layout: _CompiledLayout,
+    arrival_ts: float,
+    naive_tz: tzinfo,
+    out: Decoded,
+) -> Decoded:
+    if layout.readings is not None:
+        found = layout.readings.find(doc)
+        items: list[Any] = []
+        for match in found:
+            items += match.value if isinstance(match.value, list) else [match.value]
+        if not found:
+            out.malformed = "no readings where the payload layout says"
             return out
     else:
-        # No device time: the arrival time stands in, and the reading says so.
-        ts = arrival_ts
-        flags = Quality.TIME_ESTIMATED
+        items = [doc]
+    for item in items:
+        try:
+            ts, flags = _reading_time(_first(layout.ts, item) if layout.ts else None, arrival_ts, naive_tz)
+        except PayloadError as exc:
+            out._problem("bad_time", str(exc))
+            continue
+        pairs = [(q, _first(path, item)) for q, path in layout.values.items()]
+        _add_values(out, [(q, raw) for q, raw in pairs if raw is not None], binding, ts, flags)
+        for q, raw in pairs:
+            if raw is None:
+                out._problem("missing_value", f"{q}: not in the payload")
+    return out
 
-    for quantity, raw in values.items():
+
+def _add_values(out: Decoded, values: Any, binding: DeviceBinding, ts: float, flags: int) -> None:
+    for quantity, raw in values:
         column = binding.columns.get(quantity)
         if column is None:
             out._problem("unknown_quantity", f"unknown quantity {str(quantity)[:40]!r}")
@@ -137,4 +216,3 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
         out.channel.append(column)
         out.value.append(value)
         out.quality.append(quality)
-    return out

@@ -48,6 +48,8 @@ class MqttSource:
         naive_tz: tzinfo,
         clock: Callable[[], float] = time.time,
         name: str = "mqtt-in",
+        identifier: str | None = None,
+        persistent_session: bool = False,
     ) -> None:
         self._link = link
         self._topics = device_topics
@@ -55,7 +57,10 @@ class MqttSource:
         self._tz = naive_tz
         self._clock = clock
         self.name = name
-        self._identifier = f"smartsite-in-{uuid.uuid4().hex[:12]}"
+        # A persistent session needs the same client id every time: the broker keeps the QoS 1
+        # messages that arrive for it while the gateway restarts.
+        self._persistent = persistent_session and identifier is not None
+        self._identifier = identifier or f"smartsite-in-{uuid.uuid4().hex[:12]}"
         self._outage = OutageLog(log, f"MQTT input {link.describe()}")
         self._logged: set[tuple[str, str]] = set()
         self.stats: dict[str, DeviceStats] = {b.device: DeviceStats() for b in device_topics.values()}
@@ -83,7 +88,8 @@ class MqttSource:
         backoff = Backoff()
         while True:
             try:
-                async with self._link.client(identifier=self._identifier) as client:
+                clean = not self._persistent
+                async with self._link.client(identifier=self._identifier, clean_session=clean) as client:
                     for topic in self.subscriptions():
                         await client.subscribe(topic, qos=1)
                     self.connected = True

@@ -89,6 +89,8 @@ class Runtime:
                     wildcard=self.site.device_wildcard(),
                     naive_tz=ZoneInfo(self.config.site.timezone),
                     clock=self.clock,
+                    identifier=self.config.mqtt.client_id or f"smartsite-{self.site.id}-in",
+                    persistent_session=self.config.mqtt.persistent_session,
                 )
             )
         columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}

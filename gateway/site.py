@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from analytics import Engine
 from drivers import DeviceBinding
+from drivers.mqtt_payload import PayloadLayout
 from gateway.alarm_book import AlarmBook
-from gateway.config import ChannelEntry, SiteConfig, site_channels
+from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
 from gateway.rules import Binding, RuleBook
 
 
@@ -28,11 +29,16 @@ class Site:
         prefix = self.config.topic_prefix
         topics: dict[str, DeviceBinding] = {}
         for device in self.config.devices:
-            if device.type != "mqtt":
+            if not isinstance(device, MqttDeviceConfig):
                 continue
             topic = device.topic or f"{prefix}/devices/{device.id}/up"
             columns = {q: self.index.column(f"{device.id}.{q}") for q in device.channels}
-            topics[topic] = DeviceBinding(device.id, columns)
+            layout = (
+                PayloadLayout(dict(device.payload.values), device.payload.ts, device.payload.readings)
+                if device.payload is not None
+                else None
+            )
+            topics[topic] = DeviceBinding(device.id, columns, layout)
         return topics
 
     def device_wildcard(self) -> str:

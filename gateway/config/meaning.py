@@ -61,6 +61,11 @@ def _check_devices(config: SiteConfig) -> list[Problem]:
             continue  # Modbus devices: check_modbus judges their registers
         if not device.channels:
             problems.append(Problem(("devices", i, "channels"), "a device needs at least one channel"))
+        for quantity in device.payload.values if device.payload is not None else {}:
+            if quantity not in device.channels:
+                problems.append(
+                    Problem(("devices", i, "payload", "values", quantity), "not one of the device's channels")
+                )
         if device.topic is not None:
             if any(c in device.topic for c in "+#"):
                 problems.append(

@@ -50,6 +50,40 @@ class ChannelConfig(Strict):
     description: str = ""
 
 
+class PayloadConfig(Strict):
+    """Another vendor's payload layout: JSON paths (jsonpath-ng syntax, e.g. ``$.data.ws``)."""
+
+    values: dict[Annotated[str, Field(pattern=ID_PATTERN)], str] = Field(
+        min_length=1, description="quantity -> path of its number, inside a reading object"
+    )
+    ts: str | None = Field(default="$.ts", description="path of the reading's time; null: arrival time")
+    readings: str | None = Field(
+        default=None, description="path of a list of reading objects (several readings per message)"
+    )
+
+    @field_validator("ts", "readings")
+    @classmethod
+    def _path_parses(cls, value: str | None) -> str | None:
+        return None if value is None else _json_path(value)
+
+    @field_validator("values")
+    @classmethod
+    def _paths_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value.values():
+            _json_path(path)
+        return value
+
+
+def _json_path(path: str) -> str:
+    from jsonpath_ng import parse
+
+    try:
+        parse(path)
+    except Exception as exc:  # jsonpath-ng raises lexer, parser and plain exceptions alike
+        raise ValueError(f"not a JSON path: {path!r} ({exc})") from None
+    return path
+
+
 class MqttDeviceConfig(Strict):
     """A sensor that publishes JSON over MQTT (often through a 4G DTU)."""
 
@@ -59,6 +93,9 @@ class MqttDeviceConfig(Strict):
     position: str = ""
     topic: str | None = Field(default=None, description="default: <uplink prefix>/devices/<id>/up")
     channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
+    payload: PayloadConfig | None = Field(
+        default=None, description='default: the contract\'s {"ts": ..., "values": {...}}'
+    )
 
 
 DeviceConfig = Annotated[MqttDeviceConfig | ModbusDeviceConfig, Field(discriminator="type")]
@@ -86,8 +123,12 @@ class MqttBrokerConfig(Strict):
     password_env: str | None = Field(
         default=None, description="name of the environment variable holding the password"
     )
-    client_id: str | None = None
+    client_id: str | None = Field(default=None, description="default: smartsite-<site id>-in")
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    persistent_session: bool = Field(
+        default=True,
+        description="the broker keeps QoS 1 sensor messages for the gateway while it restarts",
+    )
 
 
 class TokenConfig(Strict):
