@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import serial
+
 from gateway.config.modbus import BIT_FUNCTIONS, ModbusDeviceConfig, RegisterConfig, SerialBusConfig
 from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
@@ -29,6 +31,10 @@ def register_count(register: RegisterConfig) -> int:
     return 1 if register.function in BIT_FUNCTIONS else REGISTER_COUNT[register.type]
 
 
+# The rates pyserial (and the Linux termios API beneath it) accepts for a serial port.
+STANDARD_BAUDRATES = frozenset(serial.Serial.BAUDRATES)
+
+
 def check_modbus(config: SiteConfig, *, ports: bool = True) -> list[Problem]:
     problems: list[Problem] = []
     buses: dict[str, int] = {}
@@ -38,6 +44,15 @@ def check_modbus(config: SiteConfig, *, ports: bool = True) -> list[Problem]:
                 Problem(("buses", k, "id"), f"duplicate bus id {bus.id!r} (also buses[{buses[bus.id]}])")
             )
         buses.setdefault(bus.id, k)
+        baudrate = getattr(bus, "baudrate", None)
+        if bus.type == "serial" and baudrate is not None and baudrate not in STANDARD_BAUDRATES:
+            problems.append(
+                Problem(
+                    ("buses", k, "baudrate"),
+                    f"bus {bus.id}: {baudrate} baud is not a rate serial ports take "
+                    f"(e.g. 2400, 4800, 9600, 19200, 38400, 57600, 115200)",
+                )
+            )
     units: dict[tuple[str, int], int] = {}
     users: dict[str, list[str]] = {}
     for i, device in enumerate(config.devices):
