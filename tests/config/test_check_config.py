@@ -70,7 +70,7 @@ def test_broken_site_file(case: Path, capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.parametrize(
     ("path", "summary"),
     [
-        (EXAMPLE, "site demo: 10 devices, 11 channels (+7 computed), 8 rules, 2 sinks"),
+        (EXAMPLE, "site demo: 10 devices, 11 channels (+7 computed), 12 rules, 2 sinks"),
         (
             HERE / "valid" / "minimal.yaml",
             "site minimal: 0 devices, 0 channels (+0 computed), 0 rules, 0 sinks",
