@@ -27,6 +27,7 @@ SHIPPED = {
     "pit-rain-acceleration",
     "sensor-faults",
     "storm-day",
+    "demo",
 }
 
 
