@@ -21,7 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="dashboard/API port (default 8080)")
     demo.add_argument("--speed", type=float, default=1.0, help="time scale of the simulated site")
     demo.add_argument("--duration", type=float, default=None, help="stop by itself after S seconds")
-    demo.add_argument("--config", type=Path, default=None, help="site file (default examples/site.yaml)")
+    demo.add_argument("--scenario", default="demo", help="a shipped scenario's name or file (default demo)")
+    demo.add_argument("--config", type=Path, default=None, help="site file (default: the scenario's)")
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the SQLite store here")
 
     run = sub.add_parser("run", help="run the gateway for a site file")
@@ -37,6 +38,27 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--output", type=Path, required=True, help="alarm events, one JSON per line")
     replay.add_argument("--report", type=Path, default=None, metavar="DIR", help="write plots + index.html")
     replay.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr")
+
+    simulate = sub.add_parser("simulate", help="play a scenario's devices for a gateway elsewhere")
+    simulate.add_argument("--config", type=Path, required=True, help="site file the devices are from")
+    simulate.add_argument("--scenario", required=True, help="a shipped scenario's name or a scenario file")
+    simulate.add_argument("--mqtt", default=None, metavar="URL", help="broker (default: the site file's)")
+    simulate.add_argument(
+        "--serial-dir", type=Path, default=None, metavar="DIR", help="serial buses as pty links DIR/<bus id>"
+    )
+    simulate.add_argument(
+        "--speed", type=float, default=None, help="scenario seconds per second (default: its time_scale)"
+    )
+
+    evaluate = sub.add_parser("evaluate", help="run scenarios through a real gateway and score the alarms")
+    evaluate.add_argument("--scenario", required=True, help="a scenario's name or file, or all")
+    evaluate.add_argument(
+        "--speed", type=float, default=None, help="time scale (default: as fast as possible)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.add_argument(
+        "--jobs", type=int, default=None, help="scenarios run at once (default: one per CPU core)"
+    )
 
     bench = sub.add_parser("bench", help="performance benchmark against a plain Python baseline")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -66,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "simulate":
+            return _simulate(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -98,20 +124,27 @@ def _run(path: Path, duration: float | None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from gateway.demo import EXAMPLE_SITE, run_demo
+    from gateway.demo import run_demo
+    from simulators.scenario import ScenarioError
 
     if args.speed <= 0:
         print("--speed must be above 0", file=sys.stderr)
         return 1
-    return asyncio.run(
-        run_demo(
-            port=args.port,
-            speed=args.speed,
-            duration=args.duration,
-            config_path=args.config or EXAMPLE_SITE,
-            data_dir=args.data_dir,
+    try:
+        return asyncio.run(
+            run_demo(
+                port=args.port,
+                speed=args.speed,
+                duration=args.duration,
+                scenario_name=args.scenario,
+                config_path=args.config,
+                data_dir=args.data_dir,
+            )
         )
-    )
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -136,6 +169,94 @@ def _bench(args: argparse.Namespace) -> int:
     from gateway.bench import run_bench
 
     return run_bench(as_json=args.json, quick=args.quick, only=args.only)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import signal
+
+    from gateway.config import load_config
+    from simulators.generate import readings
+    from simulators.publish import simulate
+    from simulators.scenario import ScenarioError, find_scenario, load_scenario
+
+    config = load_config(args.config)
+    try:
+        scenario = load_scenario(find_scenario(args.scenario), site_config=config)
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    speed = scenario.time_scale if args.speed is None else args.speed
+    if speed < 0:
+        print("--speed must be 0 (as fast as possible) or above", file=sys.stderr)
+        return 1
+    if args.serial_dir is not None:
+        args.serial_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run() -> int:
+        task = asyncio.create_task(
+            simulate(
+                config,
+                readings(scenario, config),
+                speed=speed,
+                mqtt_url=args.mqtt,
+                serial_dir=args.serial_dir,
+                announce=lambda line: print(f"simulate: {line}", flush=True),
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            stats = await task
+        except asyncio.CancelledError:
+            print("simulate: stopped", file=sys.stderr)
+            return 0
+        except Exception as exc:  # a lost broker, a port in use: one line, not a traceback
+            print(f"simulate: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        print(
+            f"simulate: {scenario.name} done: {stats.frames} frames, {stats.mqtt.messages} MQTT messages, "
+            f"{stats.modbus_frames} Modbus updates in {stats.wall_s:.1f} s",
+            flush=True,
+        )
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:  # a second interrupt while stopping
+        return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import math
+    import os
+
+    from gateway.evaluate import evaluate_many, format_table, report_json, scenario_names
+    from simulators.scenario import ScenarioError
+
+    speed = math.inf if args.speed is None or args.speed == 0 else args.speed
+    if speed < 0:
+        print("--speed must be 0 (as fast as possible) or above", file=sys.stderr)
+        return 1
+    names: list[str | Path] = list(scenario_names()) if args.scenario == "all" else [args.scenario]
+    if not names:
+        print("evaluate: no shipped scenario", file=sys.stderr)
+        return 1
+    # The gateway's own log lines (a sink falling behind, ...) stay out of the report.
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.ERROR)
+    try:
+        scores = evaluate_many(names, speed, jobs=args.jobs or os.cpu_count() or 1)
+    except ScenarioError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    print(report_json(scores) if args.json else format_table(scores))
+    return 0 if all(s.ok for s in scores) else 1
 
 
 if __name__ == "__main__":

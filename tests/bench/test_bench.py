@@ -23,7 +23,14 @@ def test_bench_quick_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     results = report["results"]
-    assert [r["name"].split("_")[0] for r in results] == ["streaming", "replay", "memory", "alarm", "modbus", "modbus"]
+    assert [r["name"].split("_")[0] for r in results] == [
+        "streaming",
+        "replay",
+        "memory",
+        "alarm",
+        "modbus",
+        "modbus",
+    ]
     for row in results:
         assert set(row) >= FIELDS
         assert isinstance(row["name"], str) and isinstance(row["unit"], str)
