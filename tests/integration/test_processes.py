@@ -82,7 +82,7 @@ async def test_killed_gateway_leaves_offline_status(mosquitto: Mosquitto, tmp_pa
 def test_demo_serves_alarms_and_stops_by_itself(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen(
-        [*smartsite_command(), "demo", "--port", str(port), "--duration", "30", "--speed", "1.5"],
+        [*smartsite_command(), "demo", "--port", str(port), "--duration", "30", "--speed", "2.5"],
         stderr=subprocess.DEVNULL,
         cwd=project_root(),
     )
