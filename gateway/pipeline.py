@@ -28,6 +28,7 @@ _quiet_log.setLevel(logging.ERROR)
 INPUT_QUEUE_BATCHES = 1000
 SINK_QUEUE_BATCHES = 10_000
 COALESCE_BATCHES = 256
+COALESCE_WAIT_S = 0.003
 
 
 @dataclass(slots=True)
@@ -134,9 +135,20 @@ class Pipeline:
         while True:
             first = await self._input.get()
             batches = [first]
-            # Take whatever else is waiting: one vectorised pass instead of many small ones.
-            while len(batches) < COALESCE_BATCHES and not self._input.empty():
-                batches.append(self._input.get_nowait())
+            # Gather what arrives within a few milliseconds: one vectorised pass instead of one per
+            # MQTT message (a pass costs milliseconds whatever its size).
+            deadline = time.monotonic() + COALESCE_WAIT_S
+            while len(batches) < COALESCE_BATCHES:
+                if not self._input.empty():
+                    batches.append(self._input.get_nowait())
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batches.append(await asyncio.wait_for(self._input.get(), remaining))
+                except TimeoutError:
+                    break
             try:
                 self.process(ReadingBatch.concat(batches))
             finally:
