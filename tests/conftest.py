@@ -33,3 +33,16 @@ def mosquitto_factory(tmp_path: Path) -> Iterator[type]:
     yield Factory
     for broker in started:
         broker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_log_level() -> Iterator[None]:
+    """CLI verbs called in-process set the root logger's level; keep that from leaking to others."""
+    import logging
+
+    root = logging.getLogger()
+    level = root.level
+    try:
+        yield
+    finally:
+        root.setLevel(level)
