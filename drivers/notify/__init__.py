@@ -4,9 +4,10 @@ Each takes plain parameters (URLs, secrets already read from the environment by 
 follows the ``Channel`` contract in ``base``.
 """
 
-from drivers.notify.base import CHANNEL_TYPES, Channel, Rendered, channel_for
+from drivers.notify.base import CHANNEL_TYPES, Channel, Rendered
 from drivers.notify.dingtalk import DingTalkChannel, dingtalk_sign
 from drivers.notify.email import EmailChannel
+from drivers.notify.factory import channel_for
 from drivers.notify.mqtt import MqttNoticeChannel
 from drivers.notify.webhook import WebhookChannel
 from drivers.notify.wecom import WeComChannel

@@ -8,14 +8,12 @@ bus, ports) are in ``gateway.config.meaning_modbus``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.config.channel_model import ChannelConfig
 from gateway.config.profiles import PROFILES, apply_profile, unknown_profile
-
-if TYPE_CHECKING:
-    from gateway.config.models import ChannelConfig
 
 # The same patterns as gateway.config.models (which imports this module, so they are repeated).
 _ID_PATTERN = r"^[A-Za-z0-9_-]+$"
@@ -102,9 +100,6 @@ class ModbusDeviceConfig(_Strict):
     @property
     def channels(self) -> dict[str, ChannelConfig]:
         """The device's channels: one per register, named by its quantity."""
-        # Imported here: gateway.config.models imports this module.
-        from gateway.config.models import ChannelConfig
-
         return {
             quantity: ChannelConfig(unit=r.unit, range=r.range, description=r.description)
             for quantity, r in self.registers.items()

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config.alarms import AlarmsConfig
+from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rules import RuleConfig
 
@@ -40,14 +41,6 @@ class SiteInfo(Strict):
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "America" is a directory
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
-
-
-class ChannelConfig(Strict):
-    unit: str = ""
-    range: tuple[float, float] | None = Field(
-        default=None, description="physical range [low, high]; readings outside are flagged bad"
-    )
-    description: str = ""
 
 
 class PayloadConfig(Strict):
