@@ -16,12 +16,18 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway.config import QualityRuleConfig, SiteConfig, load_config, match_channels, site_channels
+from gateway.config import (
+    ConfigError,
+    QualityRuleConfig,
+    SiteConfig,
+    load_config,
+    match_channels,
+    site_channels,
+)
 from gateway.config.derived import derived_channels
-from gateway.config.loader import KeyPath, _LineIndex, format_path
+from gateway.config.loader import KeyPath, parse_yaml, read_text
 from simulators.models import (
     DEFAULT_BY_QUANTITY,
     LINE_FAULTS,
@@ -256,19 +262,9 @@ def load_scenario(path: str | Path, site_config: SiteConfig | None = None) -> Sc
     """Read and check a scenario file, against ``site_config`` or the site file it names."""
     file = Path(path)
     try:
-        with file.open("rb") as stream:
-            raw = stream.read(MAX_SCENARIO_BYTES + 1)
-        if len(raw) > MAX_SCENARIO_BYTES:
-            raise ScenarioError([f"{file}: (file): larger than a scenario file may be"])
-        text = raw.decode("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([f"{file}: (file): no such file"]) from None
-    except IsADirectoryError:
-        raise ScenarioError([f"{file}: (file): is a directory, not a scenario file"]) from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError([f"{file}: (file): not UTF-8 text ({exc.reason})"]) from None
-    except OSError as exc:
-        raise ScenarioError([f"{file}: (file): cannot read: {exc.strerror}"]) from None
+        text = read_text(file, "scenario file", MAX_SCENARIO_BYTES)
+    except ConfigError as exc:
+        raise ScenarioError(exc.problems) from None
     return parse_scenario(text, str(file), site_config)
 
 
@@ -279,25 +275,10 @@ def load_site(scenario: Scenario) -> SiteConfig:
 
 def parse_scenario(text: str, source: str = "<scenario>", site_config: SiteConfig | None = None) -> Scenario:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-        lines = _LineIndex(root)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ScenarioError([f"{where}: (YAML syntax): {getattr(exc, 'problem', None) or exc}"]) from exc
-    except RecursionError:
-        raise ScenarioError([f"{source}: (YAML syntax): nested too deeply"]) from None
-
-    def at(path: KeyPath, message: str) -> str:
-        line = lines.line_of(path)
-        where = f"{source}:{line}" if line is not None else source
-        return f"{where}: {format_path(path)}: {message}"
-
-    if lines.duplicates:
-        raise ScenarioError(
-            [at(p, f"duplicate key (first on line {lines.lines[p]})") for p, _ in lines.duplicates]
-        )
+        data, lines = parse_yaml(text, source)
+    except ConfigError as exc:
+        raise ScenarioError(exc.problems) from None
+    at = lines.locate(source)
     if not isinstance(data, dict):
         raise ScenarioError([at((), "expected a mapping (name, seed, duration_s, devices, events, truth)")])
     try:

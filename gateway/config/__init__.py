@@ -31,6 +31,7 @@ from gateway.config.rules import (
     TimeToLimitRuleConfig,
     WindRuleConfig,
 )
+from gateway.errors import ConfigError
 
 __all__ = [
     "PER_SECONDS",
@@ -39,6 +40,7 @@ __all__ = [
     "ChannelConfig",
     "ChannelEntry",
     "CombinedRuleConfig",
+    "ConfigError",
     "CraneRuleConfig",
     "CumulativeRuleConfig",
     "Debounce",

@@ -5,7 +5,7 @@ Every problem becomes one line ``FILE:LINE: key.path: message`` so an operator c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def format_path(path: KeyPath) -> str:
     return text or "(top level)"
 
 
-class _LineIndex:
+class LineIndex:
     """Line of every key and list item in a YAML document, and any duplicate keys."""
 
     def __init__(self, root: yaml.Node | None) -> None:
@@ -63,6 +63,16 @@ class _LineIndex:
             for i, item in enumerate(node.value):
                 self.lines[(*path, i)] = item.start_mark.line + 1
                 self._walk(item, (*path, i))
+
+    def locate(self, source: str) -> Callable[[KeyPath, str], str]:
+        """A formatter of ``FILE:LINE: key.path: message`` lines for this document."""
+
+        def at(path: KeyPath, message: str) -> str:
+            line = self.line_of(path)
+            where = f"{source}:{line}" if line is not None else source
+            return f"{where}: {format_path(path)}: {message}"
+
+        return at
 
     def line_of(self, path: KeyPath) -> int | None:
         """Line of the path, or of its nearest ancestor that is in the file."""
@@ -99,12 +109,12 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
     return tuple(path)
 
 
-def parse_config(text: str, source: str = "<config>") -> SiteConfig:
-    """Validate a site file's text; raises ConfigError with one line per problem."""
+def parse_yaml(text: str, source: str) -> tuple[Any, LineIndex]:
+    """The document and the line of every key; ConfigError for bad syntax or a duplicate key."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
-        lines = _LineIndex(root)
+        lines = LineIndex(root)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -112,12 +122,6 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
         raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc
     except RecursionError:
         raise ConfigError([f"{source}: (YAML syntax): nested too deeply"]) from None
-
-    def at(path: KeyPath, message: str) -> str:
-        line = lines.line_of(path)
-        where = f"{source}:{line}" if line is not None else source
-        return f"{where}: {format_path(path)}: {message}"
-
     if lines.duplicates:
         raise ConfigError(
             [
@@ -126,6 +130,13 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
                 for path, line in lines.duplicates
             ]
         )
+    return data, lines
+
+
+def parse_config(text: str, source: str = "<config>") -> SiteConfig:
+    """Validate a site file's text; raises ConfigError with one line per problem."""
+    data, lines = parse_yaml(text, source)
+    at = lines.locate(source)
     if data is None:
         raise ConfigError([f"{source}: (top level): the file is empty"])
     if not isinstance(data, dict):
@@ -154,22 +165,26 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
     return config
 
 
-def load_config(path: str | Path) -> SiteConfig:
-    """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
+def read_text(path: str | Path, what: str, max_bytes: int) -> str:
+    """A small UTF-8 file's text; ConfigError with a ``FILE: (file): ...`` line when it cannot be had."""
     file = Path(path)
     try:
         # Read at most one byte past the limit: the size of /dev/zero or a pipe is no guide.
         with file.open("rb") as stream:
-            raw = stream.read(MAX_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CONFIG_BYTES:
-            raise ConfigError([f"{file}: (file): larger than a site file may be ({MAX_CONFIG_BYTES} bytes)"])
-        text = raw.decode("utf-8")
+            raw = stream.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise ConfigError([f"{file}: (file): larger than a {what} may be ({max_bytes} bytes)"])
+        return raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{file}: (file): no such file"]) from None
     except IsADirectoryError:
-        raise ConfigError([f"{file}: (file): is a directory, not a site file"]) from None
+        raise ConfigError([f"{file}: (file): is a directory, not a {what}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{file}: (file): not UTF-8 text ({exc.reason})"]) from None
     except OSError as exc:
         raise ConfigError([f"{file}: (file): cannot read: {exc.strerror}"]) from None
-    return parse_config(text, source=str(file))
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
+    return parse_config(read_text(path, "site file", MAX_CONFIG_BYTES), source=str(path))
