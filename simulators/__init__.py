@@ -1,5 +1,3 @@
-"""Simulated devices that speak the real protocols from outside the gateway."""
-
-from simulators.demo_site import build_models, publish_site
-
-__all__ = ["build_models", "publish_site"]
+"""Simulated devices that speak the real protocols from outside the gateway: scenarios, device
+models and faults (``scenario``, ``generate``, ``models``), MQTT and Modbus players (``publish``),
+Modbus slaves and a serial-timing relay (``modbus_slaves``, ``serial_relay``)."""
