@@ -55,3 +55,11 @@ class AlarmConflictError(GatewayError):
         self.alarm_id = alarm_id
         self.reason = reason
         super().__init__(f"alarm {alarm_id}: {reason}")
+
+
+class DestinationBusyError(RetryableSinkError):
+    """The far side asked us to come back later (HTTP 429/503 with Retry-After)."""
+
+    def __init__(self, sink: str, reason: str, retry_after_s: float | None) -> None:
+        super().__init__(sink, reason)
+        self.retry_after_s = retry_after_s

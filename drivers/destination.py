@@ -1,0 +1,32 @@
+"""The contract every forwarding destination (platform uplink, InfluxDB) follows."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from gateway.models import Delivery, ForwardChunk
+
+
+class Destination(Protocol):
+    """A far side that acknowledges what it takes. Enter it before the first ``send``; ``send`` is
+    never called after exit, and never twice at once.
+
+    ``send`` returns only once the far side has acknowledged the chunk (MQTT PUBACK, HTTP 2xx), with
+    the number of records it refused for good (HTTP 400/422: counted and dropped with the reason).
+    It raises RetryableSinkError (DestinationBusyError with the server's Retry-After) to have the
+    same chunk sent again later; the forwarder waits with capped, jittered backoff.
+    """
+
+    name: str
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def send(self, chunk: ForwardChunk) -> Delivery: ...
