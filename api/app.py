@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from api.auth import TokenTable
-from api.routes import alarms, channels, health
+from api.routes import alarms, channels, health, history, metrics
 from gateway.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -24,8 +24,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.tokens = TokenTable(runtime.config.api)
-    for router in (health.router, channels.router, alarms.router):
+    for router in (health.router, channels.router, history.router, alarms.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics.router)
     dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

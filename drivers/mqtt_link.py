@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 # aiomqtt warns on every concurrent publish over 10, which slows everything (TECH-NOTES).
 _client_logger = logging.getLogger("smartsite.aiomqtt")
@@ -22,6 +24,11 @@ class MqttLink:
     username: str | None = None
     password: str | None = None
     keepalive: int = 30
+    ca_file: str | None = None  # None: the system's trusted CAs
+    cert_file: str | None = None  # client certificate, for brokers that want one
+    key_file: str | None = None
+    mqtt5: bool = False
+    session_expiry_s: int = 0  # MQTT 5: how long the broker keeps our session after a disconnect
 
     @classmethod
     def from_url(
@@ -30,6 +37,11 @@ class MqttLink:
         username: str | None = None,
         password: str | None = None,
         keepalive: int = 30,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        mqtt5: bool = False,
+        session_expiry_s: int = 0,
     ) -> MqttLink:
         parts = urlsplit(url)
         tls = parts.scheme == "mqtts"
@@ -40,6 +52,11 @@ class MqttLink:
             username=username or parts.username,
             password=password or parts.password,
             keepalive=keepalive,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            mqtt5=mqtt5,
+            session_expiry_s=session_expiry_s,
         )
 
     def describe(self) -> str:
@@ -52,7 +69,34 @@ class MqttLink:
         clean_session: bool | None = None,
     ) -> aiomqtt.Client:
         # TLS is never dropped for plain text: an mqtts link without a working handshake fails.
-        tls_context = ssl.create_default_context() if self.tls else None
+        tls_context = None
+        if self.tls:
+            tls_context = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file:
+                tls_context.load_cert_chain(self.cert_file, self.key_file)
+        persistent = clean_session is False
+        if self.mqtt5:
+            # MQTT 5 keeps nothing of a session without an expiry in the CONNECT (TECH-NOTES).
+            properties = None
+            if persistent and self.session_expiry_s:
+                properties = Properties(PacketTypes.CONNECT)
+                properties.SessionExpiryInterval = self.session_expiry_s
+            return aiomqtt.Client(
+                self.host,
+                self.port,
+                username=self.username,
+                password=self.password,
+                identifier=identifier,
+                keepalive=self.keepalive,
+                will=will,
+                protocol=aiomqtt.ProtocolVersion.V5,
+                clean_start=not persistent,
+                properties=properties,
+                tls_context=tls_context,
+                logger=_client_logger,
+                timeout=10,
+                max_inflight_messages=200,
+            )
         return aiomqtt.Client(
             self.host,
             self.port,

@@ -50,6 +50,7 @@ class MqttSource:
         name: str = "mqtt-in",
         identifier: str | None = None,
         persistent_session: bool = False,
+        ack_after_store: bool = False,
     ) -> None:
         self._link = link
         self._topics = device_topics
@@ -63,6 +64,11 @@ class MqttSource:
         self._identifier = identifier or f"smartsite-in-{uuid.uuid4().hex[:12]}"
         self._outage = OutageLog(log, f"MQTT input {link.describe()}")
         self._logged: set[tuple[str, str]] = set()
+        # Acknowledge a QoS 1 message to the broker only when the gateway stored its readings
+        # (``take_receipt``); only a persistent session makes the broker deliver it again.
+        self._ack_after_store = ack_after_store and self._persistent
+        self._receipt: Callable[[], None] | None = None
+        self._generation = 0
         self.stats: dict[str, DeviceStats] = {b.device: DeviceStats() for b in device_topics.values()}
         self.connected = False
 
@@ -89,7 +95,11 @@ class MqttSource:
         while True:
             try:
                 clean = not self._persistent
-                async with self._link.client(identifier=self._identifier, clean_session=clean) as client:
+                client = self._link.client(identifier=self._identifier, clean_session=clean)
+                if self._ack_after_store:
+                    client._client.manual_ack_set(True)  # aiomqtt has no manual-ack API of its own
+                async with client:
+                    self._generation += 1
                     for topic in self.subscriptions():
                         await client.subscribe(topic, qos=1)
                     self.connected = True
@@ -97,12 +107,34 @@ class MqttSource:
                     backoff.reset()
                     async for message in client.messages:
                         batch = self._decode(str(message.topic), message.payload)
-                        if batch is not None:
-                            yield batch
+                        ack = self._acknowledger(client, message)
+                        if batch is None:
+                            ack()  # refused (counted): nothing to store, nothing to redeliver
+                            continue
+                        self._receipt = ack
+                        yield batch
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 self._outage.failed(str(exc) or type(exc).__name__)
             await asyncio.sleep(backoff.next_delay())
+
+    def take_receipt(self) -> Callable[[], None] | None:
+        """The acknowledgement of the batch just yielded, to call once it is stored."""
+        receipt, self._receipt = self._receipt, None
+        return receipt
+
+    def _acknowledger(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Callable[[], None]:
+        if not self._ack_after_store or message.qos == 0:
+            return _nothing
+        paho, mid, qos, generation = client._client, message.mid, message.qos, self._generation
+
+        def ack() -> None:
+            # Only on the connection that delivered it: after a reconnect the broker sends the
+            # unacknowledged ones again (and the store keeps one of each).
+            if self.connected and generation == self._generation:
+                paho.ack(mid, qos)
+
+        return ack
 
     def _decode(self, topic: str, payload: object) -> ReadingBatch | None:
         arrival = self._clock()
@@ -146,4 +178,8 @@ def _device_from_topic(topic: str) -> str | None:
     parts = topic.split("/")
     if len(parts) >= 3 and parts[-1] == "up" and parts[-3] == "devices":
         return parts[-2]
+    return None
+
+
+def _nothing() -> None:
     return None

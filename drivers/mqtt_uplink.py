@@ -1,7 +1,13 @@
-"""Alarm events to the platform over MQTT (QoS 1) with a retained online/offline status.
+"""The platform uplink over MQTT: readings, alarm events and crane cycles, QoS 1, acknowledged.
 
-The broker holds ``<prefix>/status`` = ``offline`` as our last will, so the platform learns of a dead
-gateway or a cut link without waiting for us.
+Topics under the prefix (``smartsite/<site>`` by default): ``telemetry`` (a chunk of readings per
+message, see ``drivers.telemetry_json``), ``alarms`` (one alarm event per message), ``cycles`` (one
+crane working cycle per message), and ``status``: retained ``online``, and ``offline`` as the last
+will, so the platform learns of a dead gateway or a cut link without waiting for us.
+
+The session is persistent (MQTT 3.1.1 clean session off, or MQTT 5 with a session expiry) under a
+fixed client id. ``send`` returns only when the broker acknowledged every message (PUBACK); a
+message may then arrive twice after a lost PUBACK, and consumers drop duplicates by ``id``/``seq``.
 """
 
 from __future__ import annotations
@@ -9,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
+import ssl
+from collections.abc import Sequence
 from types import TracebackType
 
 import aiomqtt
 
 from drivers.mqtt_link import MqttLink
 from drivers.outage import Backoff, OutageLog
+from drivers.telemetry_json import encode_readings
 from gateway.errors import RetryableSinkError
-from gateway.models import SinkBatch
+from gateway.models import ChannelMeta, Delivery, ForwardChunk, RecordKind
 
 log = logging.getLogger(__name__)
 
@@ -26,27 +34,37 @@ OFFLINE = b"offline"
 
 
 class MqttUplink:
-    """Sink publishing alarm events on ``<prefix>/alarms``.
+    """A forwarding destination (``drivers.destination.Destination``).
 
-    A background task keeps the connection. While it is down, ``write`` raises RetryableSinkError
-    and the pipeline keeps the batch: events raised during an outage go out once the broker is
-    back. An event may be published twice after a failed PUBACK; consumers drop duplicates by ``id``.
-    ``write`` is never called after ``__aexit__``.
+    A background task keeps the connection. While it is down, ``send`` raises RetryableSinkError
+    and the chunk stays queued. ``send`` is never called after ``__aexit__``.
     """
 
-    name = "mqtt"
-    reports_outages = True
+    kind = "mqtt"
 
-    def __init__(self, link: MqttLink, topic_prefix: str, publish_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        link: MqttLink,
+        topic_prefix: str,
+        channels: Sequence[ChannelMeta],
+        client_id: str,
+        name: str = "mqtt",
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self.name = name
         self._link = link
+        self._channels = channels
+        self.telemetry_topic = f"{topic_prefix}/telemetry"
         self.alarms_topic = f"{topic_prefix}/alarms"
+        self.cycles_topic = f"{topic_prefix}/cycles"
         self.status_topic = f"{topic_prefix}/status"
         self._timeout = publish_timeout
-        self._identifier = f"smartsite-up-{uuid.uuid4().hex[:12]}"
+        self._identifier = client_id
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._outage = OutageLog(log, f"MQTT uplink {link.describe()}")
+        self.messages_published = 0
         self.events_published = 0
 
     @property
@@ -54,7 +72,7 @@ class MqttUplink:
         return self._connected.is_set()
 
     async def __aenter__(self) -> MqttUplink:
-        self._task = asyncio.create_task(self._keep_connected(), name="mqtt-uplink")
+        self._task = asyncio.create_task(self._keep_connected(), name=f"uplink:{self.name}")
         return self
 
     async def __aexit__(
@@ -82,10 +100,11 @@ class MqttUplink:
 
     async def _keep_connected(self) -> None:
         will = aiomqtt.Will(self.status_topic, OFFLINE, qos=1, retain=True)
-        backoff = Backoff()
+        backoff = Backoff(first=0.2, cap=30.0)
         while True:
             try:
-                async with self._link.client(identifier=self._identifier, will=will) as client:
+                client = self._link.client(identifier=self._identifier, will=will, clean_session=False)
+                async with client:
                     await client.publish(self.status_topic, ONLINE, qos=1, retain=True)
                     self._client = client
                     self._connected.set()
@@ -95,23 +114,40 @@ class MqttUplink:
                     async for _ in client.messages:
                         pass
             except aiomqtt.MqttError as exc:
-                self._outage.failed(str(exc) or type(exc).__name__)
+                self._outage.failed(_reason(exc))
+            except (ssl.SSLError, OSError) as exc:  # a bad CA file or client certificate
+                self._outage.failed(f"TLS set-up failed: {exc}")
             finally:
                 self._connected.clear()
                 self._client = None
             await asyncio.sleep(backoff.next_delay())
 
-    async def write(self, batch: SinkBatch) -> None:
-        if not batch.events:
-            return
+    async def send(self, chunk: ForwardChunk) -> Delivery:
         client = self._client
         if client is None or not self.connected:
             raise RetryableSinkError(self.name, "not connected to the broker")
+        if chunk.kind == RecordKind.READINGS:
+            messages = [(self.telemetry_topic, encode_readings(chunk, self._channels))]
+        else:
+            topic = self.alarms_topic if chunk.kind == RecordKind.EVENTS else self.cycles_topic
+            messages = [(topic, doc.encode()) for doc in chunk.documents]
         try:
-            for event in batch.events:
-                await client.publish(
-                    self.alarms_topic, event.to_json().encode(), qos=1, timeout=self._timeout
-                )
-                self.events_published += 1
+            # All in flight at once; each publish returns on its PUBACK.
+            await asyncio.gather(
+                *(client.publish(topic, payload, qos=1, timeout=self._timeout) for topic, payload in messages)
+            )
         except (aiomqtt.MqttError, TimeoutError) as exc:
-            raise RetryableSinkError(self.name, f"publish failed: {exc}") from exc
+            raise RetryableSinkError(self.name, f"publish failed: {_reason(exc)}") from exc
+        self.messages_published += len(messages)
+        if chunk.kind == RecordKind.EVENTS:
+            self.events_published += len(messages)
+        return Delivery()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return f"TLS handshake failed (never retried as plain text): {text}"
+    if "not authori" in text.lower() or "bad user name or password" in text.lower():
+        return f"refused by the broker: check username and password ({text})"
+    return text

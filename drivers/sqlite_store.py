@@ -1,49 +1,58 @@
-"""The local store: readings and alarm events in SQLite (WAL), written off the event loop."""
+"""The local store: readings, alarm events and crane cycles in SQLite (WAL), and the forward queues.
+
+One transaction stores a batch and queues it for every destination, so a record is either stored
+and queued everywhere or not at all. The store answers the forwarders (pending segments, acks),
+the retention (``drivers.store_retention``) and the history API, all from one worker thread.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from drivers.sqlite_file import SqliteFile
+from drivers.store_history import HistoryResult, channel_history
+from drivers.store_retention import Retention, RetentionReport, enforce_retention
+from drivers.store_schema import migrate
 from gateway.errors import RetryableSinkError
-from gateway.models import AlarmEvent, SinkBatch
+from gateway.models import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, SinkBatch
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS channels (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS readings (
-    ts REAL NOT NULL,
-    channel INTEGER NOT NULL REFERENCES channels(id),
-    value REAL,
-    quality INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS readings_channel_ts ON readings(channel, ts);
-CREATE TABLE IF NOT EXISTS alarm_events (
-    id TEXT PRIMARY KEY,
-    alarm_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    channel TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    grade INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alarm_events_ts ON alarm_events(ts);
-CREATE INDEX IF NOT EXISTS alarm_events_alarm ON alarm_events(alarm_id);
-"""
+SEGMENT_READINGS = 2000  # readings per queue segment: one MQTT message or InfluxDB request
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A destination's queue at a glance."""
+
+    records: int
+    segments: int
+    oldest_created: float | None
+
+
+@dataclass(slots=True)
+class StoreCounters:
+    readings_written: int = 0
+    events_written: int = 0
+    cycles_written: int = 0
+    duplicates: int = 0
+    evicted: int = 0
+    evicted_unsent: Counter[str] = field(default_factory=Counter)
 
 
 class SqliteStore(SqliteFile):
-    """Sink writing every reading and alarm event to one SQLite file.
+    """Sink writing every reading, alarm event and crane cycle to one SQLite file, and queueing
+    them for the forwarding destinations named at construction.
 
     ``write`` is never called after ``__aexit__``. A locked or full database raises
     RetryableSinkError so the batch is kept; the store never drops a batch itself.
@@ -51,47 +60,316 @@ class SqliteStore(SqliteFile):
 
     name = "sqlite"
 
-    def __init__(self, path: str | Path, channel_names: Sequence[str]) -> None:
-        super().__init__(path, SCHEMA, synchronous="NORMAL", thread_name="sqlite")
-        self._channel_names = list(channel_names)
-        self._channel_ids: list[int] = []
-        self.rows_written = 0
-        self.events_written = 0
+    def __init__(
+        self,
+        path: str | Path,
+        channels: Sequence[ChannelMeta] | Sequence[str],
+        site: str = "site",
+        destinations: Sequence[str] = (),
+        retention: Retention | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(path, "", synchronous="NORMAL", thread_name="sqlite")
+        # Destinations name channels by this list's positions; channels found only in the file
+        # (removed from the config since) are appended at open, so their backlog still has names.
+        self.channels: list[ChannelMeta] = [
+            c if isinstance(c, ChannelMeta) else _meta_of(c) for c in channels
+        ]
+        self._configured = len(self.channels)
+        self.site = site
+        self.destinations = tuple(destinations)
+        self.retention = retention or Retention()
+        self._clock = clock
+        self._db_id_of_column: list[int] = []
+        self._column_of_db_id: np.ndarray = np.empty(0, np.int32)
+        self.counters = StoreCounters()
+        self._duplicates_logged = False
 
-    async def write(self, batch: SinkBatch) -> None:
-        try:
-            await self._run(self._write, batch)
-        except sqlite3.OperationalError as exc:
-            # "database is locked", "disk I/O error", "database or disk is full": keep the batch.
-            raise RetryableSinkError(self.name, str(exc)) from exc
+    # Opening
 
     def _opened(self, db: sqlite3.Connection) -> None:
-        db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in self._channel_names])
+        migrate(db)
+        # Bound the WAL file: it is truncated to this after each checkpoint.
+        db.execute("PRAGMA journal_size_limit=67108864")
+        names = [c.id for c in self.channels]
+        db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in names])
         db.commit()
         ids = dict(db.execute("SELECT name, id FROM channels"))
-        self._channel_ids = [ids[n] for n in self._channel_names]
+        for name in sorted(set(ids) - set(names)):
+            self.channels.append(_meta_of(name))
+        self._db_id_of_column = [ids[c.id] for c in self.channels]
+        column_of = np.full(max(ids.values(), default=0) + 1, -1, np.int32)
+        column_of[self._db_id_of_column] = np.arange(len(self.channels), dtype=np.int32)
+        self._column_of_db_id = column_of
 
-    def _write(self, batch: SinkBatch) -> None:
+    # Writing
+
+    async def write(self, batch: SinkBatch) -> None:
+        await self.append([batch])
+
+    async def append(self, batches: Sequence[SinkBatch]) -> dict[str, list[ForwardChunk]]:
+        """Store the batches and queue them for every destination, in one transaction.
+
+        Returns, per destination, the live chunks just queued. A full disk evicts the oldest
+        records (counted) and tries once more; other failures raise RetryableSinkError.
+        """
+        try:
+            chunks: dict[str, list[ForwardChunk]] = await self._run(self._append, batches)
+        except sqlite3.OperationalError as exc:
+            if "full" not in str(exc):
+                # "database is locked", "disk I/O error": keep the batch.
+                raise RetryableSinkError(self.name, str(exc)) from exc
+            log.error("local store: disk full (%s); evicting the oldest records", exc)
+            await self._run(self._evict_for_room)
+            try:
+                chunks = await self._run(self._append, batches)
+            except sqlite3.OperationalError as again:
+                raise RetryableSinkError(self.name, str(again)) from again
+        return chunks
+
+    def _append(self, batches: Sequence[SinkBatch]) -> dict[str, list[ForwardChunk]]:
         db = self._conn()
-        r = batch.readings
-        ids = self._channel_ids
-        rows = [
-            (ts, ids[ch], None if value != value else value, q)  # NaN is stored as NULL
-            for ts, ch, value, q in zip(
-                r.ts.tolist(), r.channel.tolist(), r.value.tolist(), r.quality.tolist(), strict=True
-            )
-        ]
+        now = self._clock()
+        out: dict[str, list[ForwardChunk]] = {d: [] for d in self.destinations}
         with db:
-            db.executemany("INSERT INTO readings(ts, channel, value, quality) VALUES (?,?,?,?)", rows)
-            db.executemany(
-                "INSERT OR IGNORE INTO alarm_events(id, alarm_id, ts, channel, rule, grade, state, body)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                [_event_row(e) for e in batch.events],
+            readings = [b.readings for b in batches if len(b.readings)]
+            if readings:
+                self._append_readings(db, readings, now, out)
+            events = [e for b in batches for e in b.events]
+            if events:
+                self._append_documents(db, RecordKind.EVENTS, [_event_row(e) for e in events], now, out)
+            cycles = [c for b in batches for c in b.cycles]
+            if cycles:
+                rows = [(c["id"], c["crane"], _epoch(c["start"]), json.dumps(c)) for c in cycles]
+                self._append_documents(db, RecordKind.CYCLES, rows, now, out)
+        return out
+
+    def _append_readings(
+        self, db: sqlite3.Connection, readings: Sequence[Any], now: float, out: dict[str, list[ForwardChunk]]
+    ) -> None:
+        ts = np.concatenate([r.ts for r in readings])
+        column = np.concatenate([r.channel for r in readings])
+        value = np.concatenate([r.value for r in readings])
+        quality = np.concatenate([r.quality for r in readings])
+        db_ids = np.asarray(self._db_id_of_column, np.int64)[column]
+        stored_value = [None if v != v else v for v in value.tolist()]  # NaN is stored as NULL
+        rows = zip(ts.tolist(), db_ids.tolist(), stored_value, quality.tolist(), strict=True)
+        before = _last_seq(db, "readings")
+        changes = db.total_changes
+        db.executemany("INSERT OR IGNORE INTO readings(ts, channel, value, quality) VALUES (?,?,?,?)", rows)
+        inserted = db.total_changes - changes
+        self.counters.readings_written += inserted
+        if inserted < len(ts):
+            self._count_duplicates(len(ts) - inserted)
+            if inserted == 0:
+                return
+            # Some were already stored (a message delivered again): queue what is really new.
+            # (An ignored row still uses up a sequence number: read back what was really stored.)
+            seq, ts, column, value, quality = self._load_readings(db, before + 1, _last_seq(db, "readings"))
+        else:
+            seq = np.arange(before + 1, before + 1 + inserted, dtype=np.int64)
+        for lo in range(0, len(seq), SEGMENT_READINGS):
+            part = slice(lo, lo + SEGMENT_READINGS)
+            first, last = int(seq[part][0]), int(seq[part][-1])
+            for dest in self.destinations:
+                segment = _queue(db, dest, RecordKind.READINGS, first, last, len(seq[part]), now)
+                out[dest].append(
+                    ForwardChunk(
+                        id=f"{self.site}-{RecordKind.READINGS}-{first}-{last}",
+                        site=self.site,
+                        kind=RecordKind.READINGS,
+                        segment=segment,
+                        seq=seq[part],
+                        ts=ts[part],
+                        channel=column[part],
+                        value=value[part],
+                        quality=quality[part],
+                        live=True,
+                    )
+                )
+
+    def _append_documents(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        rows: list[tuple[Any, ...]],
+        now: float,
+        out: dict[str, list[ForwardChunk]],
+    ) -> None:
+        table, columns = _DOCUMENT_TABLES[kind]
+        before = _last_seq(db, table)
+        marks = ",".join("?" * len(columns))
+        changes = db.total_changes
+        db.executemany(f"INSERT OR IGNORE INTO {table}({','.join(columns)}) VALUES ({marks})", rows)
+        inserted = db.total_changes - changes
+        if kind == RecordKind.EVENTS:
+            self.counters.events_written += inserted
+        else:
+            self.counters.cycles_written += inserted
+        if inserted == 0:
+            return
+        seq, ts, bodies = self._load_documents(db, kind, before + 1, _last_seq(db, table))
+        first, last = int(seq[0]), int(seq[-1])
+        for dest in self.destinations:
+            segment = _queue(db, dest, kind, first, last, len(seq), now)
+            out[dest].append(
+                ForwardChunk(
+                    id=f"{self.site}-{kind}-{first}-{last}",
+                    site=self.site,
+                    kind=kind,
+                    segment=segment,
+                    seq=seq,
+                    ts=ts,
+                    documents=bodies,
+                    live=True,
+                )
             )
-        self.rows_written += len(rows)
-        self.events_written += len(batch.events)
+
+    def _count_duplicates(self, count: int) -> None:
+        self.counters.duplicates += count
+        if not self._duplicates_logged:
+            self._duplicates_logged = True
+            log.warning(
+                "local store: %d reading(s) already stored for the same channel and time "
+                "(a message delivered again, or a device repeating a timestamp) were not stored "
+                "twice; further ones are only counted",
+                count,
+            )
+
+    # Loading back
+
+    def _load_readings(
+        self, db: sqlite3.Connection, first: int, last: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        rows = db.execute(
+            "SELECT seq, ts, channel, value, quality FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq",
+            (first, last),
+        ).fetchall()
+        if not rows:
+            empty = np.empty(0)
+            return (
+                empty.astype(np.int64),
+                empty,
+                empty.astype(np.int32),
+                empty,
+                empty.astype(np.uint8),
+            )
+        seq, ts, db_channel, value, quality = zip(*rows, strict=True)
+        return (
+            np.asarray(seq, np.int64),
+            np.asarray(ts, np.float64),
+            self._column_of_db_id[np.asarray(db_channel, np.int64)],
+            np.asarray([np.nan if v is None else v for v in value], np.float64),
+            np.asarray(quality, np.uint8),
+        )
+
+    def _load_documents(
+        self, db: sqlite3.Connection, kind: str, first: int, last: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        table, _ = _DOCUMENT_TABLES[kind]
+        rows = db.execute(
+            f"SELECT seq, ts, body FROM {table} WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        ).fetchall()
+        return (
+            np.asarray([r[0] for r in rows], np.int64),
+            np.asarray([r[1] for r in rows], np.float64),
+            tuple(r[2] for r in rows),
+        )
+
+    # The forward queues
+
+    async def backlog(self, destination: str, kind: str, after: int, limit: int) -> list[ForwardChunk]:
+        """Queued segments of one kind after segment ``after``, oldest first, loaded."""
+        chunks: list[ForwardChunk] = await self._run(self._backlog, destination, kind, after, limit)
+        return chunks
+
+    def _backlog(self, destination: str, kind: str, after: int, limit: int) -> list[ForwardChunk]:
+        db = self._conn()
+        segments = db.execute(
+            "SELECT id, first_seq, last_seq FROM forward_queue"
+            " WHERE destination=? AND kind=? AND id>? ORDER BY id LIMIT ?",
+            (destination, kind, after, limit),
+        ).fetchall()
+        chunks = []
+        for segment, first, last in segments:
+            common = {
+                "id": f"{self.site}-{kind}-{first}-{last}",
+                "site": self.site,
+                "kind": kind,
+                "segment": segment,
+            }
+            if kind == RecordKind.READINGS:
+                seq, ts, column, value, quality = self._load_readings(db, first, last)
+                chunks.append(
+                    ForwardChunk(**common, seq=seq, ts=ts, channel=column, value=value, quality=quality)
+                )
+            else:
+                seq, ts, bodies = self._load_documents(db, kind, first, last)
+                chunks.append(ForwardChunk(**common, seq=seq, ts=ts, documents=bodies))
+        return chunks
+
+    async def acknowledge(self, destination: str, segments: Sequence[int]) -> None:
+        """The destination has these segments: they leave its queue."""
+        await self._run(self._acknowledge, destination, list(segments))
+
+    def _acknowledge(self, destination: str, segments: list[int]) -> None:
+        db = self._conn()
+        with db:
+            db.executemany(
+                "DELETE FROM forward_queue WHERE id=? AND destination=?", [(s, destination) for s in segments]
+            )
+
+    async def pending(self, destination: str) -> Pending:
+        result: Pending = await self._run(self._pending, destination)
+        return result
+
+    def _pending(self, destination: str) -> Pending:
+        db = self._conn()
+        records, segments, oldest = db.execute(
+            "SELECT COALESCE(SUM(count), 0), COUNT(*), MIN(created) FROM forward_queue WHERE destination=?",
+            (destination,),
+        ).fetchone()
+        return Pending(int(records), int(segments), oldest)
+
+    # Retention
+
+    async def enforce_retention(self) -> RetentionReport:
+        report: RetentionReport = await self._run(self._enforce_retention)
+        return report
+
+    def _enforce_retention(self) -> RetentionReport:
+        report = enforce_retention(self._conn(), self.retention, self._clock())
+        self._count_eviction(report)
+        return report
+
+    def _evict_for_room(self) -> None:
+        report = enforce_retention(self._conn(), self.retention, self._clock(), force_fraction=0.1)
+        self._count_eviction(report)
+
+    def _count_eviction(self, report: RetentionReport) -> None:
+        self.counters.evicted += report.evicted
+        self.counters.evicted_unsent.update(report.unsent_by_destination)
+
+    def size_bytes(self) -> int:
+        """Pages in use (the file itself never shrinks: freed pages are reused)."""
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "readings": self.counters.readings_written,
+            "bytes": self.size_bytes(),
+            "evicted": self.counters.evicted,
+            "duplicates": self.counters.duplicates,
+        }
 
     # Reading back (API, tests)
+
+    async def history(self, channel: str, start: float, end: float, step: float | None) -> HistoryResult:
+        result: HistoryResult = await self._run(channel_history, self._conn(), channel, start, end, step)
+        return result
 
     async def alarm_events(self, limit: int = 1000) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = await self._run(self._alarm_events, limit)
@@ -100,6 +378,48 @@ class SqliteStore(SqliteFile):
     def _alarm_events(self, limit: int) -> list[dict[str, Any]]:
         cur = self._conn().execute("SELECT body FROM alarm_events ORDER BY ts DESC LIMIT ?", (limit,))
         return [json.loads(body) for (body,) in cur]
+
+    async def count(self, table: str) -> int:
+        if table not in ("readings", "alarm_events", "cycles", "forward_queue"):
+            raise ValueError(f"no table {table!r}")
+        n: int = await self._run(lambda: self._conn().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+        return n
+
+
+_DOCUMENT_TABLES = {
+    RecordKind.EVENTS: (
+        "alarm_events",
+        ("id", "alarm_id", "ts", "channel", "rule", "grade", "state", "body"),
+    ),
+    RecordKind.CYCLES: ("cycles", ("id", "crane", "ts", "body")),
+}
+
+
+def _queue(
+    db: sqlite3.Connection, dest: str, kind: str, first: int, last: int, count: int, now: float
+) -> int:
+    cur = db.execute(
+        "INSERT INTO forward_queue(destination, kind, first_seq, last_seq, count, created)"
+        " VALUES (?,?,?,?,?,?)",
+        (dest, kind, first, last, count, now),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _last_seq(db: sqlite3.Connection, table: str) -> int:
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _meta_of(channel_id: str) -> ChannelMeta:
+    device, _, quantity = channel_id.rpartition(".")
+    return ChannelMeta(channel_id, device or channel_id, quantity)
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _event_row(event: AlarmEvent) -> tuple[Any, ...]:

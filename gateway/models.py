@@ -185,10 +185,12 @@ class AlarmEvent:
 
 @dataclass(frozen=True, slots=True)
 class SinkBatch:
-    """What the pipeline hands to every sink: readings and the alarm events they caused."""
+    """What the pipeline hands to every sink: readings, the alarm events they caused and the crane
+    working cycles they completed (JSON-ready dicts with an ``id``, a ``crane`` and a ``start``)."""
 
     readings: ReadingBatch
     events: tuple[AlarmEvent, ...] = ()
+    cycles: tuple[dict[str, Any], ...] = ()
 
 
 class RecordKind:

@@ -1,9 +1,10 @@
 """The one-way flow: readings → analytics → alarm events → every sink, each at its own pace.
 
-Each sink has its own bounded queue and worker, so a slow or offline sink never holds up the
-analytics or the other sinks. A retryable failure keeps the batch and retries with backoff; a full
-queue drops the oldest batch with a counter and one log line per episode (store-and-forward
-with durable queues replaces this with the uplink work).
+Every batch goes first to the store writer (``gateway.forward``): the local store and the durable
+forward queues, which hold the analytics back rather than drop anything. The other sinks (the
+alarm desk) have their own bounded queue and worker, so a slow one never holds up the rest; a
+retryable failure keeps the batch and retries with backoff; a full queue drops the oldest batch
+with a counter and one log line per episode.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from analytics import Engine
+from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
 from gateway.alarm_book import AlarmBook
 from gateway.errors import RetryableSinkError, SinkRejectedError
@@ -48,7 +51,21 @@ class PipelineStats:
     readings: int = 0
     batches: int = 0
     events: int = 0
+    cycles: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+Receipt = Callable[[], None]
+
+
+class DurableWriter(Protocol):
+    """The store writer, as the pipeline sees it (``gateway.forward.StoreWriter``)."""
+
+    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None: ...
+
+    async def wait_room(self) -> None: ...
+
+    async def drain(self, within_s: float) -> bool: ...
 
 
 class SinkWorker:
@@ -119,20 +136,31 @@ class Pipeline:
         book: AlarmBook,
         sinks: list[Sink],
         on_events: Callable[[list[AlarmEvent]], None] | None = None,
+        durable: DurableWriter | None = None,
+        cycles: CycleDetector | None = None,
+        site: str = "site",
     ) -> None:
         self.engine = engine
         self.book = book
         self.workers = [SinkWorker(s) for s in sinks]
+        self.durable = durable
+        self.cycles = cycles
+        self._site = site
         self.stats = PipelineStats()
-        self._input: asyncio.Queue[ReadingBatch] = asyncio.Queue(INPUT_QUEUE_BATCHES)
+        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
 
-    async def submit(self, batch: ReadingBatch) -> None:
-        """Hand a source's batch to the analytics; waits when the analytics fall behind."""
-        await self._input.put(batch)
+    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None) -> None:
+        """Hand a source's batch to the analytics; waits when the analytics fall behind.
+
+        ``receipt`` is called once the batch is durably stored (or at once without a store).
+        """
+        await self._input.put((batch, receipt))
 
     async def run(self) -> None:
         while True:
+            if self.durable is not None:
+                await self.durable.wait_room()
             first = await self._input.get()
             batches = [first]
             # Gather what arrives within a few milliseconds: one vectorised pass instead of one per
@@ -150,7 +178,8 @@ class Pipeline:
                 except TimeoutError:
                     break
             try:
-                self.process(ReadingBatch.concat(batches))
+                receipts = [r for _, r in batches if r is not None]
+                self.process(ReadingBatch.concat([b for b, _ in batches]), receipts)
             finally:
                 for _ in batches:
                     self._input.task_done()
@@ -167,18 +196,35 @@ class Pipeline:
             self._emit(ReadingBatch.empty(), events)
         return events
 
-    def process(self, batch: ReadingBatch) -> list[AlarmEvent]:
+    def process(self, batch: ReadingBatch, receipts: Sequence[Receipt] = ()) -> list[AlarmEvent]:
         result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
         events = self.book.apply(result.transitions)
         self.stats.readings += len(batch)
         self.stats.batches += 1
         self.stats.rejected.update(result.rejected)
-        self._emit(ReadingBatch(batch.ts, batch.channel, batch.value, result.quality), events)
+        cycles: tuple[dict[str, Any], ...] = ()
+        if self.cycles is not None:
+            found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
+            cycles = tuple(c.to_dict(self._site) for c in found)
+            self.stats.cycles += len(cycles)
+        out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
+        self._emit(out, events, receipts, cycles)
         return events
 
-    def _emit(self, readings: ReadingBatch, events: list[AlarmEvent]) -> None:
+    def _emit(
+        self,
+        readings: ReadingBatch,
+        events: list[AlarmEvent],
+        receipts: Sequence[Receipt] = (),
+        cycles: tuple[dict[str, Any], ...] = (),
+    ) -> None:
         self.stats.events += len(events)
-        out = SinkBatch(readings, tuple(events))
+        out = SinkBatch(readings, tuple(events), cycles)
+        if self.durable is not None:
+            self.durable.offer(out, receipts)
+        else:
+            for receipt in receipts:
+                receipt()
         for worker in self.workers:
             worker.offer(out)
         if events and self._on_events is not None:
@@ -189,6 +235,10 @@ class Pipeline:
         deadline = time.monotonic() + within_s
         try:
             await asyncio.wait_for(self._input.join(), max(0.0, deadline - time.monotonic()))
+            if self.durable is not None and not await self.durable.drain(
+                max(0.0, deadline - time.monotonic())
+            ):
+                return False
             for worker in self.workers:
                 await asyncio.wait_for(worker.queue.join(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers import MqttLink, MqttSource, MqttUplink, Sink, SqliteStore
+from drivers import MqttLink, MqttSource, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.modbus import ModbusHub
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
-from gateway.config import MqttSinkConfig, SiteConfig, SqliteSinkConfig
+from gateway.config import SiteConfig
+from gateway.forward.build import build_forwarding
+from gateway.forward.forwarder import Forwarder
+from gateway.forward.stats import ForwardStats
 from gateway.modbus_build import build_modbus_hubs
-from gateway.models import AlarmEvent, Quality, iso_utc
+from gateway.models import AlarmEvent, ChannelMeta, Quality, iso_utc
 from gateway.pipeline import Pipeline
 from gateway.site import Site
 from gateway.supervisor import TaskHealth, supervised
@@ -58,13 +61,24 @@ class Runtime:
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
         self.engine, self.book = self.site.analytics()
+        self.forwarding = build_forwarding(
+            config, self._channel_metas(), self.base_dir, self._broker_link, clock=clock
+        )
         self.sources = self._build_sources()
         self.desk = self._build_desk()
         self.book.reopen = self.desk.reopen_id
         self.book.reopen_window_s = self.config.alarms.reopen_window_s
         self.book.is_closed = self.desk.is_closed
-        self.sinks = [*self._build_sinks(), self.desk]
-        self.pipeline = Pipeline(self.engine, self.book, self.sinks, on_events=self._publish_events)
+        self.sinks: list[Sink] = [self.desk]
+        self.pipeline = Pipeline(
+            self.engine,
+            self.book,
+            self.sinks,
+            on_events=self._publish_events,
+            durable=self.forwarding.writer if self.forwarding is not None else None,
+            cycles=self.site.cycle_detector(),
+            site=self.site.id,
+        )
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
         self._listeners: set[asyncio.Queue[AlarmEvent]] = set()
@@ -82,6 +96,9 @@ class Runtime:
         sources: list[Source] = []
         topics = self.site.device_topics()
         if topics:
+            # With a local store, a message is acknowledged to the broker only once stored: the
+            # broker keeps what a crash would otherwise lose (persistent session).
+            durable = self.forwarding is not None and self.config.mqtt.persistent_session
             sources.append(
                 MqttSource(
                     self._broker_link(),
@@ -91,6 +108,7 @@ class Runtime:
                     clock=self.clock,
                     identifier=self.config.mqtt.client_id or f"smartsite-{self.site.id}-in",
                     persistent_session=self.config.mqtt.persistent_session,
+                    ack_after_store=durable,
                 )
             )
         columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}
@@ -111,18 +129,17 @@ class Runtime:
         notify = self.pushes.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
-    def _build_sinks(self) -> list[Sink]:
-        sinks: list[Sink] = []
-        for sink in self.config.sinks:
-            if isinstance(sink, SqliteSinkConfig):
-                path = Path(sink.path)
-                if not path.is_absolute():
-                    path = self.base_dir / path
-                sinks.append(SqliteStore(path, self.site.index.ids))
-            elif isinstance(sink, MqttSinkConfig):
-                prefix = sink.topic_prefix or self.config.topic_prefix
-                sinks.append(MqttUplink(self._broker_link(sink.broker), prefix))
-        return sinks
+    def _channel_metas(self) -> list[ChannelMeta]:
+        return [ChannelMeta(e.id, e.device.id, e.quantity, e.config.unit or "") for e in self.site.channels]
+
+    @property
+    def store(self) -> SqliteStore | None:
+        return self.forwarding.store if self.forwarding is not None else None
+
+    def forwarder(self, name: str) -> Forwarder:
+        if self.forwarding is None:
+            raise LookupError("no destinations configured")
+        return next(f for f in self.forwarding.forwarders if f.name == name)
 
     # Running
 
@@ -132,6 +149,8 @@ class Runtime:
         async with AsyncExitStack() as stack:
             if self.pushes is not None:  # before the desk, which hands it notices
                 await stack.enter_async_context(self.pushes)
+            if self.forwarding is not None:
+                await self.forwarding.enter(stack)
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
             for source in self.sources:
@@ -145,6 +164,8 @@ class Runtime:
                     self._start(group, "clock-tick", self._tick),
                 ]
                 workers += [self._start(group, f"sink:{w.sink.name}", w.run) for w in self.pipeline.workers]
+                if self.forwarding is not None:
+                    workers += [self._start(group, n, run) for n, run in self.forwarding.services()]
                 workers += [self._start(group, name, run) for name, run in services or []]
                 workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
                 await stop.wait()
@@ -172,7 +193,8 @@ class Runtime:
     def _feed_from(self, source: Source) -> Callable[[], Awaitable[None]]:
         async def feed() -> None:
             async for batch in source.batches():
-                await self.pipeline.submit(batch)
+                receipt = source.take_receipt() if isinstance(source, MqttSource) else None
+                await self.pipeline.submit(batch, receipt)
 
         return feed
 
@@ -216,6 +238,17 @@ class Runtime:
             )
         return out
 
+    def forward_stats(self) -> list[ForwardStats]:
+        return self.forwarding.stats() if self.forwarding is not None else []
+
+    def store_stats(self) -> dict[str, int] | None:
+        return self.store.stats() if self.store is not None else None
+
+    async def history(self, channel: str, start: float, end: float, step: float | None) -> Any:
+        if self.store is None:
+            raise RuntimeError("no local store configured")
+        return await self.store.history(channel, start, end, step)
+
     def health(self) -> dict[str, Any]:
         now = self.clock()
         return {
@@ -224,8 +257,20 @@ class Runtime:
             "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
             "readings": self.pipeline.stats.readings,
             "alarm_events": self.pipeline.stats.events,
+            "crane_cycles": self.pipeline.stats.cycles,
             "rejected": dict(self.pipeline.stats.rejected),
             "sources": [_source_health(s) for s in self.sources],
+            "store": self.store_stats(),
+            "store_writer": None
+            if self.forwarding is None
+            else {
+                "written_batches": self.forwarding.writer.health.written,
+                "waiting_readings": self.forwarding.writer.health.queue_depth,
+                "retries": self.forwarding.writer.health.retries,
+                "failing": self.forwarding.writer.health.failing,
+                "last_error": self.forwarding.writer.health.last_error,
+            },
+            "destinations": [s.as_dict() for s in self.forward_stats()],
             "sinks": [
                 {
                     "name": w.health.name,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from analytics import Engine
+from analytics.crane_cycles import CycleDetector
 from drivers import DeviceBinding
 from drivers.mqtt_payload import PayloadLayout
 from gateway.alarm_book import AlarmBook
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
+from gateway.crane_cycles import cycle_detector
 from gateway.rules import Binding, RuleBook
 
 
@@ -23,6 +25,10 @@ class Site:
         """A fresh core for this site and the alarm book that names its bindings."""
         engine, bindings = self.rulebook.engine()
         return engine, alarm_book(self.id, bindings)
+
+    def cycle_detector(self) -> CycleDetector | None:
+        """A fresh crane working-cycle detector, or None without a crane rule."""
+        return cycle_detector(self.config, self.index)
 
     def device_topics(self) -> dict[str, DeviceBinding]:
         """MQTT topic of each MQTT device, with its quantities' columns."""

@@ -73,6 +73,8 @@ class Mosquitto:
             "autosave_interval 1\n"
             "autosave_on_changes true\n"
             "max_queued_messages 100000\n"
+            # The gateway acknowledges a message only once stored (tens of ms): allow many in flight.
+            "max_inflight_messages 1000\n"
             "user root\n"
             f"log_dest file {folder}/mosquitto.log\n"
         )

@@ -8,11 +8,8 @@ from gateway.config.models import (
     DeviceConfig,
     MqttBrokerConfig,
     MqttDeviceConfig,
-    MqttSinkConfig,
-    SinkConfig,
     SiteConfig,
     SiteInfo,
-    SqliteSinkConfig,
     TokenConfig,
 )
 from gateway.config.rules import (
@@ -31,6 +28,14 @@ from gateway.config.rules import (
     TimeToLimitRuleConfig,
     WindRuleConfig,
 )
+from gateway.config.sinks import (
+    ForwardSinkConfig,
+    InfluxSinkConfig,
+    MqttSinkConfig,
+    RetentionConfig,
+    SinkConfig,
+    SqliteSinkConfig,
+)
 from gateway.errors import ConfigError
 
 __all__ = [
@@ -46,12 +51,15 @@ __all__ = [
     "Debounce",
     "DeviceConfig",
     "FailureForecastRuleConfig",
+    "ForwardSinkConfig",
     "GradedLimits",
+    "InfluxSinkConfig",
     "MqttBrokerConfig",
     "MqttDeviceConfig",
     "MqttSinkConfig",
     "QualityRuleConfig",
     "RateRuleConfig",
+    "RetentionConfig",
     "RuleConfig",
     "SinkConfig",
     "SiteConfig",

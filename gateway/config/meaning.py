@@ -245,19 +245,53 @@ def _check_threshold(
 
 def _check_sinks(config: SiteConfig) -> list[Problem]:
     problems: list[Problem] = []
-    kinds: dict[str, int] = {}
+    stores: list[int] = []
+    names: dict[str, int] = {}
     for i, sink in enumerate(config.sinks):
-        if sink.type in kinds:
+        if sink.type == "sqlite":
+            if stores:
+                problems.append(
+                    Problem(("sinks", i, "type"), f"a second sqlite store (also sinks[{stores[0]}])")
+                )
+            stores.append(i)
+            continue
+        if sink.name in names:
             problems.append(
                 Problem(
-                    ("sinks", i, "type"),
-                    f"a second {sink.type} sink (also sinks[{kinds[sink.type]}])",
+                    ("sinks", i, "name"),
+                    f"destination name {sink.name!r} is also sinks[{names[sink.name]}]'s: give each its own",
                 )
             )
-        kinds.setdefault(sink.type, i)
-        if sink.type == "mqtt" and sink.broker is not None:
-            problems += _check_mqtt_url(("sinks", i, "broker"), sink.broker)
+        names.setdefault(sink.name, i)
+        if sink.type == "mqtt":
+            if sink.broker is not None:
+                problems += _check_mqtt_url(("sinks", i, "broker"), sink.broker)
+            tls = (sink.broker or config.mqtt.url).startswith("mqtts://")
+            for key in ("ca_file", "cert_file", "key_file"):
+                if getattr(sink, key) is not None and not tls:
+                    problems.append(Problem(("sinks", i, key), "TLS files need an mqtts:// broker URL"))
+            if (sink.cert_file is None) != (sink.key_file is None):
+                problems.append(
+                    Problem(("sinks", i, "key_file"), "a client certificate needs its key, and back")
+                )
+        else:
+            problems += _check_http_url(("sinks", i, "url"), sink.url)
     return problems
+
+
+def _check_http_url(path: KeyPath, url: str) -> list[Problem]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return [Problem(path, f"not a valid URL: {exc}")]
+    if parts.scheme not in ("http", "https"):
+        return [Problem(path, f"scheme must be http:// or https://, not {parts.scheme or 'none'!r}")]
+    if not parts.hostname:
+        return [Problem(path, "the URL names no host")]
+    if port == 0:
+        return [Problem(path, "port 0 is not a server port")]
+    return []
 
 
 def _check_mqtt_url(path: KeyPath, url: str) -> list[Problem]:

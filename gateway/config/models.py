@@ -15,6 +15,7 @@ from gateway.config.alarms import AlarmsConfig
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rules import RuleConfig
+from gateway.config.sinks import SinkConfig
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # A device id may hold dots (e.g. "pit.P3"): it is declared here, and the last segment of a
@@ -92,22 +93,6 @@ class MqttDeviceConfig(Strict):
 
 
 DeviceConfig = Annotated[MqttDeviceConfig | ModbusDeviceConfig, Field(discriminator="type")]
-
-
-class SqliteSinkConfig(Strict):
-    type: Literal["sqlite"]
-    path: str = "smartsite.db"
-
-
-class MqttSinkConfig(Strict):
-    """Alarm events to the platform over MQTT (QoS 1), with a retained online/offline status."""
-
-    type: Literal["mqtt"]
-    broker: str | None = Field(default=None, description="default: the mqtt.url broker")
-    topic_prefix: str | None = Field(default=None, description="default: smartsite/<site id>")
-
-
-SinkConfig = Annotated[SqliteSinkConfig | MqttSinkConfig, Field(discriminator="type")]
 
 
 class MqttBrokerConfig(Strict):

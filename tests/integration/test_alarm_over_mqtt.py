@@ -108,7 +108,7 @@ async def test_malformed_logged_once_per_device(
 async def test_status_online_then_offline(mosquitto: Mosquitto, tmp_path: Path) -> None:
     config = site_config(mosquitto.url, tmp_path / "t.db")
     async with running(config, tmp_path) as runtime:
-        uplink = runtime.sinks[1]
+        uplink = runtime.forwarder("mqtt").destination
         assert await uplink.wait_connected(5)  # type: ignore[attr-defined]
         async with aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher:
             await watcher.subscribe("smartsite/t1/status", qos=1)

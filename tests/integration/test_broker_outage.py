@@ -29,7 +29,7 @@ async def test_uplink_outage_publishes_what_was_raised_meanwhile(
     async with collect("127.0.0.1", platform.port, "smartsite/t1/alarms", "platform-app", clean=False):
         pass
     async with running(config, tmp_path) as runtime, aiomqtt.Client("127.0.0.1", sensors.port) as sensor:
-        uplink = runtime.sinks[1]
+        uplink = runtime.forwarder("mqtt").destination
         assert await uplink.wait_connected(5)  # type: ignore[attr-defined]
         await eventually(lambda: runtime.sources[0].connected, 5, "input subscribed")
 
@@ -40,8 +40,8 @@ async def test_uplink_outage_publishes_what_was_raised_meanwhile(
         for i, value in enumerate(values):
             await sensor.publish(TOPIC_UP, reading(value, now + i), qos=1)
         await eventually(lambda: runtime.pipeline.stats.events == 5, 5, "alarms raised during the outage")
-        worker = runtime.pipeline.workers[1]
-        await eventually(lambda: worker.health.retries >= 3, 10, "retries while down")
+        stats = runtime.forwarder("mqtt").stats
+        await eventually(lambda: stats.failed >= 3, 10, "retries while down")
 
         platform.start()
         back = time.monotonic()
@@ -66,7 +66,7 @@ async def test_uplink_outage_publishes_what_was_raised_meanwhile(
 async def test_single_broker_restart_reconnects_both_ways(mosquitto: Mosquitto, tmp_path: Path) -> None:
     config = site_config(mosquitto.url, tmp_path / "t.db")
     async with running(config, tmp_path) as runtime:
-        source, uplink = runtime.sources[0], runtime.sinks[1]
+        source, uplink = runtime.sources[0], runtime.forwarder("mqtt").destination
         await eventually(lambda: source.connected, 5, "input subscribed")
         mosquitto.stop(signal.SIGKILL)
         await eventually(lambda: not source.connected, 10, "input outage noticed")

@@ -1,0 +1,164 @@
+"""History of one channel from the local store: raw readings or time buckets."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+
+from api.auth import Viewer
+from drivers.store_history import (
+    BucketPoint,
+    HistoryResult,
+    NoStoreError,
+    RawPoint,
+    TooManyBucketsError,
+    UnknownChannelError,
+)
+from gateway.models import Quality, iso_utc
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["channels"])
+
+DEFAULT_WINDOW_S = 3600.0
+MIN_STEP_S = 0.001  # timestamps are shown to the millisecond; finer buckets would share a label
+MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z, the last time ISO 8601 can show
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# "+08:00" in an unencoded query string arrives as " 08:00": a form-encoded "+" means a space.
+_SPACE_FOR_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
+
+
+class HistorySource(Protocol):
+    """What this route needs of the runtime."""
+
+    clock: Callable[[], float]
+
+    async def history(self, channel: str, start: float, end: float, step: float | None) -> HistoryResult:
+        """Run drivers.store_history.channel_history in the store's thread.
+
+        Raises UnknownChannelError, TooManyBucketsError, and NoStoreError (a RuntimeError) when
+        there is no store; any RuntimeError is answered 503.
+        """
+        ...
+
+
+def get_history_source(request: Request) -> HistorySource:
+    source: HistorySource = request.app.state.runtime
+    return source
+
+
+HistorySourceDep = Annotated[HistorySource, Depends(get_history_source)]
+
+
+def _unprocessable(message: str) -> HTTPException:
+    # 422 by number: Starlette renamed the constant (…_ENTITY → …_CONTENT) within our supported range.
+    return HTTPException(422, message)
+
+
+def parse_time(name: str, raw: str) -> float:
+    """Epoch seconds from epoch seconds or ISO 8601 with a UTC offset (``Z`` or ``+08:00``)."""
+    text = raw.strip()
+    if _NUMBER.fullmatch(text):
+        ts = float(text)
+    else:
+        repaired = _SPACE_FOR_PLUS.sub(r"\1+\2", text)
+        try:
+            moment = datetime.fromisoformat(repaired)
+        except ValueError:
+            raise _unprocessable(
+                f"{name}: {raw[:60]!r} is neither ISO 8601 (e.g. 2024-05-01T08:00:00+08:00) nor epoch seconds"
+            ) from None
+        if moment.tzinfo is None:
+            raise _unprocessable(f"{name}: {raw[:60]!r} has no UTC offset; add 'Z' or one like '+08:00'")
+        ts = moment.timestamp()
+    if not (math.isfinite(ts) and 0 <= ts <= MAX_EPOCH_S):
+        raise _unprocessable(f"{name}: {raw[:60]!r} is not a time between 1970 and 9999")
+    return ts
+
+
+def parse_step(raw: str) -> float:
+    """Seconds from a number (``60``, ``0.5``) or a duration (``30s``, ``5m``, ``1h30m``, ``1d``)."""
+    text = raw.strip()
+    if _NUMBER.fullmatch(text):
+        seconds = float(text)
+    else:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise _unprocessable(
+                f"step: {raw[:60]!r} is neither seconds nor a duration like 30s, 5m, 1h, 1h30m, 1d"
+            )
+        seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    if not (math.isfinite(seconds) and seconds >= MIN_STEP_S):
+        raise _unprocessable(f"step: {raw[:60]!r} must be at least {MIN_STEP_S:g} s")
+    return seconds
+
+
+def _point(point: BucketPoint | RawPoint) -> dict[str, Any]:
+    if isinstance(point, RawPoint):
+        return {"ts": iso_utc(point.ts), "value": point.value, "quality": Quality.describe(point.quality)}
+    return {
+        "ts": iso_utc(point.ts),
+        "count": point.count,
+        "bad": point.bad,
+        "min": point.min,
+        "max": point.max,
+        "mean": point.mean,
+        "last": point.last,
+    }
+
+
+@router.get("/channels/{channel_id}/history")
+async def history(
+    channel_id: str,
+    source: HistorySourceDep,
+    _role: Viewer,
+    start: Annotated[
+        str | None, Query(description="ISO 8601 with offset, or epoch seconds; default end - 1 h")
+    ] = None,
+    end: Annotated[
+        str | None, Query(description="ISO 8601 with offset, or epoch seconds; default now")
+    ] = None,
+    step: Annotated[
+        str | None,
+        Query(
+            description="bucket width: seconds (60) or a duration (30s, 5m, 1h, 1d); omit for raw readings"
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """Readings with ``start <= ts < end``: raw (at most 5000, then ``truncated``) or in epoch-aligned
+    buckets of ``step`` with count, bad, min, max, mean and last; empty buckets are left out."""
+    end_s = parse_time("end", end) if end is not None else source.clock()
+    start_s = parse_time("start", start) if start is not None else max(0.0, end_s - DEFAULT_WINDOW_S)
+    if start_s >= end_s:
+        raise _unprocessable(f"start ({iso_utc(start_s)}) must be before end ({iso_utc(end_s)})")
+    step_s = parse_step(step) if step is not None else None
+    try:
+        result = await source.history(channel_id, start_s, end_s, step_s)
+    except UnknownChannelError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except TooManyBucketsError as exc:
+        raise _unprocessable(str(exc)) from None
+    except RuntimeError as exc:
+        # NoStoreError, or the store not open (the gateway starting or stopping): nothing to read now.
+        if not isinstance(exc, NoStoreError):
+            log.warning("history of %r: local store unavailable: %s", channel_id, exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, str(exc) or "local store unavailable"
+        ) from None
+    return {
+        "channel": result.channel,
+        "start": iso_utc(result.start),
+        "end": iso_utc(result.end),
+        "step": result.step,
+        "points": [_point(p) for p in result.points],
+        "truncated": result.truncated,
+    }

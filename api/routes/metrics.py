@@ -1,0 +1,183 @@
+"""``/metrics`` in the Prometheus text format, read from the runtime's counters at scrape time.
+
+Each app gets its own CollectorRegistry (made on the first scrape, kept in ``app.state``), never the
+process-wide default one: several apps in one process (tests, a demo beside a gateway) would clash.
+Open to all, like ``/api/v1/health``: a scraper or watchdog needs no token, and nothing here is more
+than health shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gateway.forward.stats import ForwardStats
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+class MetricsSource(Protocol):
+    """What the collector reads of the runtime."""
+
+    def health(self) -> Mapping[str, Any]: ...
+
+    def forward_stats(self) -> Sequence[ForwardStats]: ...
+
+    def store_stats(self) -> Mapping[str, int] | None:
+        """``{"readings", "bytes", "evicted", "duplicates"}``, or None without a local store."""
+        ...
+
+
+def _forward(stats: Sequence[ForwardStats]) -> Iterator[Metric]:
+    label = ["destination"]
+    depth = GaugeMetricFamily(
+        "smartsite_forward_queue_depth", "Records waiting to be sent to the destination", labels=label
+    )
+    age = GaugeMetricFamily(
+        "smartsite_forward_oldest_unsent_age_seconds",
+        "Age of the oldest record not yet acknowledged by the destination (0 when none waits)",
+        labels=label,
+    )
+    sent = CounterMetricFamily(
+        "smartsite_forward_sent_records", "Records acknowledged by the destination", labels=label
+    )
+    messages = CounterMetricFamily(
+        "smartsite_forward_sent_messages", "Messages (requests, publishes) acknowledged", labels=label
+    )
+    failed = CounterMetricFamily(
+        "smartsite_forward_failed_records", "Records in failed send attempts (retried)", labels=label
+    )
+    dropped = CounterMetricFamily(
+        "smartsite_forward_dropped_records",
+        "Records that will never reach the destination, by reason",
+        labels=["destination", "reason"],
+    )
+    connected = GaugeMetricFamily(
+        "smartsite_forward_connected", "1 when the link to the destination is up", labels=label
+    )
+    for s in stats:
+        name = [s.destination]
+        depth.add_metric(name, s.queue_depth)
+        age.add_metric(name, s.oldest_unsent_age_s or 0.0)
+        sent.add_metric(name, s.sent)
+        messages.add_metric(name, s.sent_messages)
+        failed.add_metric(name, s.failed)
+        for reason, count in sorted(s.dropped.items()):
+            dropped.add_metric([s.destination, reason], count)
+        connected.add_metric(name, 1.0 if s.connected else 0.0)
+    yield from (depth, age, sent, messages, failed, dropped, connected)
+
+
+def _health(health: Mapping[str, Any]) -> Iterator[Metric]:
+    yield CounterMetricFamily(
+        "smartsite_readings", "Readings taken in by the analytics", value=health.get("readings", 0)
+    )
+    yield CounterMetricFamily(
+        "smartsite_alarm_events",
+        "Alarm events (raised, escalated, ...) made",
+        value=health.get("alarm_events", 0),
+    )
+    rejected = CounterMetricFamily(
+        "smartsite_rejected_readings", "Readings flagged unusable, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(health.get("rejected", {}).items()):
+        rejected.add_metric([reason], count)
+    yield rejected
+    connected = GaugeMetricFamily(
+        "smartsite_source_connected", "1 when the source is connected", labels=["source"]
+    )
+    for source in health.get("sources", []):
+        connected.add_metric([source["name"]], 1.0 if source.get("connected") else 0.0)
+    yield connected
+    alarms = health.get("alarms", {})
+    yield GaugeMetricFamily(
+        "smartsite_alarms_active", "Alarms active in the data (not cleared)", value=alarms.get("active", 0)
+    )
+    yield GaugeMetricFamily(
+        "smartsite_alarms_open", "Alarms not yet closed by people", value=alarms.get("open", 0)
+    )
+    restarts = CounterMetricFamily(
+        "smartsite_task_restarts", "Restarts of a supervised task after it failed", labels=["task"]
+    )
+    for task in health.get("tasks", []):
+        restarts.add_metric([task["name"]], task.get("restarts", 0))
+    yield restarts
+
+
+def _store(stats: Mapping[str, int]) -> Iterator[Metric]:
+    yield GaugeMetricFamily(
+        "smartsite_store_readings", "Readings held in the local store", value=stats["readings"]
+    )
+    yield GaugeMetricFamily("smartsite_store_bytes", "Size of the local store on disk", value=stats["bytes"])
+    yield CounterMetricFamily(
+        "smartsite_store_evicted_records",
+        "Records removed from the local store by retention",
+        value=stats["evicted"],
+    )
+    yield CounterMetricFamily(
+        "smartsite_store_duplicate_readings",
+        "Readings ignored because the store already held one for that channel and time",
+        value=stats["duplicates"],
+    )
+
+
+class GatewayCollector(Collector):
+    """Reads the runtime at every scrape; one failing part is logged and counted, the rest still shown."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        parts: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
+            ("health", lambda: _health(self._source.health())),
+            ("forward", lambda: _forward(self._source.forward_stats())),
+            ("store", self._store),
+        ]
+        failed = GaugeMetricFamily(
+            "smartsite_metrics_collect_failed",
+            "1 when a part of these metrics could not be read",
+            labels=["part"],
+        )
+        out: list[Metric] = []
+        for name, part in parts:
+            try:
+                metrics = list(part())  # all of a part or none of it
+            except Exception:
+                log.exception("metrics: reading %s failed", name)
+                failed.add_metric([name], 1.0)
+                continue
+            out += metrics
+            failed.add_metric([name], 0.0)
+        out.append(failed)
+        return out
+
+    def _store(self) -> Iterable[Metric]:
+        stats = self._source.store_stats()
+        return () if stats is None else _store(stats)
+
+
+def metrics_registry(request: Request) -> CollectorRegistry:
+    """This app's registry, made on first use over ``app.state.runtime``."""
+    state = request.app.state
+    registry: CollectorRegistry | None = getattr(state, "metrics_registry", None)
+    if registry is None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(GatewayCollector(state.runtime))
+        state.metrics_registry = registry
+    return registry
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; open to all, like /api/v1/health."""
+    # async on purpose: the counters belong to the event loop (the forwarders' stats are even
+    # updated while read), so read them there, not from a pool thread. It is all memory and a stat().
+    return Response(generate_latest(metrics_registry(request)), media_type=CONTENT_TYPE_LATEST)

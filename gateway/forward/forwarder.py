@@ -1,0 +1,181 @@
+"""One destination's forwarder: live chunks first, then the durable backlog at a bounded rate.
+
+A chunk leaves the queue (``store.acknowledge``) only after the destination acknowledged it. What
+waits in memory is only a shortcut: every chunk is in the store's queue first, so a chunk the
+memory cannot hold, or one in flight when the gateway dies, is sent from the backlog later.
+
+Order: alarm events, then crane cycles, then readings; live before backlog within each. Chunks go
+out one at a time, so each stream (live, backlog) keeps its order per channel; consumers that need
+one order sort by ``seq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from drivers import Backoff, OutageLog
+from drivers.destination import Destination
+from gateway.errors import DestinationBusyError, RetryableSinkError, SinkRejectedError
+from gateway.forward.rate import TokenBucket
+from gateway.forward.stats import ForwardStats
+from gateway.models import ForwardChunk, RecordKind
+
+log = logging.getLogger(__name__)
+
+LIVE_CHUNKS = 256  # in memory per destination; older live chunks fall back to the backlog
+BACKLOG_LOAD = 8  # segments loaded per store query
+PENDING_REFRESH_S = 1.0
+MAX_RETRY_AFTER_S = 300.0
+
+
+class QueueStore(Protocol):
+    async def backlog(self, destination: str, kind: str, after: int, limit: int) -> list[ForwardChunk]: ...
+
+    async def acknowledge(self, destination: str, segments: list[int]) -> None: ...
+
+    async def pending(self, destination: str) -> object: ...
+
+
+class Forwarder:
+    def __init__(
+        self,
+        destination: Destination,
+        store: QueueStore,
+        stats: ForwardStats,
+        backlog_rate: float | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.destination = destination
+        self.name = destination.name
+        self._store = store
+        self.stats = stats
+        self._clock = clock
+        self._live: dict[str, deque[ForwardChunk]] = {k: deque() for k in RecordKind.ALL}
+        self._claimed: set[int] = set()  # segments in memory or in flight: the backlog skips them
+        self._cursor: dict[str, int] = dict.fromkeys(RecordKind.ALL, 0)
+        self._backlog_done: dict[str, bool] = dict.fromkeys(RecordKind.ALL, False)
+        self._loaded: deque[ForwardChunk] = deque()
+        self._wake = asyncio.Event()
+        self._bucket = TokenBucket(backlog_rate) if backlog_rate else None
+        self._outage = OutageLog(log, f"destination {self.name}")
+        self._last_refresh = 0.0
+        self.first_sent_at: float | None = None
+
+    # Feeding
+
+    def offer(self, chunk: ForwardChunk) -> None:
+        """A chunk just stored and queued; sent ahead of the backlog while memory holds it."""
+        live = self._live[chunk.kind]
+        if sum(len(q) for q in self._live.values()) >= LIVE_CHUNKS:
+            # Readings give way first; the chunk stays in the store's queue and comes back from there.
+            victim_kind = next((k for k in reversed(RecordKind.ALL) if self._live[k]), chunk.kind)
+            victim = self._live[victim_kind].popleft()
+            self._claimed.discard(victim.segment)
+            self._cursor[victim_kind] = min(self._cursor[victim_kind], victim.segment - 1)
+            self._backlog_done[victim_kind] = False
+        live.append(chunk)
+        self._claimed.add(chunk.segment)
+        self._wake.set()
+
+    # Sending
+
+    async def run(self) -> None:
+        backoff = Backoff(first=0.2, cap=30.0)
+        await self._refresh_pending(force=True)
+        while True:
+            chunk = await self._next_chunk()
+            await self._deliver(chunk, backoff)
+            await self._store.acknowledge(self.name, [chunk.segment])
+            self._claimed.discard(chunk.segment)
+            await self._refresh_pending()
+
+    async def _next_chunk(self) -> ForwardChunk:
+        while True:
+            for kind in RecordKind.ALL:
+                if self._live[kind]:
+                    return self._live[kind].popleft()
+            if not self._loaded:
+                await self._load_backlog()
+            if self._loaded:
+                chunk = self._loaded.popleft()
+                if self._bucket is not None:
+                    await self._bucket.take(len(chunk))
+                return chunk
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), PENDING_REFRESH_S)
+            except TimeoutError:
+                await self._refresh_pending()
+
+    async def _load_backlog(self) -> None:
+        for kind in RecordKind.ALL:
+            while not self._backlog_done[kind]:
+                chunks = await self._store.backlog(self.name, kind, self._cursor[kind], BACKLOG_LOAD)
+                if not chunks:
+                    self._backlog_done[kind] = True
+                    break
+                self._cursor[kind] = chunks[-1].segment
+                fresh = [c for c in chunks if c.segment not in self._claimed]
+                if fresh:
+                    for c in fresh:
+                        self._claimed.add(c.segment)
+                    self._loaded.extend(fresh)
+                    return
+
+    async def _deliver(self, chunk: ForwardChunk, backoff: Backoff) -> None:
+        """Send until the destination acknowledges (or refuses for good)."""
+        while True:
+            try:
+                delivery = await self.destination.send(chunk)
+            except DestinationBusyError as exc:
+                self._failed(chunk, exc.reason)
+                await self._refresh_pending()
+                wait = backoff.next_delay()
+                if exc.retry_after_s is not None:
+                    wait = max(wait, min(exc.retry_after_s, MAX_RETRY_AFTER_S))
+                await asyncio.sleep(wait)
+                continue
+            except RetryableSinkError as exc:
+                self._failed(chunk, exc.reason)
+                await self._refresh_pending()
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except SinkRejectedError as exc:
+                self._rejected(len(chunk), exc.reason)
+                return
+            backoff.reset()
+            self._outage.recovered()
+            self.stats.connected = True
+            if delivery.rejected:
+                self._rejected(delivery.rejected, delivery.reason or "refused")
+            self.stats.sent += len(chunk) - delivery.rejected
+            self.stats.sent_messages += 1
+            if self.first_sent_at is None:
+                self.first_sent_at = self._clock()
+            return
+
+    def _failed(self, chunk: ForwardChunk, reason: str) -> None:
+        self.stats.failed += len(chunk)
+        self.stats.connected = False
+        self.stats.last_error = reason
+        self._outage.failed(reason)
+
+    def _rejected(self, count: int, reason: str) -> None:
+        self.stats.dropped[f"rejected: {reason}"[:200]] += count
+        self.stats.last_error = reason
+        log.error("destination %s refused %d record(s) for good, dropped: %s", self.name, count, reason)
+
+    async def _refresh_pending(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_refresh < PENDING_REFRESH_S:
+            return
+        self._last_refresh = now
+        pending = await self._store.pending(self.name)
+        self.stats.queue_depth = int(getattr(pending, "records", 0))
+        oldest = getattr(pending, "oldest_created", None)
+        self.stats.oldest_unsent_age_s = None if oldest is None else max(0.0, self._clock() - oldest)

@@ -1,0 +1,114 @@
+"""The store writer: the point where a reading becomes durable.
+
+Batches from the analytics are gathered for a few milliseconds and written in one transaction
+that also queues them for every destination; then the live chunks go to the forwarders and the
+sources are told (an MQTT source acknowledges the broker only now, so a message the gateway took
+is never lost to a crash). When the disk falls behind, ``wait_room`` holds the analytics back,
+and through them the sources: data waits upstream (the broker, the bus) instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from drivers import Backoff, OutageLog, SqliteStore
+from gateway.errors import RetryableSinkError
+from gateway.forward.forwarder import Forwarder
+from gateway.models import SinkBatch
+from gateway.pipeline import SinkHealth
+
+log = logging.getLogger(__name__)
+
+FLUSH_S = 0.02  # how long readings may wait in memory before they are written
+FLUSH_READINGS = 20_000  # write at once when this many are waiting
+HIGH_WATER_READINGS = 200_000  # hold the analytics back above this
+
+Receipt = Callable[[], None]
+
+
+class StoreWriter:
+    def __init__(self, store: SqliteStore, forwarders: Sequence[Forwarder]) -> None:
+        self.store = store
+        self.forwarders = {f.name: f for f in forwarders}
+        self.health = SinkHealth(store.name)
+        self._batches: list[SinkBatch] = []
+        self._receipts: list[Receipt] = []
+        self._waiting_readings = 0
+        self._has_data = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._outage = OutageLog(log, "local store")
+
+    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None:
+        self._batches.append(batch)
+        self._receipts.extend(receipts)
+        self._waiting_readings += len(batch.readings)
+        self.health.queue_depth = self._waiting_readings
+        if self._waiting_readings >= FLUSH_READINGS:
+            self._full.set()
+        if self._waiting_readings >= HIGH_WATER_READINGS:
+            self._room.clear()
+        self._idle.clear()
+        self._has_data.set()
+
+    async def wait_room(self) -> None:
+        await self._room.wait()
+
+    async def run(self) -> None:
+        backoff = Backoff(first=0.2, cap=5.0)
+        while True:
+            await self._has_data.wait()
+            if self._waiting_readings < FLUSH_READINGS:
+                # Gather a few milliseconds' worth, unless enough is waiting already.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), FLUSH_S)
+            self._full.clear()
+            batches, receipts = self._batches, self._receipts
+            self._batches, self._receipts = [], []
+            self._waiting_readings = 0
+            self._has_data.clear()
+            self._room.set()
+            await self._write(batches, receipts, backoff)
+            self.health.queue_depth = self._waiting_readings
+            if not self._batches:
+                self._idle.set()
+
+    async def _write(self, batches: list[SinkBatch], receipts: list[Receipt], backoff: Backoff) -> None:
+        while True:
+            try:
+                chunks = await self.store.append(batches)
+            except RetryableSinkError as exc:
+                self.health.retries += 1
+                self.health.failing = True
+                self.health.last_error = exc.reason
+                self._outage.failed(exc.reason)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            break
+        backoff.reset()
+        self._outage.recovered()
+        self.health.failing = False
+        self.health.written += 1
+        for name, made in chunks.items():
+            forwarder = self.forwarders.get(name)
+            if forwarder is not None:
+                for chunk in made:
+                    forwarder.offer(chunk)
+        for receipt in receipts:
+            try:
+                receipt()
+            except Exception:  # a receipt is an acknowledgement: its failure loses nothing here
+                log.exception("acknowledging stored readings to their source failed")
+
+    async def drain(self, within_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), within_s)
+        except TimeoutError:
+            return False
+        return True

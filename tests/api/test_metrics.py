@@ -1,0 +1,179 @@
+"""GET /metrics: the Prometheus text format over the runtime's own counters, one registry per app."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import prometheus_client
+import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.parser import text_string_to_metric_families
+
+from api import create_app
+from gateway.forward.stats import ForwardStats
+from gateway.models import ReadingBatch, SinkBatch
+from gateway.supervisor import TaskHealth
+from tests.api.fake_runtime import FakeRuntime
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@pytest.fixture(autouse=True)
+def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("T_VIEWER", "view-secret")
+    monkeypatch.setenv("T_ADMIN", "admin-secret")
+
+
+def _runtime(tmp_path: Path, anonymous: str = "viewer") -> FakeRuntime:
+    runtime = FakeRuntime(tmp_path, store=None, anonymous=anonymous)
+    runtime.forward = [
+        ForwardStats(
+            "platform",
+            "mqtt",
+            sent=120,
+            sent_messages=12,
+            failed=30,
+            dropped=Counter({"evicted": 4, "rejected: bad payload": 2}),
+            queue_depth=17,
+            oldest_unsent_age_s=42.5,
+            connected=True,
+        ),
+        ForwardStats("influx", "influxdb", sent=7, sent_messages=1, queue_depth=0, oldest_unsent_age_s=None),
+    ]
+    runtime.store_counters = {"readings": 123456, "bytes": 7 * 1024 * 1024, "evicted": 99, "duplicates": 3}
+    runtime.task_health["analytics"] = TaskHealth("analytics", restarts=2)
+    runtime.task_health["sink:sqlite"] = TaskHealth("sink:sqlite")
+    return runtime
+
+
+async def _client(runtime: FakeRuntime) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        yield client
+
+
+async def _scrape(client: httpx.AsyncClient) -> tuple[Samples, dict[str, str]]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    samples: Samples = {}
+    types: dict[str, str] = {}
+    for family in text_string_to_metric_families(response.text):
+        types[family.name] = family.type
+        for s in family.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in samples, f"duplicate series {key}"
+            samples[key] = s.value
+    return samples, types
+
+
+def one(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+async def test_scrape_shows_the_runtime_counters(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        # wind 12 then 25 (an alarm, raised then escalated), a NaN and an out-of-range value
+        batch = ReadingBatch.from_lists(
+            [1.0, 2.0, 3.0, 4.0], [0, 0, 0, 1], [12.0, 25.0, 99.0, float("nan")], [0] * 4
+        )
+        events = runtime.pipeline.process(batch)
+        await runtime.desk.write(SinkBatch(batch, tuple(events)))
+        health = runtime.health()
+        samples, types = await _scrape(client)
+
+    assert one(samples, "smartsite_readings_total") == health["readings"] == 4
+    assert one(samples, "smartsite_alarm_events_total") == health["alarm_events"] == len(events) > 0
+    assert health["rejected"] == {"out_of_range": 1, "non_finite": 1}
+    for reason, count in health["rejected"].items():
+        assert one(samples, "smartsite_rejected_readings_total", reason=reason) == count
+    assert one(samples, "smartsite_alarms_active") == health["alarms"]["active"] == 1
+    assert one(samples, "smartsite_alarms_open") == health["alarms"]["open"] == 1
+    assert len(health["sources"]) == 1  # the MQTT input, never started here
+    assert one(samples, "smartsite_source_connected", source=health["sources"][0]["name"]) == 0.0
+    assert one(samples, "smartsite_task_restarts_total", task="analytics") == 2
+    assert one(samples, "smartsite_task_restarts_total", task="sink:sqlite") == 0
+
+    assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
+    assert one(samples, "smartsite_forward_oldest_unsent_age_seconds", destination="platform") == 42.5
+    assert one(samples, "smartsite_forward_oldest_unsent_age_seconds", destination="influx") == 0.0
+    assert one(samples, "smartsite_forward_sent_records_total", destination="platform") == 120
+    assert one(samples, "smartsite_forward_sent_messages_total", destination="platform") == 12
+    assert one(samples, "smartsite_forward_failed_records_total", destination="platform") == 30
+    assert one(samples, "smartsite_forward_sent_records_total", destination="influx") == 7
+    dropped = "smartsite_forward_dropped_records_total"
+    assert one(samples, dropped, destination="platform", reason="evicted") == 4
+    assert one(samples, dropped, destination="platform", reason="rejected: bad payload") == 2
+    assert not any(name == dropped and ("destination", "influx") in labels for name, labels in samples)
+    assert one(samples, "smartsite_forward_connected", destination="platform") == 1.0
+    assert one(samples, "smartsite_forward_connected", destination="influx") == 0.0
+
+    assert one(samples, "smartsite_store_readings") == 123456
+    assert one(samples, "smartsite_store_bytes") == 7 * 1024 * 1024
+    assert one(samples, "smartsite_store_evicted_records_total") == 99
+    assert one(samples, "smartsite_store_duplicate_readings_total") == 3
+    assert {
+        one(samples, "smartsite_metrics_collect_failed", part=p) for p in ("health", "forward", "store")
+    } == {0.0}
+
+    assert types["smartsite_forward_sent_records"] == "counter"
+    assert types["smartsite_forward_queue_depth"] == "gauge"
+    assert types["smartsite_store_bytes"] == "gauge"
+    assert types["smartsite_task_restarts"] == "counter"
+
+
+async def test_no_store_means_no_store_series(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    runtime.store_counters = None
+    async for client in _client(runtime):
+        samples, _ = await _scrape(client)
+    assert not any(name.startswith("smartsite_store_") for name, _ in samples)
+    assert one(samples, "smartsite_metrics_collect_failed", part="store") == 0.0
+    assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
+
+
+async def test_a_failing_part_leaves_the_others_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime = _runtime(tmp_path)
+
+    def broken() -> dict[str, object]:
+        raise RuntimeError("health view broke")
+
+    runtime.health = broken  # type: ignore[method-assign]
+    async for client in _client(runtime):
+        samples, _ = await _scrape(client)
+    assert one(samples, "smartsite_metrics_collect_failed", part="health") == 1.0
+    assert not any(name.startswith(("smartsite_readings", "smartsite_alarms_")) for name, _ in samples)
+    assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
+    assert one(samples, "smartsite_store_readings") == 123456
+    assert "reading health failed" in caplog.text and "health view broke" in caplog.text
+
+
+async def test_two_apps_in_one_process_keep_their_own_registry(tmp_path: Path) -> None:
+    first, second = _runtime(tmp_path / "a"), _runtime(tmp_path / "b")
+    second.forward = [ForwardStats("platform", "mqtt", sent=5)]
+    second.store_counters = {"readings": 1, "bytes": 2, "evicted": 0, "duplicates": 0}
+    async for client_a in _client(first):
+        async for client_b in _client(second):
+            for _ in range(2):  # and a second scrape registers nothing twice
+                a, _ = await _scrape(client_a)
+                b, _ = await _scrape(client_b)
+                assert one(a, "smartsite_forward_sent_records_total", destination="platform") == 120
+                assert one(b, "smartsite_forward_sent_records_total", destination="platform") == 5
+                assert (one(a, "smartsite_store_readings"), one(b, "smartsite_store_readings")) == (123456, 1)
+    default = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
+    assert "smartsite_" not in default  # nothing leaked into the process-wide registry
+
+
+async def test_open_to_scrapers_like_health(tmp_path: Path) -> None:
+    async for client in _client(_runtime(tmp_path, anonymous="none")):
+        assert (await client.get("/api/v1/channels")).status_code == 401
+        assert (await client.get("/api/v1/health")).status_code == 200
+        samples, _ = await _scrape(client)  # no token, still 200
+        assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
+        assert (await client.get("/api/v1/metrics")).status_code == 404  # at the root, where Prometheus looks
