@@ -58,7 +58,8 @@ async def eventually(
 class Mosquitto:
     """A private mosquitto on a free loopback port, with persistence, that a test can kill and restart."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, listener_conf: str = "") -> None:
+        """``listener_conf``: lines for the listener (TLS files, password file) in place of anonymous."""
         self.folder = folder
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -66,8 +67,8 @@ class Mosquitto:
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
+            + (listener_conf or "allow_anonymous true\n")
+            + "persistence true\n"
             f"persistence_location {folder}/\n"
             # Save on every change, so a SIGKILLed broker keeps its persistent sessions.
             "autosave_interval 1\n"
