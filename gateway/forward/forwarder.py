@@ -74,10 +74,7 @@ class Forwarder:
         if sum(len(q) for q in self._live.values()) >= LIVE_CHUNKS:
             # Readings give way first; the chunk stays in the store's queue and comes back from there.
             victim_kind = next((k for k in reversed(RecordKind.ALL) if self._live[k]), chunk.kind)
-            victim = self._live[victim_kind].popleft()
-            self._claimed.discard(victim.segment)
-            self._cursor[victim_kind] = min(self._cursor[victim_kind], victim.segment - 1)
-            self._backlog_done[victim_kind] = False
+            self._release(self._live[victim_kind].popleft())
         live.append(chunk)
         self._claimed.add(chunk.segment)
         self._wake.set()
@@ -89,10 +86,21 @@ class Forwarder:
         await self._refresh_pending(force=True)
         while True:
             chunk = await self._next_chunk()
-            await self._deliver(chunk, backoff)
-            await self._store.acknowledge(self.name, [chunk.segment])
+            try:
+                await self._deliver(chunk, backoff)
+                await self._store.acknowledge(self.name, [chunk.segment])
+            except BaseException:
+                # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
+                # the backlog (it is still in the store's queue) instead of being forgotten.
+                self._release(chunk)
+                raise
             self._claimed.discard(chunk.segment)
             await self._refresh_pending()
+
+    def _release(self, chunk: ForwardChunk) -> None:
+        self._claimed.discard(chunk.segment)
+        self._cursor[chunk.kind] = min(self._cursor[chunk.kind], chunk.segment - 1)
+        self._backlog_done[chunk.kind] = False
 
     async def _next_chunk(self) -> ForwardChunk:
         while True:

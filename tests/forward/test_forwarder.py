@@ -197,3 +197,27 @@ def test_token_bucket_spaces_records_at_its_rate() -> None:
     assert bucket.delay_for(10) > 1.0
     with pytest.raises(ValueError):
         TokenBucket(0)
+
+
+class ExplodingDestination(FakeDestination):
+    """A destination with a bug: the first send raises something no contract names."""
+
+    async def send(self, chunk: ForwardChunk) -> Delivery:
+        if self.attempts == 0:
+            self.attempts += 1
+            raise ValueError("a bug in the destination")
+        return await super().send(chunk)
+
+
+async def test_a_chunk_in_flight_when_the_forwarder_fails_is_sent_after_its_restart(tmp_path: Path) -> None:
+    dest = ExplodingDestination()
+    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
+        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
+        for chunk in (await store.append([block(0.0, 10)]))["up"]:
+            forwarder.offer(chunk)
+        with pytest.raises(ValueError, match="a bug"):
+            await forwarder.run()
+        task = await run_forwarder(forwarder)  # what the supervisor does
+        await eventually(lambda: forwarder.stats.sent == 10, 5, "the chunk sent after the restart")
+        await stop(task)
+    assert dest.seqs() == list(range(1, 11))
