@@ -22,8 +22,15 @@ from gateway.pipeline import SinkHealth
 
 log = logging.getLogger(__name__)
 
-FLUSH_S = 0.02  # how long readings may wait in memory before they are written
+# How long readings may wait in memory before they are written. Each commit rewrites the newest
+# index page of every channel written, so fewer, larger commits cost less CPU and far less flash
+# wear (measured at 10,000 readings/s: 0.02 s -> 0.1 s took storing from ~15 % to ~9 % of a core
+# and WAL writes from ~30 to ~13 MB/s). Alarm events are written at once.
+FLUSH_S = 0.1
 FLUSH_READINGS = 20_000  # write at once when this many are waiting
+# A broker lets only so many QoS 1 messages wait for our PUBACK (mosquitto: 20 by default), and we
+# acknowledge only once stored: write before that window is full, or the input stalls.
+FLUSH_RECEIPTS = 16
 HIGH_WATER_READINGS = 200_000  # hold the analytics back above this
 
 Receipt = Callable[[], None]
@@ -50,7 +57,7 @@ class StoreWriter:
         self._receipts.extend(receipts)
         self._waiting_readings += len(batch.readings)
         self.health.queue_depth = self._waiting_readings
-        if self._waiting_readings >= FLUSH_READINGS:
+        if self._waiting_readings >= FLUSH_READINGS or batch.events or len(self._receipts) >= FLUSH_RECEIPTS:
             self._full.set()
         if self._waiting_readings >= HIGH_WATER_READINGS:
             self._room.clear()
@@ -64,7 +71,7 @@ class StoreWriter:
         backoff = Backoff(first=0.2, cap=5.0)
         while True:
             await self._has_data.wait()
-            if self._waiting_readings < FLUSH_READINGS:
+            if not self._full.is_set():
                 # Gather a few milliseconds' worth, unless enough is waiting already.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), FLUSH_S)
