@@ -44,6 +44,10 @@ def cycle_detector(config: SiteConfig, index: ChannelIndex) -> CycleDetector | N
                         radius=radius if radius != UNKNOWN else None,
                         height=height if height != UNKNOWN else None,
                         wind=wind_column if wind_column != UNKNOWN else None,
+                        start_t=rule.cycles.start_t,
+                        stop_t=rule.cycles.stop_t,
+                        min_duration_s=rule.cycles.min_duration_s,
+                        max_gap_s=rule.cycles.max_gap_s,
                     )
                 )
     return CycleDetector(specs) if specs else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 RuleId = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
@@ -137,6 +137,21 @@ class WindRuleConfig(RuleBase):
     hysteresis: NonNegative = 0.5
 
 
+class CycleConfig(Strict):
+    """When a lift starts and ends (GB/T 28264 records every working cycle)."""
+
+    start_t: Positive = Field(default=0.2, description="hook load at lift-off, t (above the empty hook)")
+    stop_t: NonNegative = Field(default=0.1, description="hook load at set-down, t (below start_t)")
+    min_duration_s: NonNegative = Field(default=5.0, description="shorter excursions are bumps")
+    max_gap_s: Positive = Field(default=30.0, description="a longer gap in load readings ends a lift")
+
+    @model_validator(mode="after")
+    def _stop_below_start(self) -> CycleConfig:
+        if not self.stop_t < self.start_t:
+            raise ValueError("stop_t must be below start_t")
+        return self
+
+
 class CraneRuleConfig(RuleBase):
     """Load and moment ratio from a crane's load chart; ``channels`` names the load channel(s)."""
 
@@ -145,6 +160,7 @@ class CraneRuleConfig(RuleBase):
     chart: list[tuple[Positive, Positive]] = Field(min_length=2, description="[[radius m, rated t], ...]")
     ratios: GradedLimits = GradedLimits(yellow=0.9, orange=1.0, red=1.1)
     hysteresis: NonNegative = 0.02
+    cycles: CycleConfig = Field(default_factory=CycleConfig, description="working-cycle detection")
 
 
 class CombinedCondition(Strict):
