@@ -663,7 +663,7 @@ class FailureForecastTable(_SlotTable):
         # The stretch starts at the slowest velocity of the run (the onset of acceleration).
         onset = np.argmin(np.where(run, speed, np.inf), axis=1)
         stretch = run & (np.arange(run.shape[1])[None, :] <= onset[:, None])
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # degenerate speeds: no forecast
             y = np.where(stretch, 1.0 / np.where(stretch, speed, 1.0), 0.0)
             x = np.where(stretch, t - t0, 0.0)
             n = stretch.sum(axis=1).astype(np.float64)

@@ -69,7 +69,10 @@ class SqliteStore(SqliteFile):
         retention: Retention | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(path, "", synchronous="NORMAL", thread_name="sqlite")
+        # FULL: each commit reaches the disk before the sources are told (an MQTT PUBACK to the
+        # broker), so a power cut loses nothing that was acknowledged. NORMAL would survive a
+        # crash of the process but could lose the last commits to a power cut.
+        super().__init__(path, "", synchronous="FULL", thread_name="sqlite")
         # Destinations name channels by this list's positions; channels found only in the file
         # (removed from the config since) are appended at open, so their backlog still has names.
         self.channels: list[ChannelMeta] = [
