@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import time
 from collections import Counter
@@ -29,6 +30,7 @@ from gateway.models import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, Si
 log = logging.getLogger(__name__)
 
 SEGMENT_READINGS = 2000  # readings per queue segment: one MQTT message or InfluxDB request
+ROOM_EVICTION_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class SqliteStore(SqliteFile):
         self._column_of_db_id: np.ndarray = np.empty(0, np.int32)
         self.counters = StoreCounters()
         self._duplicates_logged = False
+        self._pending_counts: Counter[str] = Counter()
+        self._last_room_eviction = -ROOM_EVICTION_EVERY_S
 
     # Opening
 
@@ -114,26 +118,35 @@ class SqliteStore(SqliteFile):
         """Store the batches and queue them for every destination, in one transaction.
 
         Returns, per destination, the live chunks just queued. A full disk evicts the oldest
-        records (counted) and tries once more; other failures raise RetryableSinkError.
+        records (counted; at most once a minute, so a disk that stays full does not empty the
+        store) and tries once more; every database failure raises RetryableSinkError.
         """
         try:
             chunks: dict[str, list[ForwardChunk]] = await self._run(self._append, batches)
-        except sqlite3.OperationalError as exc:
-            if "full" not in str(exc):
-                # "database is locked", "disk I/O error": keep the batch.
+        except sqlite3.Error as exc:
+            if "full" not in str(exc) or not self._may_evict_for_room():
+                # "database is locked", "disk I/O error", a full disk just evicted for: keep it.
                 raise RetryableSinkError(self.name, str(exc)) from exc
             log.error("local store: disk full (%s); evicting the oldest records", exc)
-            await self._run(self._evict_for_room)
             try:
+                await self._run(self._evict_for_room)
                 chunks = await self._run(self._append, batches)
-            except sqlite3.OperationalError as again:
+            except sqlite3.Error as again:
                 raise RetryableSinkError(self.name, str(again)) from again
         return chunks
+
+    def _may_evict_for_room(self) -> bool:
+        now = time.monotonic()
+        if now - self._last_room_eviction < ROOM_EVICTION_EVERY_S:
+            return False
+        self._last_room_eviction = now
+        return True
 
     def _append(self, batches: Sequence[SinkBatch]) -> dict[str, list[ForwardChunk]]:
         db = self._conn()
         now = self._clock()
         out: dict[str, list[ForwardChunk]] = {d: [] for d in self.destinations}
+        self._pending_counts = Counter()
         with db:
             readings = [b.readings for b in batches if len(b.readings)]
             if readings:
@@ -143,8 +156,14 @@ class SqliteStore(SqliteFile):
                 self._append_documents(db, RecordKind.EVENTS, [_event_row(e) for e in events], now, out)
             cycles = [c for b in batches for c in b.cycles]
             if cycles:
-                rows = [(c["id"], c["crane"], _epoch(c["start"]), json.dumps(c)) for c in cycles]
+                rows = [(c["id"], c["crane"], _epoch(c["start"]), _json(c)) for c in cycles]
                 self._append_documents(db, RecordKind.CYCLES, rows, now, out)
+        # Counted only once committed: a rolled-back attempt is tried again.
+        self.counters.readings_written += self._pending_counts["readings"]
+        self.counters.events_written += self._pending_counts["events"]
+        self.counters.cycles_written += self._pending_counts["cycles"]
+        if self._pending_counts["duplicates"]:
+            self._count_duplicates(self._pending_counts["duplicates"])
         return out
 
     def _append_readings(
@@ -161,9 +180,9 @@ class SqliteStore(SqliteFile):
         changes = db.total_changes
         db.executemany("INSERT OR IGNORE INTO readings(ts, channel, value, quality) VALUES (?,?,?,?)", rows)
         inserted = db.total_changes - changes
-        self.counters.readings_written += inserted
+        self._pending_counts["readings"] += inserted
         if inserted < len(ts):
-            self._count_duplicates(len(ts) - inserted)
+            self._pending_counts["duplicates"] += len(ts) - inserted
             if inserted == 0:
                 return
             # Some were already stored (a message delivered again): queue what is really new.
@@ -205,10 +224,7 @@ class SqliteStore(SqliteFile):
         changes = db.total_changes
         db.executemany(f"INSERT OR IGNORE INTO {table}({','.join(columns)}) VALUES ({marks})", rows)
         inserted = db.total_changes - changes
-        if kind == RecordKind.EVENTS:
-            self.counters.events_written += inserted
-        else:
-            self.counters.cycles_written += inserted
+        self._pending_counts[kind] += inserted
         if inserted == 0:
             return
         seq, ts, bodies = self._load_documents(db, kind, before + 1, _last_seq(db, table))
@@ -436,3 +452,9 @@ def _event_row(event: AlarmEvent) -> tuple[Any, ...]:
         event.state,
         event.to_json(),
     )
+
+
+def _json(document: dict[str, Any]) -> str:
+    """JSON with every non-finite number as null: other parsers refuse NaN and Infinity."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in document.items()}
+    return json.dumps(clean, ensure_ascii=False, allow_nan=False)

@@ -53,6 +53,7 @@ def enforce_retention(
 ) -> RetentionReport:
     """Evict by age, then by size (or ``force_fraction`` of the readings when the disk is full)."""
     report = RetentionReport()
+    trim_orphans(db, report)
     if retention.max_age_s is not None:
         cutoff = now - retention.max_age_s
         for kind, table in _TABLES.items():
@@ -124,7 +125,8 @@ def _evict_through(
     retention: Retention,
     report: RetentionReport,
 ) -> None:
-    """Delete records with seq <= cut, a step at a time, and trim the forward queues to match."""
+    """Delete records with seq <= cut, a step at a time; each step trims the forward queues in the
+    same transaction, so a crash between steps leaves no queue entry without its records."""
     lo, _ = _seq_bounds(db, table)
     if lo is None or cut < lo:
         return
@@ -136,23 +138,43 @@ def _evict_through(
             deleted = db.execute(f"DELETE FROM {table} WHERE seq BETWEEN ? AND ?", (lo, upto)).rowcount
             report.evicted += deleted
             report.by_kind[kind] += deleted
+            trim_queue(db, kind, table, upto, report)
         lo = upto + 1
-    with db:
-        for dest, gone in db.execute(
-            "SELECT destination, SUM(count) FROM forward_queue"
-            " WHERE kind=? AND last_seq<=? GROUP BY destination",
-            (kind, cut),
-        ).fetchall():
-            report.unsent_by_destination[dest] += int(gone)
-        db.execute("DELETE FROM forward_queue WHERE kind=? AND last_seq<=?", (kind, cut))
-        for dest, trimmed in db.execute(
-            "SELECT destination, SUM(?+1-first_seq) FROM forward_queue"
-            " WHERE kind=? AND first_seq<=? GROUP BY destination",
-            (cut, kind, cut),
-        ).fetchall():
-            report.unsent_by_destination[dest] += int(trimmed)
-        db.execute(
-            "UPDATE forward_queue SET count=MAX(0, count-(?+1-first_seq)), first_seq=?+1"
-            " WHERE kind=? AND first_seq<=?",
-            (cut, cut, kind, cut),
-        )
+
+
+def trim_queue(db: sqlite3.Connection, kind: str, table: str, cut: int, report: RetentionReport) -> None:
+    """Drop queue segments whose records (seq <= cut) are gone, counting per destination the
+    records that were never acknowledged there. Counts come from the rows themselves: seq has gaps
+    (an ignored duplicate uses up a number)."""
+    for dest, gone in db.execute(
+        "SELECT destination, SUM(count) FROM forward_queue WHERE kind=? AND last_seq<=? GROUP BY destination",
+        (kind, cut),
+    ).fetchall():
+        report.unsent_by_destination[dest] += int(gone)
+    db.execute("DELETE FROM forward_queue WHERE kind=? AND last_seq<=?", (kind, cut))
+    partial = db.execute(
+        "SELECT id, destination, last_seq, count FROM forward_queue WHERE kind=? AND first_seq<=?",
+        (kind, cut),
+    ).fetchall()
+    for segment, dest, last, count in partial:
+        left = db.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE seq BETWEEN ? AND ?", (cut + 1, last)
+        ).fetchone()[0]
+        report.unsent_by_destination[dest] += max(0, int(count) - int(left))
+        db.execute("UPDATE forward_queue SET first_seq=?, count=? WHERE id=?", (cut + 1, left, segment))
+
+
+def trim_orphans(db: sqlite3.Connection, report: RetentionReport) -> None:
+    """Queue segments below the oldest stored record (left by a crash in an older layout or a
+    hand-edited file) are counted as evicted and dropped, so the queue depth tells the truth."""
+    for kind, table in _TABLES.items():
+        lo, _ = _seq_bounds(db, table)
+        cut = (lo - 1) if lo is not None else _sequence(db, table)
+        if cut > 0:
+            with db:
+                trim_queue(db, kind, table, cut, report)
+
+
+def _sequence(db: sqlite3.Connection, table: str) -> int:
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
+    return int(row[0]) if row else 0

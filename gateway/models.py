@@ -234,6 +234,11 @@ class ForwardChunk:
     quality: npt.NDArray[np.uint8] = field(default_factory=lambda: np.empty(0, np.uint8))
     documents: tuple[str, ...] = ()
     live: bool = False
+    also: tuple[int, ...] = ()  # further queue segments this chunk covers (merged for sending)
+
+    @property
+    def segments(self) -> tuple[int, ...]:
+        return (self.segment, *self.also)
 
     def __len__(self) -> int:
         return len(self.seq)

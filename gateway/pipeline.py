@@ -52,6 +52,7 @@ class PipelineStats:
     batches: int = 0
     events: int = 0
     cycles: int = 0
+    analytics_failures: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
 
 
@@ -179,7 +180,11 @@ class Pipeline:
                     break
             try:
                 receipts = [r for _, r in batches if r is not None]
-                self.process(ReadingBatch.concat([b for b, _ in batches]), receipts)
+                batch = ReadingBatch.concat([b for b, _ in batches])
+                try:
+                    self.process(batch, receipts)
+                except Exception:
+                    self._analytics_failed(batch, receipts)
             finally:
                 for _ in batches:
                     self._input.task_done()
@@ -211,6 +216,17 @@ class Pipeline:
         self._emit(out, events, receipts, cycles)
         return events
 
+    def _analytics_failed(self, batch: ReadingBatch, receipts: Sequence[Receipt]) -> None:
+        """A fault in the analytics must not cost the readings: store them as they came."""
+        self.stats.analytics_failures += 1
+        if self.stats.analytics_failures == 1:
+            log.exception(
+                "analytics failed on %d readings; they are stored unjudged (further failures are "
+                "only counted in health)",
+                len(batch),
+            )
+        self._emit(batch, [], receipts)
+
     def _emit(
         self,
         readings: ReadingBatch,
@@ -229,6 +245,12 @@ class Pipeline:
             worker.offer(out)
         if events and self._on_events is not None:
             self._on_events(events)
+
+    def waiting(self) -> str:
+        """What is not yet stored, in words (for the log when a stop cannot wait for it)."""
+        durable = getattr(self.durable, "health", None)
+        stored_later = durable.queue_depth if durable is not None else 0
+        return f"{self._input.qsize()} batch(es) not analysed, {stored_later} reading(s) not stored"
 
     async def drain(self, within_s: float) -> bool:
         """Wait until every reading is analysed and every sink has written; False on timeout."""

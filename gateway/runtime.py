@@ -159,10 +159,9 @@ class Runtime:
                 feeders = [
                     self._start(group, source.name, self._feed_from(source)) for source in self.sources
                 ]
-                workers = [
-                    self._start(group, "analytics", self.pipeline.run),
-                    self._start(group, "clock-tick", self._tick),
-                ]
+                # The clock tick makes events too: it stops with the sources, before the drain.
+                feeders.append(self._start(group, "clock-tick", self._tick))
+                workers = [self._start(group, "analytics", self.pipeline.run)]
                 workers += [self._start(group, f"sink:{w.sink.name}", w.run) for w in self.pipeline.workers]
                 if self.forwarding is not None:
                     workers += [self._start(group, n, run) for n, run in self.forwarding.services()]
@@ -173,9 +172,12 @@ class Runtime:
                 for task in feeders:
                     task.cancel()
                 if not await self.pipeline.drain(DRAIN_TIMEOUT_S):
-                    log.warning(
-                        "pipeline not drained within %.0f s; unsent data stays queued",
+                    log.error(
+                        "not everything was stored within %.0f s of the stop: %s; readings from "
+                        "MQTT come back from the broker's session at the next start, the others "
+                        "are lost",
                         DRAIN_TIMEOUT_S,
+                        self.pipeline.waiting(),
                     )
                 for task in workers:
                     task.cancel()
@@ -258,6 +260,7 @@ class Runtime:
             "readings": self.pipeline.stats.readings,
             "alarm_events": self.pipeline.stats.events,
             "crane_cycles": self.pipeline.stats.cycles,
+            "analytics_failures": self.pipeline.stats.analytics_failures,
             "rejected": dict(self.pipeline.stats.rejected),
             "sources": [_source_health(s) for s in self.sources],
             "store": self.store_stats(),

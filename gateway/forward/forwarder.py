@@ -4,9 +4,10 @@ A chunk leaves the queue (``store.acknowledge``) only after the destination ackn
 waits in memory is only a shortcut: every chunk is in the store's queue first, so a chunk the
 memory cannot hold, or one in flight when the gateway dies, is sent from the backlog later.
 
-Order: alarm events, then crane cycles, then readings; live before backlog within each. Chunks go
-out one at a time, so each stream (live, backlog) keeps its order per channel; consumers that need
-one order sort by ``seq``.
+Order: alarm events, then crane cycles (live, then backlog), then readings: live first, with every
+fifth message for the backlog while both wait. Consecutive chunks of a kind go out merged (up to
+2,000 readings a message). One message is in flight at a time, so each stream (live, backlog)
+keeps its order per channel; consumers that need one order sort by ``seq``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 from drivers import Backoff, OutageLog
 from drivers.destination import Destination
 from gateway.errors import DestinationBusyError, RetryableSinkError, SinkRejectedError
+from gateway.forward.merge import take_merged
 from gateway.forward.rate import TokenBucket
 from gateway.forward.stats import ForwardStats
 from gateway.models import ForwardChunk, RecordKind
@@ -28,7 +30,8 @@ from gateway.models import ForwardChunk, RecordKind
 log = logging.getLogger(__name__)
 
 LIVE_CHUNKS = 256  # in memory per destination; older live chunks fall back to the backlog
-BACKLOG_LOAD = 8  # segments loaded per store query
+BACKLOG_LOAD = 64  # segments loaded per store query (merged into messages of up to 2,000 records)
+LIVE_STREAK = 4  # live messages in a row before the readings backlog gets one
 PENDING_REFRESH_S = 1.0
 MAX_RETRY_AFTER_S = 300.0
 
@@ -59,7 +62,9 @@ class Forwarder:
         self._claimed: set[int] = set()  # segments in memory or in flight: the backlog skips them
         self._cursor: dict[str, int] = dict.fromkeys(RecordKind.ALL, 0)
         self._backlog_done: dict[str, bool] = dict.fromkeys(RecordKind.ALL, False)
-        self._loaded: deque[ForwardChunk] = deque()
+        self._loaded: dict[str, deque[ForwardChunk]] = {k: deque() for k in RecordKind.ALL}
+        self._live_streak = 0
+        self._rewound: dict[str, bool] = dict.fromkeys(RecordKind.ALL, False)
         self._wake = asyncio.Event()
         self._bucket = TokenBucket(backlog_rate) if backlog_rate else None
         self._outage = OutageLog(log, f"destination {self.name}")
@@ -70,12 +75,11 @@ class Forwarder:
 
     def offer(self, chunk: ForwardChunk) -> None:
         """A chunk just stored and queued; sent ahead of the backlog while memory holds it."""
-        live = self._live[chunk.kind]
         if sum(len(q) for q in self._live.values()) >= LIVE_CHUNKS:
             # Readings give way first; the chunk stays in the store's queue and comes back from there.
             victim_kind = next((k for k in reversed(RecordKind.ALL) if self._live[k]), chunk.kind)
             self._release(self._live[victim_kind].popleft())
-        live.append(chunk)
+        self._live[chunk.kind].append(chunk)
         self._claimed.add(chunk.segment)
         self._wake.set()
 
@@ -88,52 +92,78 @@ class Forwarder:
             chunk = await self._next_chunk()
             try:
                 await self._deliver(chunk, backoff)
-                await self._store.acknowledge(self.name, [chunk.segment])
+                await self._store.acknowledge(self.name, list(chunk.segments))
             except BaseException:
                 # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
                 # the backlog (it is still in the store's queue) instead of being forgotten.
                 self._release(chunk)
                 raise
-            self._claimed.discard(chunk.segment)
+            self._claimed.difference_update(chunk.segments)
             await self._refresh_pending()
 
     def _release(self, chunk: ForwardChunk) -> None:
-        self._claimed.discard(chunk.segment)
-        self._cursor[chunk.kind] = min(self._cursor[chunk.kind], chunk.segment - 1)
+        self._claimed.difference_update(chunk.segments)
+        self._cursor[chunk.kind] = min(self._cursor[chunk.kind], min(chunk.segments) - 1)
         self._backlog_done[chunk.kind] = False
+        self._rewound[chunk.kind] = True
 
     async def _next_chunk(self) -> ForwardChunk:
+        """Alarm events, then cycles (live, then backlog), then readings: live first, but the
+        readings backlog gets every LIVE_STREAK-th message so it drains even while live data
+        keeps coming (a link that only just keeps up would otherwise never catch up)."""
         while True:
-            for kind in RecordKind.ALL:
+            for kind in (RecordKind.EVENTS, RecordKind.CYCLES):
                 if self._live[kind]:
-                    return self._live[kind].popleft()
-            if not self._loaded:
-                await self._load_backlog()
-            if self._loaded:
-                chunk = self._loaded.popleft()
-                if self._bucket is not None:
-                    await self._bucket.take(len(chunk))
-                return chunk
+                    return take_merged(self._live[kind])
+                if await self._has_backlog(kind):
+                    return await self._take_backlog(kind)
+            readings = RecordKind.READINGS
+            backlog = await self._has_backlog(readings)
+            if self._live[readings] and not (backlog and self._live_streak >= LIVE_STREAK):
+                self._live_streak += 1
+                return take_merged(self._live[readings])
+            if backlog:
+                self._live_streak = 0
+                return await self._take_backlog(readings)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), PENDING_REFRESH_S)
             except TimeoutError:
                 await self._refresh_pending()
 
-    async def _load_backlog(self) -> None:
-        for kind in RecordKind.ALL:
-            while not self._backlog_done[kind]:
-                chunks = await self._store.backlog(self.name, kind, self._cursor[kind], BACKLOG_LOAD)
-                if not chunks:
-                    self._backlog_done[kind] = True
-                    break
-                self._cursor[kind] = chunks[-1].segment
-                fresh = [c for c in chunks if c.segment not in self._claimed]
-                if fresh:
-                    for c in fresh:
-                        self._claimed.add(c.segment)
-                    self._loaded.extend(fresh)
-                    return
+    async def _take_backlog(self, kind: str) -> ForwardChunk:
+        chunk = take_merged(self._loaded[kind])
+        if self._bucket is not None:
+            try:
+                await self._bucket.take(len(chunk))
+            except BaseException:
+                self._release(chunk)
+                raise
+        return chunk
+
+    async def _has_backlog(self, kind: str) -> bool:
+        """True when backlog chunks of ``kind`` are loaded, loading more from the store if needed."""
+        loaded = self._loaded[kind]
+        while not loaded and not self._backlog_done[kind]:
+            self._rewound[kind] = False
+            chunks = await self._store.backlog(self.name, kind, self._cursor[kind], BACKLOG_LOAD)
+            if self._rewound[kind]:
+                # A chunk was released while the store answered: the cursor now points before it
+                # and must not move past it on the strength of this (older) answer.
+                self._take_unclaimed(chunks, loaded)
+                continue
+            if not chunks:
+                self._backlog_done[kind] = True
+                break
+            self._cursor[kind] = chunks[-1].segment
+            self._take_unclaimed(chunks, loaded)
+        return bool(loaded)
+
+    def _take_unclaimed(self, chunks: list[ForwardChunk], loaded: deque[ForwardChunk]) -> None:
+        for c in chunks:
+            if c.segment not in self._claimed:
+                self._claimed.add(c.segment)
+                loaded.append(c)
 
     async def _deliver(self, chunk: ForwardChunk, backoff: Backoff) -> None:
         """Send until the destination acknowledges (or refuses for good)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from drivers import Backoff, OutageLog, SqliteStore
 from gateway.errors import RetryableSinkError
 from gateway.forward.forwarder import Forwarder
-from gateway.models import SinkBatch
+from gateway.models import ForwardChunk, SinkBatch
 from gateway.pipeline import SinkHealth
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class StoreWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._outage = OutageLog(log, "local store")
+        self.rejected_readings = 0
 
     def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None:
         self._batches.append(batch)
@@ -87,21 +88,7 @@ class StoreWriter:
                 self._idle.set()
 
     async def _write(self, batches: list[SinkBatch], receipts: list[Receipt], backoff: Backoff) -> None:
-        while True:
-            try:
-                chunks = await self.store.append(batches)
-            except RetryableSinkError as exc:
-                self.health.retries += 1
-                self.health.failing = True
-                self.health.last_error = exc.reason
-                self._outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            break
-        backoff.reset()
-        self._outage.recovered()
-        self.health.failing = False
-        self.health.written += 1
+        chunks = await self._store(batches, backoff)
         for name, made in chunks.items():
             forwarder = self.forwarders.get(name)
             if forwarder is not None:
@@ -112,6 +99,49 @@ class StoreWriter:
                 receipt()
             except Exception:  # a receipt is an acknowledgement: its failure loses nothing here
                 log.exception("acknowledging stored readings to their source failed")
+
+    async def _store(self, batches: list[SinkBatch], backoff: Backoff) -> dict[str, list[ForwardChunk]]:
+        """Store the batches, retrying while the store cannot write; a batch the store refuses
+        for good (a malformed record: a bug somewhere) is found alone, dropped, counted, logged."""
+        while True:
+            try:
+                chunks = await self.store.append(batches)
+            except RetryableSinkError as exc:
+                self.health.retries += 1
+                self.health.failing = True
+                self.health.last_error = exc.reason
+                self._outage.failed(exc.reason)
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            except Exception as exc:
+                if len(batches) > 1:
+                    return await self._store_one_by_one(batches, backoff)
+                readings = len(batches[0].readings)
+                self.health.rejected_batches += 1
+                self.rejected_readings += readings
+                self.health.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception(
+                    "local store refused a batch for good (%d readings, %d alarm events, %d cycles "
+                    "dropped and counted)",
+                    readings,
+                    len(batches[0].events),
+                    len(batches[0].cycles),
+                )
+                return {}
+            backoff.reset()
+            self._outage.recovered()
+            self.health.failing = False
+            self.health.written += 1
+            return chunks
+
+    async def _store_one_by_one(
+        self, batches: list[SinkBatch], backoff: Backoff
+    ) -> dict[str, list[ForwardChunk]]:
+        merged: dict[str, list[ForwardChunk]] = {}
+        for batch in batches:
+            for name, made in (await self._store([batch], backoff)).items():
+                merged.setdefault(name, []).extend(made)
+        return merged
 
     async def drain(self, within_s: float) -> bool:
         try:

@@ -77,16 +77,18 @@ async def test_everything_queued_arrives_once_and_leaves_the_queue(tmp_path: Pat
     dest = FakeDestination()
     async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
         forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        task = await run_forwarder(forwarder)
         for i in range(5):
             for chunk in (await store.append([block(i * 10.0, 10)]))["up"]:
                 forwarder.offer(chunk)
+        task = await run_forwarder(forwarder)
         await eventually(lambda: forwarder.stats.sent == 50, 5, "all sent")
         await eventually(lambda: forwarder.stats.queue_depth == 0, 5, "queue drained")
         await stop(task)
         assert sorted(dest.seqs()) == list(range(1, 51))
         assert (await store.pending("up")).records == 0
-        assert forwarder.stats.sent_messages == 5
+        # Five waiting chunks went as one message, named by its first and last seq.
+        assert forwarder.stats.sent_messages == 1
+        assert [c.id for c in dest.got] == ["s1-readings-1-50"] and len(dest.got[0].segments) == 5
 
 
 async def test_an_outage_keeps_every_chunk_and_the_backlog_follows_the_live_data(
@@ -133,7 +135,8 @@ async def test_alarms_go_ahead_of_the_reading_backlog(tmp_path: Path) -> None:
         await eventually(lambda: forwarder.stats.sent == 101, 5, "all sent")
         await stop(task)
     assert dest.got[0].kind == "events"
-    assert [int(c.seq[0]) for c in dest.got[1:]] == list(range(1, 101, 10))
+    # The reading backlog follows, oldest first, its ten segments merged into one message.
+    assert [c.seq.tolist() for c in dest.got[1:]] == [list(range(1, 101))]
 
 
 async def test_busy_destination_is_retried_no_sooner_than_it_asked(tmp_path: Path) -> None:
