@@ -297,21 +297,34 @@ class SqliteStore(SqliteFile):
 
     # The forward queues
 
-    async def backlog(self, destination: str, kind: str, after: int, limit: int) -> list[ForwardChunk]:
-        """Queued segments of one kind after segment ``after``, oldest first, loaded."""
-        chunks: list[ForwardChunk] = await self._run(self._backlog, destination, kind, after, limit)
+    async def backlog(
+        self, destination: str, kind: str, after: int, limit: int, max_records: int = 4 * SEGMENT_READINGS
+    ) -> list[ForwardChunk]:
+        """Queued segments of one kind after segment ``after``, oldest first, loaded: at most
+        ``limit`` segments and, past the first, no more than ``max_records`` records in all."""
+        chunks: list[ForwardChunk] = await self._run(
+            self._backlog, destination, kind, after, limit, max_records
+        )
         return chunks
 
-    def _backlog(self, destination: str, kind: str, after: int, limit: int) -> list[ForwardChunk]:
+    def _backlog(
+        self, destination: str, kind: str, after: int, limit: int, max_records: int
+    ) -> list[ForwardChunk]:
         db = self._conn()
-        segments = db.execute(
-            "SELECT id, first_seq, last_seq FROM forward_queue"
+        segments: list[tuple[int, int, int]] = []
+        records = 0
+        for segment, first, last, count in db.execute(
+            "SELECT id, first_seq, last_seq, count FROM forward_queue"
             " WHERE destination=? AND kind=? AND id>? ORDER BY id LIMIT ?",
             (destination, kind, after, limit),
-        ).fetchall()
+        ):
+            if segments and records + count > max_records:
+                break
+            segments.append((segment, first, last))
+            records += count
         chunks = []
         for segment, first, last in segments:
-            common = {
+            common: dict[str, Any] = {
                 "id": f"{self.site}-{kind}-{first}-{last}",
                 "site": self.site,
                 "kind": kind,

@@ -30,7 +30,9 @@ from gateway.models import ForwardChunk, RecordKind
 log = logging.getLogger(__name__)
 
 LIVE_CHUNKS = 256  # in memory per destination; older live chunks fall back to the backlog
-BACKLOG_LOAD = 64  # segments loaded per store query (merged into messages of up to 2,000 records)
+# Segments loaded per store query, up to the store's record budget (a few messages' worth): small
+# segments (a quiet site) still fill whole messages, big ones do not delay the first send.
+BACKLOG_LOAD = 256
 LIVE_STREAK = 4  # live messages in a row before the readings backlog gets one
 PENDING_REFRESH_S = 1.0
 MAX_RETRY_AFTER_S = 300.0

@@ -58,7 +58,7 @@ async def test_size_limit_keeps_the_store_under_its_bound(tmp_path: Path) -> Non
         used = await store._run(lambda: used_bytes(store._conn()))
         assert used <= 600_000
         # The newest readings are all there; what went were the oldest.
-        back = await store.backlog("up", RecordKind.READINGS, 0, 1000)
+        back = await store.backlog("up", RecordKind.READINGS, 0, 1000, max_records=200_000)
         seq = np.concatenate([c.seq for c in back])
         assert seq.max() == 100_000
         assert np.array_equal(seq, np.arange(seq.min(), 100_001))

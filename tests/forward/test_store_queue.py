@@ -151,3 +151,18 @@ async def test_bad_readings_are_stored_with_their_quality(tmp_path: Path) -> Non
         assert live["up"][0].quality.tolist() == [Quality.BAD_COMM]
         back = await store.backlog("up", RecordKind.READINGS, 0, 1)
         assert back[0].quality.tolist() == [Quality.BAD_COMM] and np.isnan(back[0].value[0])
+
+
+async def test_backlog_loads_a_few_messages_worth_whatever_the_segment_size(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
+        for i in range(50):
+            await store.append([SinkBatch(readings([float(i)], [0], [1.0]))])  # 50 one-reading segments
+        big = ReadingBatch.from_lists([100.0 + i for i in range(5000)], [1] * 5000, [1.0] * 5000, [0] * 5000)
+        await store.append([SinkBatch(big)])  # segments of 2,000, 2,000 and 1,000
+        small = await store.backlog("up", RecordKind.READINGS, 0, 256, max_records=30)
+        assert [len(c) for c in small] == [1] * 30
+        rest = await store.backlog("up", RecordKind.READINGS, small[-1].segment, 256, max_records=1000)
+        # The small ones that fit, then the budget stops before the next 2,000-reading segment.
+        assert [len(c) for c in rest] == [1] * 20
+        first_big = await store.backlog("up", RecordKind.READINGS, rest[-1].segment, 256, max_records=10)
+        assert [len(c) for c in first_big] == [2000]  # one segment always comes, whatever its size
