@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-ReceiverId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)]
+from gateway.config.base import ID_PATTERN, Positive, Strict
+
+Seconds = Positive
+ReceiverId = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
 Language = Literal["zh", "en"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ReceiverBase(Strict):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.config.base import Strict
 
 
-class ChannelConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ChannelConfig(Strict):
     unit: str = ""
     range: tuple[float, float] | None = Field(
         default=None, description="physical range [low, high]; readings outside are flagged bad"

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from gateway.config.base import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.profiles import PROFILES, apply_profile, unknown_profile
-
-# The same patterns as gateway.config.models (which imports this module, so they are repeated).
-_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-_DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-_Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 RegisterFunction = Literal["holding", "input", "coil", "discrete"]
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64", "bool"]
@@ -26,11 +22,7 @@ ByteOrder = Literal["big", "little"]
 BIT_FUNCTIONS = ("coil", "discrete")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RegisterConfig(_Strict):
+class RegisterConfig(Strict):
     """One value on the wire: where it is, how it is encoded, what it means."""
 
     function: RegisterFunction = "holding"
@@ -41,13 +33,13 @@ class RegisterConfig(_Strict):
     )
     word_order: ByteOrder = Field(default="big", description="big: most significant word first")
     byte_order: ByteOrder = Field(default="big", description="big: high byte first in each word")
-    scale: _Finite = 1.0
-    offset: _Finite = 0.0
+    scale: Finite = 1.0
+    offset: Finite = 0.0
     unit: str = ""
-    range: tuple[_Finite, _Finite] | None = Field(
+    range: tuple[Finite, Finite] | None = Field(
         default=None, description="physical range [low, high]; readings outside are flagged bad"
     )
-    no_value: _Finite | list[_Finite] | None = Field(
+    no_value: Finite | list[Finite] | None = Field(
         default=None, description="raw value(s) the device sends when it has no reading"
     )
     description: str = ""
@@ -68,11 +60,11 @@ class RegisterConfig(_Strict):
         return (self.no_value,)
 
 
-class ModbusDeviceConfig(_Strict):
+class ModbusDeviceConfig(Strict):
     """A slave on a Modbus bus, polled by the gateway."""
 
     type: Literal["modbus"]
-    id: Annotated[str, Field(pattern=_DEVICE_ID_PATTERN, max_length=128)]
+    id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, max_length=128)]
     name: str = ""
     position: str = ""
     bus: str = Field(description="id of a bus in buses:")
@@ -81,7 +73,7 @@ class ModbusDeviceConfig(_Strict):
     timeout_s: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = 0.5
     retries: Annotated[int, Field(ge=0, le=10)] = 1
     profile: str | None = Field(default=None, description="a device profile; own keys override it")
-    registers: dict[Annotated[str, Field(pattern=_ID_PATTERN)], RegisterConfig]
+    registers: dict[Annotated[str, Field(pattern=ID_PATTERN)], RegisterConfig]
 
     @model_validator(mode="before")
     @classmethod
@@ -106,8 +98,8 @@ class ModbusDeviceConfig(_Strict):
         }
 
 
-class _BusBase(_Strict):
-    id: Annotated[str, Field(pattern=_ID_PATTERN, max_length=64)]
+class _BusBase(Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
     frame_gap_s: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
         default=None, description="silence between frames; default 3.5 character times (0 for tcp)"
     )

@@ -9,24 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from gateway.config.alarms import AlarmsConfig
+from gateway.config.base import DEVICE_ID_PATTERN, ID_PATTERN, Strict
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rules import RuleConfig
 from gateway.config.sinks import SinkConfig
-
-ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-# A device id may hold dots (e.g. "pit.P3"): it is declared here, and the last segment of a
-# channel id is always the quantity, so "pit.P3.disp_h" stays unambiguous.
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
-# A limit of NaN or infinity could never fire (or never clear): refuse it.
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SiteInfo(Strict):

@@ -9,21 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+from gateway.config.base import ID_PATTERN, Finite, NonNegative, Positive, Strict
+
 RuleId = Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
 Grade = Literal[1, 2, 3]
 
 PER_SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 Per = Literal["second", "minute", "hour", "day"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class GradedLimits(Strict):

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from gateway.config.base import ID_PATTERN, Positive, Strict
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(Strict):
     max_age_days: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         default=90, description="records older than this are evicted, oldest first; null: no age limit"
     )
@@ -24,7 +19,7 @@ class RetentionConfig(_Strict):
     check_every_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = 60
 
 
-class SqliteSinkConfig(_Strict):
+class SqliteSinkConfig(Strict):
     """The local store (history for the API, and the store-and-forward buffer)."""
 
     type: Literal["sqlite"]
@@ -32,8 +27,8 @@ class SqliteSinkConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
 
-class ForwardingConfig(_Strict):
-    backlog_rate: PositiveRate | None = Field(
+class ForwardingConfig(Strict):
+    backlog_rate: Positive | None = Field(
         default=10_000,
         description="records per second the backlog drains at, after an outage; null: unbounded",
     )
