@@ -65,7 +65,6 @@ class MqttUplink:
         self._task: asyncio.Task[None] | None = None
         self._outage = OutageLog(log, f"MQTT uplink {link.describe()}")
         self.messages_published = 0
-        self.events_published = 0
 
     @property
     def connected(self) -> bool:
@@ -139,8 +138,6 @@ class MqttUplink:
         except (aiomqtt.MqttError, TimeoutError) as exc:
             raise RetryableSinkError(self.name, f"publish failed: {_reason(exc)}") from exc
         self.messages_published += len(messages)
-        if chunk.kind == RecordKind.EVENTS:
-            self.events_published += len(messages)
         return Delivery()
 
 

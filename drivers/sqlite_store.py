@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 from drivers.sqlite_file import SqliteFile
 from drivers.store_history import HistoryResult, channel_history
 from drivers.store_retention import Retention, RetentionReport, enforce_retention
-from drivers.store_schema import migrate
+from drivers.store_schema import last_seq, migrate
 from gateway.errors import RetryableSinkError
 from gateway.models import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, SinkBatch
 
@@ -45,8 +46,6 @@ class Pending:
 @dataclass(slots=True)
 class StoreCounters:
     readings_written: int = 0
-    events_written: int = 0
-    cycles_written: int = 0
     duplicates: int = 0
     evicted: int = 0
     evicted_unsent: Counter[str] = field(default_factory=Counter)
@@ -160,8 +159,6 @@ class SqliteStore(SqliteFile):
                 self._append_documents(db, RecordKind.CYCLES, rows, now, out)
         # Counted only once committed: a rolled-back attempt is tried again.
         self.counters.readings_written += self._pending_counts["readings"]
-        self.counters.events_written += self._pending_counts["events"]
-        self.counters.cycles_written += self._pending_counts["cycles"]
         if self._pending_counts["duplicates"]:
             self._count_duplicates(self._pending_counts["duplicates"])
         return out
@@ -176,7 +173,7 @@ class SqliteStore(SqliteFile):
         db_ids = np.asarray(self._db_id_of_column, np.int64)[column]
         stored_value = [None if v != v else v for v in value.tolist()]  # NaN is stored as NULL
         rows = zip(ts.tolist(), db_ids.tolist(), stored_value, quality.tolist(), strict=True)
-        before = _last_seq(db, "readings")
+        before = last_seq(db, "readings")
         changes = db.total_changes
         db.executemany("INSERT OR IGNORE INTO readings(ts, channel, value, quality) VALUES (?,?,?,?)", rows)
         inserted = db.total_changes - changes
@@ -187,7 +184,7 @@ class SqliteStore(SqliteFile):
                 return
             # Some were already stored (a message delivered again): queue what is really new.
             # (An ignored row still uses up a sequence number: read back what was really stored.)
-            seq, ts, column, value, quality = self._load_readings(db, before + 1, _last_seq(db, "readings"))
+            seq, ts, column, value, quality = self._load_readings(db, before + 1, last_seq(db, "readings"))
         else:
             seq = np.arange(before + 1, before + 1 + inserted, dtype=np.int64)
         for lo in range(0, len(seq), SEGMENT_READINGS):
@@ -219,15 +216,14 @@ class SqliteStore(SqliteFile):
         out: dict[str, list[ForwardChunk]],
     ) -> None:
         table, columns = _DOCUMENT_TABLES[kind]
-        before = _last_seq(db, table)
+        before = last_seq(db, table)
         marks = ",".join("?" * len(columns))
         changes = db.total_changes
         db.executemany(f"INSERT OR IGNORE INTO {table}({','.join(columns)}) VALUES ({marks})", rows)
         inserted = db.total_changes - changes
-        self._pending_counts[kind] += inserted
         if inserted == 0:
             return
-        seq, ts, bodies = self._load_documents(db, kind, before + 1, _last_seq(db, table))
+        seq, ts, bodies = self._load_documents(db, kind, before + 1, last_seq(db, table))
         first, last = int(seq[0]), int(seq[-1])
         for dest in self.destinations:
             segment = _queue(db, dest, kind, first, last, len(seq), now)
@@ -383,7 +379,7 @@ class SqliteStore(SqliteFile):
         self.counters.evicted_unsent.update(report.unsent_by_destination)
 
     def size_bytes(self) -> int:
-        """Pages in use (the file itself never shrinks: freed pages are reused)."""
+        """The file's size (it never shrinks: pages freed by eviction are reused)."""
         try:
             return self.path.stat().st_size
         except OSError:
@@ -438,20 +434,13 @@ def _queue(
     return int(cur.lastrowid or 0)
 
 
-def _last_seq(db: sqlite3.Connection, table: str) -> int:
-    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
-    return int(row[0]) if row else 0
-
-
 def _meta_of(channel_id: str) -> ChannelMeta:
     device, _, quantity = channel_id.rpartition(".")
     return ChannelMeta(channel_id, device or channel_id, quantity)
 
 
 def _epoch(iso: str) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def _event_row(event: AlarmEvent) -> tuple[Any, ...]:

@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 
+from drivers.store_schema import last_seq
 from gateway.models import RecordKind
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ class Retention:
 @dataclass(slots=True)
 class RetentionReport:
     evicted: int = 0
-    by_kind: Counter[str] = field(default_factory=Counter)
     unsent_by_destination: Counter[str] = field(default_factory=Counter)
     reasons: list[str] = field(default_factory=list)
 
@@ -137,7 +137,6 @@ def _evict_through(
         with db:
             deleted = db.execute(f"DELETE FROM {table} WHERE seq BETWEEN ? AND ?", (lo, upto)).rowcount
             report.evicted += deleted
-            report.by_kind[kind] += deleted
             trim_queue(db, kind, table, upto, report)
         lo = upto + 1
 
@@ -169,12 +168,7 @@ def trim_orphans(db: sqlite3.Connection, report: RetentionReport) -> None:
     hand-edited file) are counted as evicted and dropped, so the queue depth tells the truth."""
     for kind, table in _TABLES.items():
         lo, _ = _seq_bounds(db, table)
-        cut = (lo - 1) if lo is not None else _sequence(db, table)
+        cut = (lo - 1) if lo is not None else last_seq(db, table)
         if cut > 0:
             with db:
                 trim_queue(db, kind, table, cut, report)
-
-
-def _sequence(db: sqlite3.Connection, table: str) -> int:
-    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
-    return int(row[0]) if row else 0

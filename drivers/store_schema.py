@@ -70,6 +70,12 @@ CREATE INDEX IF NOT EXISTS forward_queue_next ON forward_queue(destination, kind
 _OLD_TABLES = ("readings", "alarm_events")
 
 
+def last_seq(db: sqlite3.Connection, table: str) -> int:
+    """The last sequence number given out for ``table`` (0 if none): AUTOINCREMENT's own record."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a store of the first layout to this one; keep its old tables under ``*_v1``."""
     version = int(db.execute("PRAGMA user_version").fetchone()[0])

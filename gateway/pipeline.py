@@ -62,6 +62,8 @@ Receipt = Callable[[], None]
 class DurableWriter(Protocol):
     """The store writer, as the pipeline sees it (``gateway.forward.StoreWriter``)."""
 
+    health: SinkHealth
+
     def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None: ...
 
     async def wait_room(self) -> None: ...
@@ -248,8 +250,7 @@ class Pipeline:
 
     def waiting(self) -> str:
         """What is not yet stored, in words (for the log when a stop cannot wait for it)."""
-        durable = getattr(self.durable, "health", None)
-        stored_later = durable.queue_depth if durable is not None else 0
+        stored_later = self.durable.health.queue_depth if self.durable is not None else 0
         return f"{self._input.qsize()} batch(es) not analysed, {stored_later} reading(s) not stored"
 
     async def drain(self, within_s: float) -> bool:

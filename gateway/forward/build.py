@@ -60,13 +60,10 @@ class Forwarding:
             await asyncio.sleep(self.retention_every_s)
 
     def stats(self) -> list[ForwardStats]:
-        out = []
         for f in self.forwarders:
-            f.stats.dropped["evicted"] = self.store.counters.evicted_unsent.get(f.name, 0)
-            if not f.stats.dropped["evicted"]:
-                del f.stats.dropped["evicted"]
-            out.append(f.stats)
-        return out
+            if evicted := self.store.counters.evicted_unsent.get(f.name, 0):
+                f.stats.dropped["evicted"] = evicted
+        return [f.stats for f in self.forwarders]
 
 
 def build_forwarding(
@@ -119,12 +116,13 @@ def _destination(
     broker_link: Callable[[str | None], MqttLink],
 ) -> Destination:
     if isinstance(sink, MqttSinkConfig):
-        base = broker_link(sink.broker)
+        # On the sensors' broker the uplink may use its credentials; another broker needs its own.
+        site_broker = broker_link(None) if sink.broker is None else None
         password = os.environ.get(sink.password_env) if sink.password_env else None
         link = MqttLink.from_url(
             sink.broker or config.mqtt.url,
-            username=sink.username or (base.username if sink.broker is None else None),
-            password=password or (base.password if sink.broker is None else None),
+            username=sink.username or (site_broker.username if site_broker else None),
+            password=password or (site_broker.password if site_broker else None),
             keepalive=config.mqtt.keepalive,
             ca_file=sink.ca_file,
             cert_file=sink.cert_file,

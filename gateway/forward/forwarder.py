@@ -21,6 +21,7 @@ from typing import Protocol
 
 from drivers import Backoff, OutageLog
 from drivers.destination import Destination
+from drivers.sqlite_store import Pending
 from gateway.errors import DestinationBusyError, RetryableSinkError, SinkRejectedError
 from gateway.forward.merge import take_merged
 from gateway.forward.rate import TokenBucket
@@ -43,7 +44,7 @@ class QueueStore(Protocol):
 
     async def acknowledge(self, destination: str, segments: list[int]) -> None: ...
 
-    async def pending(self, destination: str) -> object: ...
+    async def pending(self, destination: str) -> Pending: ...
 
 
 class Forwarder:
@@ -71,7 +72,6 @@ class Forwarder:
         self._bucket = TokenBucket(backlog_rate) if backlog_rate else None
         self._outage = OutageLog(log, f"destination {self.name}")
         self._last_refresh = 0.0
-        self.first_sent_at: float | None = None
 
     # Feeding
 
@@ -195,8 +195,6 @@ class Forwarder:
                 self._rejected(delivery.rejected, delivery.reason or "refused")
             self.stats.sent += len(chunk) - delivery.rejected
             self.stats.sent_messages += 1
-            if self.first_sent_at is None:
-                self.first_sent_at = self._clock()
             return
 
     def _failed(self, chunk: ForwardChunk, reason: str) -> None:
@@ -216,6 +214,6 @@ class Forwarder:
             return
         self._last_refresh = now
         pending = await self._store.pending(self.name)
-        self.stats.queue_depth = int(getattr(pending, "records", 0))
-        oldest = getattr(pending, "oldest_created", None)
+        self.stats.queue_depth = pending.records
+        oldest = pending.oldest_created
         self.stats.oldest_unsent_age_s = None if oldest is None else max(0.0, self._clock() - oldest)

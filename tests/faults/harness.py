@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +216,7 @@ async def consuming(consumer: PlatformConsumer) -> AsyncIterator[PlatformConsume
 
 
 def _ms(iso: str) -> int:
-    from datetime import datetime
-
-    return round(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+    return round(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
 def published_keys(load: SensorLoad) -> set[tuple[str, int]]:

@@ -11,6 +11,7 @@ import signal
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -41,6 +42,27 @@ def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
         server.stop()
 
 
+class PlatformSite(NamedTuple):
+    """Sensors on the site's broker, a gateway process forwarding to the platform's broker."""
+
+    sensors: Mosquitto
+    platform: Mosquitto
+    db: Path
+    gateway: GatewayProcess
+    consumer: PlatformConsumer
+
+
+@pytest.fixture
+def site(mosquitto_factory: type, tmp_path: Path) -> PlatformSite:
+    sensors: Mosquitto = mosquitto_factory.new("sensors")  # type: ignore[attr-defined]
+    platform: Mosquitto = mosquitto_factory.new("platform")  # type: ignore[attr-defined]
+    api_port = free_port()
+    db = tmp_path / "store.db"
+    config = site_yaml(sensors.port, api_port, db, platform_port=platform.port)
+    gateway = GatewayProcess(tmp_path, config, api_port)
+    return PlatformSite(sensors, platform, db, gateway, PlatformConsumer(platform.port))
+
+
 async def gateway_ready(gateway: GatewayProcess) -> None:
     async def subscribed() -> bool:
         health = await gateway.health()
@@ -69,17 +91,8 @@ def assert_each_stream_in_order(consumer: PlatformConsumer) -> None:
         assert stamps == sorted(stamps), f"{channel}: seq order is not time order"
 
 
-async def test_platform_broker_down_for_a_minute_loses_nothing(
-    mosquitto_factory: type, tmp_path: Path
-) -> None:
-    sensors: Mosquitto = mosquitto_factory.new("sensors")  # type: ignore[attr-defined]
-    platform: Mosquitto = mosquitto_factory.new("platform")  # type: ignore[attr-defined]
-    api_port = free_port()
-    db = tmp_path / "store.db"
-    gateway = GatewayProcess(
-        tmp_path, site_yaml(sensors.port, api_port, db, platform_port=platform.port), api_port
-    )
-    consumer = PlatformConsumer(platform.port)
+async def test_platform_broker_down_for_a_minute_loses_nothing(site: PlatformSite) -> None:
+    sensors, platform, db, gateway, consumer = site
     before, outage, after = scaled(10, 5), scaled(60), scaled(20, 5)
     async with consuming(consumer):
         await eventually(lambda: consumer.subscribed, 10, "the platform consumer subscribed")
@@ -158,17 +171,8 @@ async def test_victoria_metrics_down_for_a_minute_loses_no_point(
     assert stored_keys(db) == expected
 
 
-async def test_gateway_killed_mid_stream_loses_nothing_the_broker_acknowledged(
-    mosquitto_factory: type, tmp_path: Path
-) -> None:
-    sensors: Mosquitto = mosquitto_factory.new("sensors")  # type: ignore[attr-defined]
-    platform: Mosquitto = mosquitto_factory.new("platform")  # type: ignore[attr-defined]
-    api_port = free_port()
-    db = tmp_path / "store.db"
-    gateway = GatewayProcess(
-        tmp_path, site_yaml(sensors.port, api_port, db, platform_port=platform.port), api_port
-    )
-    consumer = PlatformConsumer(platform.port)
+async def test_gateway_killed_mid_stream_loses_nothing_the_broker_acknowledged(site: PlatformSite) -> None:
+    sensors, _, db, gateway, consumer = site
     before, down, after = scaled(10, 5), scaled(20, 3), scaled(10, 5)
     async with consuming(consumer):
         await eventually(lambda: consumer.subscribed, 10, "the platform consumer subscribed")
