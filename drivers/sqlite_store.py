@@ -84,7 +84,7 @@ class SqliteStore(SqliteFile):
         self.destinations = tuple(destinations)
         self.retention = retention or Retention()
         self._clock = clock
-        self._db_id_of_column: list[int] = []
+        self._db_id_of_column: np.ndarray = np.empty(0, np.int64)
         self._column_of_db_id: np.ndarray = np.empty(0, np.int32)
         self.counters = StoreCounters()
         self._duplicates_logged = False
@@ -103,7 +103,7 @@ class SqliteStore(SqliteFile):
         ids = dict(db.execute("SELECT name, id FROM channels"))
         for name in sorted(set(ids) - set(names)):
             self.channels.append(_meta_of(name))
-        self._db_id_of_column = [ids[c.id] for c in self.channels]
+        self._db_id_of_column = np.array([ids[c.id] for c in self.channels], np.int64)
         column_of = np.full(max(ids.values(), default=0) + 1, -1, np.int32)
         column_of[self._db_id_of_column] = np.arange(len(self.channels), dtype=np.int32)
         self._column_of_db_id = column_of
@@ -170,7 +170,7 @@ class SqliteStore(SqliteFile):
         column = np.concatenate([r.channel for r in readings])
         value = np.concatenate([r.value for r in readings])
         quality = np.concatenate([r.quality for r in readings])
-        db_ids = np.asarray(self._db_id_of_column, np.int64)[column]
+        db_ids = self._db_id_of_column[column]
         stored_value = [None if v != v else v for v in value.tolist()]  # NaN is stored as NULL
         rows = zip(ts.tolist(), db_ids.tolist(), stored_value, quality.tolist(), strict=True)
         before = last_seq(db, "readings")

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from drivers import MqttLink, MqttSource, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.modbus import ModbusHub
+from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
 from gateway.config import SiteConfig
@@ -246,9 +247,13 @@ class Runtime:
     def store_stats(self) -> dict[str, int] | None:
         return self.store.stats() if self.store is not None else None
 
-    async def history(self, channel: str, start: float, end: float, step: float | None) -> Any:
+    async def history(self, channel: str, start: float, end: float, step: float | None) -> HistoryResult:
+        """A channel's readings from the local store (``drivers.store_history``), in its thread.
+
+        Raises UnknownChannelError, TooManyBucketsError, and NoStoreError without a store.
+        """
         if self.store is None:
-            raise RuntimeError("no local store configured")
+            raise NoStoreError()
         return await self.store.history(channel, start, end, step)
 
     def health(self) -> dict[str, Any]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import Viewer
+from api.deps import RuntimeDep
 from drivers.store_history import (
     BucketPoint,
-    HistoryResult,
     NoStoreError,
     RawPoint,
     TooManyBucketsError,
@@ -35,28 +34,6 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # "+08:00" in an unencoded query string arrives as " 08:00": a form-encoded "+" means a space.
 _SPACE_FOR_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
-
-
-class HistorySource(Protocol):
-    """What this route needs of the runtime."""
-
-    clock: Callable[[], float]
-
-    async def history(self, channel: str, start: float, end: float, step: float | None) -> HistoryResult:
-        """Run drivers.store_history.channel_history in the store's thread.
-
-        Raises UnknownChannelError, TooManyBucketsError, and NoStoreError (a RuntimeError) when
-        there is no store; any RuntimeError is answered 503.
-        """
-        ...
-
-
-def get_history_source(request: Request) -> HistorySource:
-    source: HistorySource = request.app.state.runtime
-    return source
-
-
-HistorySourceDep = Annotated[HistorySource, Depends(get_history_source)]
 
 
 def _unprocessable(message: str) -> HTTPException:
@@ -119,7 +96,7 @@ def _point(point: BucketPoint | RawPoint) -> dict[str, Any]:
 @router.get("/channels/{channel_id}/history")
 async def history(
     channel_id: str,
-    source: HistorySourceDep,
+    runtime: RuntimeDep,
     _role: Viewer,
     start: Annotated[
         str | None, Query(description="ISO 8601 with offset, or epoch seconds; default end - 1 h")
@@ -136,13 +113,13 @@ async def history(
 ) -> dict[str, Any]:
     """Readings with ``start <= ts < end``: raw (at most 5000, then ``truncated``) or in epoch-aligned
     buckets of ``step`` with count, bad, min, max, mean and last; empty buckets are left out."""
-    end_s = parse_time("end", end) if end is not None else source.clock()
+    end_s = parse_time("end", end) if end is not None else runtime.clock()
     start_s = parse_time("start", start) if start is not None else max(0.0, end_s - DEFAULT_WINDOW_S)
     if start_s >= end_s:
         raise _unprocessable(f"start ({iso_utc(start_s)}) must be before end ({iso_utc(end_s)})")
     step_s = parse_step(step) if step is not None else None
     try:
-        result = await source.history(channel_id, start_s, end_s, step_s)
+        result = await runtime.history(channel_id, start_s, end_s, step_s)
     except UnknownChannelError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except TooManyBucketsError as exc:
