@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=None, help="scenarios run at once (default: one per CPU core)"
     )
 
+    backup = sub.add_parser("backup", help="consistent copy of the site's stores, while it runs")
+    backup.add_argument("--config", type=Path, required=True, help="site file")
+    backup.add_argument("dir", type=Path, help="new or empty folder for the copy")
+    restore = sub.add_parser("restore", help="put a backup back (the gateway must be stopped)")
+    restore.add_argument("--config", type=Path, required=True, help="site file")
+    restore.add_argument("dir", type=Path, help="a folder written by smartsite backup")
+
     bench = sub.add_parser("bench", help="performance benchmark against a plain Python baseline")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
@@ -92,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command in ("backup", "restore"):
+            return _backup_or_restore(args)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
@@ -162,6 +171,28 @@ def _replay(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         if args.report is not None:
             print(f"replay: report in {args.report / 'index.html'}", file=sys.stderr)
+    return 0
+
+
+def _backup_or_restore(args: argparse.Namespace) -> int:
+    from gateway.backup import BackupError, backup, restore
+    from gateway.config import load_config
+
+    config = load_config(args.config)
+    base_dir = args.config.resolve().parent
+    try:
+        if args.command == "backup":
+            manifest = backup(config, base_dir, args.dir)
+            files = manifest["files"]
+            assert isinstance(files, dict)
+            for name, entry in files.items():
+                print(f"{args.dir / entry['file']}: {name} store, {entry['bytes']} bytes")
+        else:
+            for path in restore(config, base_dir, args.dir):
+                print(f"{path}: restored from {args.dir}")
+    except BackupError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -152,6 +152,8 @@ class Pipeline:
         self.stats = PipelineStats()
         self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
+        # When the clock tick last went round (monotonic): the systemd watchdog's proof of life.
+        self.last_tick_monotonic: float | None = None
 
     async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None) -> None:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
@@ -198,6 +200,7 @@ class Pipeline:
             self.tick(clock())
 
     def tick(self, now: float) -> list[AlarmEvent]:
+        self.last_tick_monotonic = time.monotonic()
         events = self.book.apply(self.engine.tick(now))
         if events:
             self._emit(ReadingBatch.empty(), events)

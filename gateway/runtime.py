@@ -33,6 +33,7 @@ from gateway.modbus_build import build_modbus_hubs
 from gateway.models import AlarmEvent, ChannelMeta, Quality, iso_utc
 from gateway.pipeline import Pipeline
 from gateway.site import Site
+from gateway.store_paths import alarm_store_path
 from gateway.supervisor import TaskHealth, supervised
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Runtime:
         )
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
+        self.started_monotonic: float | None = None
         self._listeners: set[asyncio.Queue[AlarmEvent]] = set()
 
     # Building
@@ -118,9 +120,7 @@ class Runtime:
 
     def _build_desk(self) -> AlarmDesk:
         alarms = self.config.alarms
-        path = Path(alarms.store)
-        if not path.is_absolute():
-            path = self.base_dir / path
+        path = alarm_store_path(self.config, self.base_dir)
         self.pushes = (
             Pushes(alarms, path, self._broker_link, self.config.topic_prefix, self.clock)
             if alarms.receivers
@@ -147,6 +147,7 @@ class Runtime:
     async def run(self, stop: asyncio.Event, services: list[Service] | None = None) -> None:
         """Run until ``stop`` is set, then drain and close everything."""
         self.started_at = self.clock()
+        self.started_monotonic = time.monotonic()
         async with AsyncExitStack() as stack:
             if self.pushes is not None:  # before the desk, which hands it notices
                 await stack.enter_async_context(self.pushes)

@@ -26,10 +26,9 @@ from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.forward.store_writer import StoreWriter
 from gateway.models import ChannelMeta
+from gateway.store_paths import DEFAULT_READING_STORE, reading_store_path
 
 log = logging.getLogger(__name__)
-
-DEFAULT_STORE = "smartsite.db"
 
 
 @dataclass
@@ -80,11 +79,9 @@ def build_forwarding(
         return None
     if store_config is None:
         # Forwarding needs somewhere durable to keep what the far side has not acknowledged.
-        store_config = SqliteSinkConfig(type="sqlite", path=DEFAULT_STORE)
-        log.info("no sqlite sink configured: the forward queues live in %s", DEFAULT_STORE)
-    path = Path(store_config.path)
-    if not path.is_absolute():
-        path = base_dir / path
+        store_config = SqliteSinkConfig(type="sqlite", path=DEFAULT_READING_STORE)
+        log.info("no sqlite sink configured: the forward queues live in %s", DEFAULT_READING_STORE)
+    path = reading_store_path(config, base_dir)
     store = SqliteStore(
         path,
         channels,
