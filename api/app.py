@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from api.auth import TokenTable
+from api.errors import install_error_handlers
+from api.guard import RequestGuard
 from api.routes import alarms, channels, health, history, metrics
 from gateway.runtime import Runtime
 
@@ -24,6 +26,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.tokens = TokenTable(runtime.config.api)
+    app.add_middleware(RequestGuard)
+    install_error_handlers(app)
     for router in (health.router, channels.router, history.router, alarms.router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from api.connections import GuardedH11Protocol
+
 SHUTDOWN_TIMEOUT_S = 2.0
+# Connections at once (the dashboard's streams included) before new ones get 503: a handful of
+# supervisors and screens need tens, and the gateway's file limit (1,024) must never be reached.
+MAX_CONNECTIONS = 200
+KEEP_ALIVE_S = 5
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class _Server(uvicorn.Server):
@@ -35,8 +42,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 class ApiServer:
-    def __init__(self, app: FastAPI, sock: socket.socket) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    def __init__(self, app: FastAPI, sock: socket.socket, max_connections: int = MAX_CONNECTIONS) -> None:
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            http=GuardedH11Protocol,
+            limit_concurrency=max_connections,
+            timeout_keep_alive=KEEP_ALIVE_S,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        )
         self._server = _Server(config)
         self._sock = sock
         host, port = sock.getsockname()[:2]

@@ -148,7 +148,8 @@ async def test_role_below_the_minimum_is_forbidden(tmp_path: Path) -> None:
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        assert (await client.post("/test-only/act")).status_code == 403
+        anonymous = await client.post("/test-only/act")  # no token: authenticate (docs/api.md)
+        assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
         viewer = {"Authorization": "Bearer view-secret"}
         assert (await client.post("/test-only/act", headers=viewer)).status_code == 403
         admin = {"Authorization": "Bearer admin-secret"}
@@ -174,7 +175,7 @@ async def test_acknowledge_assign_close_with_audit_trail(
     alarm = (await client.get("/api/v1/alarms")).json()[0]
     path = f"/api/v1/alarms/{alarm['id']}"
     assert (await client.post(f"{path}/ack", headers=VIEWER)).status_code == 403
-    assert (await client.post(f"{path}/ack")).status_code == 403  # anonymous viewer
+    assert (await client.post(f"{path}/ack")).status_code == 401  # anonymous viewer: no token
     acked = await client.post(f"{path}/ack", headers=SUPERVISOR, json={"note": "going"})
     assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "Li Gong (admin)"
     assert (await client.post(f"{path}/ack", headers=SUPERVISOR)).status_code == 409
