@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
+from api.validated import SiteTime
 from gateway.errors import AlarmConflictError, AlarmNotFoundError
 
 router = APIRouter(tags=["alarms"])
@@ -25,7 +25,7 @@ class AckBody(BaseModel):
 class AssignBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     assignee: Annotated[str, Field(min_length=1, max_length=200)]
-    deadline: datetime | None = None
+    deadline: SiteTime | None = None
     note: Note = ""
 
 
@@ -57,7 +57,7 @@ def alarms(
     state: Literal["all", "active", "cleared", "open", "acknowledged", "rectifying", "closed"] = "all",
     grade: Annotated[int | None, Query(ge=1, le=3, description="at least this grade (max grade)")] = None,
     channel: str | None = None,
-    since: datetime | None = None,
+    since: SiteTime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[dict[str, Any]]:
     """Active alarms first (newest change first), then the others."""

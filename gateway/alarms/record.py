@@ -67,7 +67,12 @@ class AlarmRecord:
         """As the API and pushes show it."""
 
         def when(ts: float | None) -> str | None:
-            return None if ts is None else iso_utc(ts)
+            # A time no ISO 8601 can show (stored before the API refused it) reads as unknown
+            # rather than breaking the listing for everyone.
+            try:
+                return None if ts is None else iso_utc(ts)
+            except (OverflowError, ValueError, OSError):
+                return None
 
         return {
             "id": self.id,

@@ -17,7 +17,12 @@ from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
 from gateway.errors import ConfigError
 
-MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# A 2,000-channel site file is about 300 KB. The bounds keep a pathological file (tens of thousands
+# of tiny lists) from costing minutes and gigabytes before it is refused.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_NODES = 150_000
+# Problems listed in full; past that a file is wrong in one repeated way and the rest are counted.
+MAX_PROBLEMS_LISTED = 100
 
 KeyPath = tuple[str | int, ...]
 
@@ -35,9 +40,10 @@ def format_path(path: KeyPath) -> str:
 class LineIndex:
     """Line of every key and list item in a YAML document, and any duplicate keys."""
 
-    def __init__(self, root: yaml.Node | None) -> None:
+    def __init__(self, root: yaml.Node | None, max_nodes: int = MAX_CONFIG_NODES) -> None:
         self.lines: dict[KeyPath, int] = {}
         self.duplicates: list[tuple[KeyPath, int]] = []
+        self.max_nodes = max_nodes
         # Aliases share nodes: walk each once, or a recursive alias or an alias bomb never ends.
         self._walked: set[int] = set()
         if root is not None:
@@ -47,6 +53,8 @@ class LineIndex:
         if id(node) in self._walked:
             return
         self._walked.add(id(node))
+        if len(self._walked) > self.max_nodes:
+            raise TooManyNodesError(self.max_nodes)
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
             for key_node, value_node in node.value:
@@ -83,6 +91,49 @@ class LineIndex:
         return None
 
 
+class TooManyNodesError(Exception):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+def listed(problems: list[str]) -> list[str]:
+    """The first problems in full, then how many more (a file wrong 100,000 times says so briefly)."""
+    if len(problems) <= MAX_PROBLEMS_LISTED:
+        return problems
+    more = len(problems) - MAX_PROBLEMS_LISTED
+    return [*problems[:MAX_PROBLEMS_LISTED], f"... and {more} more problems like these"]
+
+
+def _count_nodes(loader_class: Any, text: str, limit: int) -> None:
+    """Refuse a document of more than ``limit`` nodes before building any of them."""
+    loader = loader_class(text)
+    try:
+        nodes = 0
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                nodes += 1
+                if nodes > limit:
+                    raise TooManyNodesError(limit)
+    finally:
+        loader.dispose()
+
+
+def _parse(text: str, max_nodes: int = MAX_CONFIG_NODES) -> tuple[Any, LineIndex]:
+    """The data and the line index from one parse, by libyaml when it is there."""
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    _count_nodes(loader_class, text, max_nodes)
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        # Index the lines first: building the data flattens merge keys (<<) in the node tree.
+        lines = LineIndex(root, max_nodes)
+        data = loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
 def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
     """Turn a pydantic error location into a path through the data.
 
@@ -112,13 +163,17 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
 def parse_yaml(text: str, source: str) -> tuple[Any, LineIndex]:
     """The document and the line of every key; ConfigError for bad syntax or a duplicate key."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-        lines = LineIndex(root)
+        data, lines = _parse(text)
+    except TooManyNodesError as exc:
+        raise ConfigError(
+            [f"{source}: (file): more than {exc.limit} keys and items; no site file needs that many"]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
+        if "nesting depth" in problem:  # libyaml's words for what the pure-Python parser hits later
+            where, problem = source, "nested too deeply"
         raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc
     except RecursionError:
         raise ConfigError([f"{source}: (YAML syntax): nested too deeply"]) from None
@@ -151,17 +206,20 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
         config = SiteConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        for error in errors[:MAX_PROBLEMS_LISTED]:
             path = _data_path(data, tuple(error["loc"]))
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "union_tag_invalid":
                 path = (*path, "type")
             problems.append(at(path, message))
+        if len(errors) > MAX_PROBLEMS_LISTED:
+            problems.append(f"... and {len(errors) - MAX_PROBLEMS_LISTED} more problems like these")
         raise ConfigError(problems) from None
 
     meaning: list[Problem] = check_meaning(config)
     if meaning:
-        raise ConfigError([at(p.path, p.message) for p in meaning])
+        raise ConfigError(listed([at(p.path, p.message) for p in meaning]))
     return config
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config.loader import MAX_CONFIG_BYTES
+from gateway.config.loader import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_PROBLEMS_LISTED
 
 HERE = Path(__file__).parent
 CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
@@ -95,6 +95,13 @@ FILE_CASES = {
         f"(file): larger than a site file may be ({MAX_CONFIG_BYTES} bytes)",
     ),
     "deep_nesting": (b"x: " + b"[" * 5000 + b"]" * 5000, "(YAML syntax): nested too deeply"),
+    # libyaml's own bound, met before Python's recursion limit: refused with the line.
+    "deeper_than_libyaml": (b"x: " + b"[" * 1500 + b"]" * 1500, "(YAML syntax): nested too deeply"),
+    # Tens of thousands of tiny lists under the size limit: refused by count, before any is built.
+    "too_many_nodes": (
+        b"devices:\n" + b"  - [1, 2]\n" * (MAX_CONFIG_NODES // 3 + 1),
+        f"(file): more than {MAX_CONFIG_NODES} keys and items; no site file needs that many",
+    ),
 }
 
 
@@ -106,3 +113,19 @@ def test_unusable_file(
     if isinstance(content, bytes):
         path.write_bytes(content)
     assert check(capsys, path) == (1, "", [f"{path}: {message}"])
+
+
+def test_a_file_wrong_many_times_lists_the_first_problems_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.yaml"
+    wrong = 3 * MAX_PROBLEMS_LISTED
+    path.write_text("site:\n  id: s1\ndevices:\n" + "  - [1]\n" * wrong)
+    code, out, err = check(capsys, path)
+    assert (code, out) == (1, "")
+    assert len(err) == MAX_PROBLEMS_LISTED + 1
+    assert all(PROBLEM.match(line) for line in err[:-1])
+    assert err[0].startswith(f"{path}:4: devices[0]: ")
+    # The devices' problems come first; site.id and anything else wrong are among the counted rest.
+    assert re.fullmatch(r"\.\.\. and \d+ more problems like these", err[-1])
+    assert int(err[-1].split()[2]) >= wrong - MAX_PROBLEMS_LISTED
