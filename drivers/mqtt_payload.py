@@ -53,7 +53,7 @@ class DeviceBinding:
     device: str
     columns: dict[str, int]
     layout: PayloadLayout | None = None  # None: the contract's {"ts": ..., "values": {...}}
-    time: TimePolicy = TimePolicy()
+    time: TimePolicy = field(default_factory=TimePolicy)
     _compiled: _CompiledLayout | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:

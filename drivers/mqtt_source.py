@@ -14,8 +14,8 @@ from types import TracebackType
 
 import aiomqtt
 
-from drivers.mqtt_link import MqttLink
 from drivers.device_time import TIME_REASONS
+from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.outage import Backoff, OutageLog
 from gateway.models import ReadingBatch
@@ -167,9 +167,10 @@ class MqttSource:
         for kind, count in decoded.problems.items():
             self._reject(binding.device, kind, decoded.details.get(kind, kind), count)
         self._time_episodes(binding.device, decoded.problems, decoded.newest_stamp is not None)
-        if decoded.newest_stamp is not None and self._clock_watch is not None:
-            if binding.time.source != "gateway":  # a clock declared untrusted is not reported
-                self._clock_watch(binding.device, arrival, decoded.newest_stamp - arrival)
+        # A clock declared untrusted (time_source: gateway) is not reported.
+        watch = self._clock_watch if binding.time.source != "gateway" else None
+        if decoded.newest_stamp is not None and watch is not None:
+            watch(binding.device, arrival, decoded.newest_stamp - arrival)
         if not decoded.ts:
             return None
         stats.readings += len(decoded.ts)

@@ -121,6 +121,6 @@ def _message(device: str, state: str, offset: float, tolerance_s: float) -> str:
 def _span(seconds: float) -> str:
     if seconds >= 2 * 86400:
         return f"{seconds / 86400:.1f} days"
-    if seconds >= 2 * 3600:
+    if seconds > 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds:.0f} s"

@@ -88,7 +88,7 @@ class MqttDeviceConfig(Strict):
         default=None, description='default: the contract\'s {"ts": ..., "values": {...}}'
     )
     time_source: TimeSource = Field(
-        default="device_checked", description="device_checked | device | gateway: whose clock stamps a reading"
+        default="device_checked", description="device_checked | device | gateway: whose clock stamps readings"
     )
     clock_tolerance_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = Field(
         default=300.0, description="how far ahead of the gateway's clock a device stamp may be"

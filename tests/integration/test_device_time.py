@@ -70,7 +70,11 @@ async def test_one_reading_an_hour_ahead_then_the_8_mm_alarm_is_raised(
         # A DTU whose clock jumped an hour ahead stamps one reading...
         await sensor.publish(TOPIC_UP, settlement(0.5, NOW + 3600), qos=1)
         notice = await next_event(alarms, 3.0)
-        assert (notice["channel"], notice["rule"], notice["state"]) == ("fw1.S1.clock", "device_clock", "raised")
+        assert (notice["channel"], notice["rule"], notice["state"]) == (
+            "fw1.S1.clock",
+            "device_clock",
+            "raised",
+        )
         assert notice["grade"] == 1 and notice["value"] == 3600.0 and notice["limit"] == 300.0
         assert "fw1.S1" in notice["message"] and "3600 s ahead" in notice["message"]
         # ... then its clock is right again and the formwork settles through 10 mm, one reading a second.
