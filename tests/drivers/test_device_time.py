@@ -182,3 +182,19 @@ def test_source_with_gateway_time_reports_no_clock_offsets() -> None:
     batch = src._decode("up/fw1.S1", payload(NOW + 3600))
     assert batch is not None and batch.ts.tolist() == [NOW]
     assert seen == [] and src.rejected_total() == {}
+
+
+def test_site_devices_get_their_time_rules_with_defaults_for_a_site_that_never_tunes_them() -> None:
+    from gateway.config import parse_config
+    from gateway.site import Site
+
+    config = parse_config(
+        """
+site: {id: t1}
+devices:
+  - {id: a, type: mqtt, channels: {x: {}}}
+  - {id: b, type: mqtt, time_source: device, clock_tolerance_s: 60, max_reading_age_s: 3600, channels: {x: {}}}
+"""
+    )
+    times = {b.device: b.time for b in Site(config).device_topics().values()}
+    assert times == {"a": TimePolicy("device_checked", 300.0, 7 * DAY), "b": TimePolicy("device", 60.0, 3600.0)}
