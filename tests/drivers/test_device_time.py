@@ -193,8 +193,12 @@ def test_site_devices_get_their_time_rules_with_defaults_for_a_site_that_never_t
 site: {id: t1}
 devices:
   - {id: a, type: mqtt, channels: {x: {}}}
-  - {id: b, type: mqtt, time_source: device, clock_tolerance_s: 60, max_reading_age_s: 3600, channels: {x: {}}}
+  - {id: b, type: mqtt, time_source: device, clock_tolerance_s: 60, max_reading_age_s: 3600,
+     channels: {x: {}}}
 """
     )
     times = {b.device: b.time for b in Site(config).device_topics().values()}
-    assert times == {"a": TimePolicy("device_checked", 300.0, 7 * DAY), "b": TimePolicy("device", 60.0, 3600.0)}
+    assert times == {
+        "a": TimePolicy("device_checked", 300.0, 7 * DAY),
+        "b": TimePolicy("device", 60.0, 3600.0),
+    }
