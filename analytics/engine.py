@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analytics.rewind import REWOUND, ClockRewind
 from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
 from analytics.table import Block, Deriver, Judge, Screen, TableResult
@@ -92,6 +93,7 @@ class Engine:
         sizes = [len(j.channel) for j in self.judges]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         self.rejected_total: Counter[str] = Counter()
+        self.rewind = ClockRewind(n)
 
     @property
     def binding_channel(self) -> npt.NDArray[np.int32]:
@@ -151,6 +153,10 @@ class Engine:
         if len(s_ts):
             repeated[1:] |= (s_ch[1:] == s_ch[:-1]) & (s_ts[1:] == s_ts[:-1])
         duplicate = repeated & ~stale
+        # A device clock that jumped back: a few readings behind, in order, start a new time line.
+        rewound, rewinds = self.rewind.take(s_ts, s_ch, stale, ~(duplicate | stale))
+        stale &= ~rewound
+        rejected[REWOUND] += rewinds
         rejected["duplicate_time"] += int(duplicate.sum())
         rejected["out_of_order"] += int(stale.sum())
         in_order = ~(duplicate | stale)

@@ -206,6 +206,11 @@ class Pipeline:
             self._emit(ReadingBatch.empty(), events)
         return events
 
+    def emit_events(self, events: list[AlarmEvent]) -> None:
+        """Alarm events made outside the core (a device's clock notice), to every sink."""
+        if events:
+            self._emit(ReadingBatch.empty(), events)
+
     def process(self, batch: ReadingBatch, receipts: Sequence[Receipt] = ()) -> list[AlarmEvent]:
         result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
         events = self.book.apply(result.transitions)

@@ -25,7 +25,8 @@ from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
-from gateway.config import SiteConfig
+from gateway.clock_notice import ClockNotices, clock_channel
+from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
@@ -63,6 +64,8 @@ class Runtime:
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
         self.engine, self.book = self.site.analytics()
+        mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
+        self.clock_notices = ClockNotices(self.site.id, mqtt_devices)
         self.forwarding = build_forwarding(
             config, self._channel_metas(), self.base_dir, self._broker_link, clock=clock
         )
@@ -71,6 +74,9 @@ class Runtime:
         self.book.reopen = self.desk.reopen_id
         self.book.reopen_window_s = self.config.alarms.reopen_window_s
         self.book.is_closed = self.desk.is_closed
+        clocks = self.clock_notices.book
+        clocks.reopen, clocks.is_closed = self.desk.reopen_id, self.desk.is_closed
+        clocks.reopen_window_s = self.config.alarms.reopen_window_s
         self.sinks: list[Sink] = [self.desk]
         self.pipeline = Pipeline(
             self.engine,
@@ -112,11 +118,15 @@ class Runtime:
                     identifier=self.config.mqtt.client_id or f"smartsite-{self.site.id}-in",
                     persistent_session=self.config.mqtt.persistent_session,
                     ack_after_store=durable,
+                    clock_watch=self._clock_seen,
                 )
             )
         columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}
         sources += build_modbus_hubs(self.config, columns, clock=self.clock)
         return sources
+
+    def _clock_seen(self, device: str, arrival: float, offset: float) -> None:
+        self.pipeline.emit_events(self.clock_notices.observe(device, arrival, offset))
 
     def _build_desk(self) -> AlarmDesk:
         alarms = self.config.alarms
@@ -127,6 +137,7 @@ class Runtime:
             else None
         )
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
+        where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
         notify = self.pushes.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
@@ -269,6 +280,7 @@ class Runtime:
             "analytics_failures": self.pipeline.stats.analytics_failures,
             "rejected": dict(self.pipeline.stats.rejected),
             "sources": [_source_health(s) for s in self.sources],
+            "clocks_off": self.clock_notices.off(),
             "store": self.store_stats(),
             "store_writer": None
             if self.forwarding is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import DeviceBinding
+from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import PayloadLayout
 from gateway.alarm_book import AlarmBook
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
@@ -44,7 +45,8 @@ class Site:
                 if device.payload is not None
                 else None
             )
-            topics[topic] = DeviceBinding(device.id, columns, layout)
+            time = TimePolicy(device.time_source, device.clock_tolerance_s, device.max_reading_age_s)
+            topics[topic] = DeviceBinding(device.id, columns, layout, time)
         return topics
 
     def device_wildcard(self) -> str:

@@ -114,7 +114,9 @@ def write_report(
         row_of = np.full(len(ids), -1, dtype=np.intp)
         row_of[columns] = np.arange(len(plotted))
         envelope = Envelope.empty(len(plotted), summary.first_ts, summary.last_ts)
-        for chunk in ReadingReader(input_path, site.index, chunk_bytes, keep=keep):
+        for chunk in ReadingReader(
+            input_path, site.index, chunk_bytes, keep=keep, timezone=config.site.timezone
+        ):
             envelope.add(row_of[chunk.column], chunk.ts, chunk.value)
     limits = channel_limits(config, ids)
     units = dict(zip(ids, site.units, strict=True))

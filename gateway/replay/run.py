@@ -175,7 +175,7 @@ def replay(
     stream = stream if stream is not None else sys.stderr
     started = time.perf_counter()
     replayer = Replayer(config)
-    reader = ReadingReader(input_path, replayer.site.index, chunk_bytes)
+    reader = ReadingReader(input_path, replayer.site.index, chunk_bytes, timezone=config.site.timezone)
     bar = Progress(stream, enabled=progress)
     events = 0
     output_path.parent.mkdir(parents=True, exist_ok=True)
