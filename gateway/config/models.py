@@ -80,6 +80,9 @@ class MqttDeviceConfig(Strict):
     payload: PayloadConfig | None = Field(
         default=None, description='default: the contract\'s {"ts": ..., "values": {...}}'
     )
+    period_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = Field(
+        default=None, description="how often the device reports; lets check-config judge rule windows"
+    )
 
 
 DeviceConfig = Annotated[MqttDeviceConfig | ModbusDeviceConfig, Field(discriminator="type")]
