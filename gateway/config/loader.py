@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.config.meaning import Problem, check_meaning
+from gateway.config.meaning_periods import check_periods
 from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
 from gateway.errors import ConfigError
@@ -246,3 +247,12 @@ def read_text(path: str | Path, what: str, max_bytes: int) -> str:
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
     return parse_config(read_text(path, "site file", MAX_CONFIG_BYTES), source=str(path))
+
+
+def config_warnings(path: str | Path, config: SiteConfig) -> list[str]:
+    """``FILE:LINE: key.path: warning: ...`` lines for a valid site file: rules that do not fit how
+    often their devices report. Warnings do not stop the gateway."""
+    source = str(path)
+    _, lines = parse_yaml(read_text(path, "site file", MAX_CONFIG_BYTES), source)
+    at = lines.locate(source)
+    return [at(p.path, p.message) for p in check_periods(config)]

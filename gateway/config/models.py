@@ -96,6 +96,9 @@ class MqttDeviceConfig(Strict):
     max_reading_age_s: Annotated[float, Field(gt=0, le=366 * 86400, allow_inf_nan=False)] = Field(
         default=WEEK_S, description="older readings are refused (a DTU's backlog after an outage is not)"
     )
+    period_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = Field(
+        default=None, description="how often the device reports; lets check-config judge rule windows"
+    )
 
 
 DeviceConfig = Annotated[MqttDeviceConfig | ModbusDeviceConfig, Field(discriminator="type")]
