@@ -3,13 +3,13 @@
 After a restart every judge starts from rest (or from a warm start on stored readings) and need not
 be at the grade of an alarm that is still active. A carried grade stands in for the judge's grade:
 
-- the binding's next transition continues from the carried grade, and one that only repeats it is
-  no event (no second raise);
-- without a transition, the first usable reading of the binding's channel at or after
-  ``settle_from`` (data time) moves the carried grade to the data's verdict, so an alarm whose
-  condition is gone clears. For a threshold row the verdict is one hysteresis step from the carried
-  grade (a reading inside the band holds the alarm, as an uninterrupted run would); for any other
-  judge it is the judge's own grade, trusted once it has seen a window of data.
+- a threshold row steps from the carried grade on each new usable reading, with the rule's
+  hysteresis (a reading inside the band holds the alarm, as an uninterrupted run would; the
+  judge's own transitions, from rest, are not used) until the judge's grade agrees;
+- any other binding's next transition continues from the carried grade, and one that only repeats
+  it is no event (no second raise); without a transition, the first usable reading of the channel
+  at or after ``settle_from`` (data time: once the judge has seen a window of data) moves the
+  carried grade to the judge's, so an alarm whose condition is gone clears.
 
 Vectorised over bindings; nothing is carried in a run that never restarted.
 """
@@ -59,6 +59,10 @@ class CarriedGrades:
         self._seen_ts = np.full(n, -np.inf)  # last usable time of the channel when last looked at
         self._judges = list(judges)
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self._stepped = np.zeros(n, dtype=bool)  # threshold rows: stepped with their hysteresis
+        for i, judge in enumerate(self._judges):
+            if isinstance(judge, ThresholdTable):
+                self._stepped[self._offsets[i] : self._offsets[i + 1]] = True
         self.any = False
 
     def carry(self, binding: IDX, grade: I8, settle_from: F64, window_s: F64, state: ChannelState) -> None:
@@ -78,7 +82,10 @@ class CarriedGrades:
         keep = np.ones(len(binding), dtype=bool)
         if not self.any or not len(binding):
             return old, keep
-        carried = np.flatnonzero(self.grade[binding] != NONE)
+        carried = self.grade[binding] != NONE
+        stepped = carried & self._stepped[binding]
+        keep[stepped] = False  # ``settle`` steps these itself
+        carried = np.flatnonzero(carried & ~stepped)
         if not len(carried):
             return old, keep
         _, first = np.unique(binding[carried], return_index=True)
@@ -101,10 +108,11 @@ class CarriedGrades:
         new_reading = np.isfinite(good_ts) & (good_ts > self._seen_ts[rows])
         self._seen_ts[rows] = np.where(np.isfinite(good_ts), good_ts, self._seen_ts[rows])
         # Without a warm start, the window starts with the first usable reading seen.
-        unset = new_reading & np.isnan(self.settle_from[rows])
+        unset = new_reading & np.isnan(self.settle_from[rows]) & ~self._stepped[rows]
         self.settle_from[rows[unset]] = good_ts[unset] + self.window_s[rows[unset]]
         # Judged only where the channel's newest reading is the usable one (its value is at hand).
-        due = new_reading & (good_ts >= self.settle_from[rows]) & (state.last_ts[ch] == good_ts)
+        due = new_reading & (state.last_ts[ch] == good_ts)
+        due &= self._stepped[rows] | (good_ts >= self.settle_from[rows])
         rows, ch, ts = rows[due], ch[due], good_ts[due]
         if not len(rows):
             return empty

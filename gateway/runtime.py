@@ -160,11 +160,7 @@ class Runtime:
                 await self.forwarding.enter(stack)
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
-            # Before the first live reading: baselines, windows and active alarms as they were.
-            sensors = [e.id for e in self.site.channels[: self.engine.first_derived]]
-            self.resumed = await resume(
-                self.config, self.engine, self.book, self.desk, self.baselines, self.store, sensors
-            )
+            await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)
             async with asyncio.TaskGroup() as group:
@@ -196,6 +192,16 @@ class Runtime:
                 for task in workers:
                     task.cancel()
         log.info("stopped")
+
+    async def resume(self) -> Resumed:
+        """Before the first live reading (stores and desk open): baselines, windows and active
+        alarms as they were before the restart (``gateway.resume``)."""
+        sensors = [e.id for e in self.site.channels[: self.engine.first_derived]]
+        self.resumed = await resume(
+            self.config, self.engine, self.book, self.desk, self.baselines, self.store, sensors
+        )
+        await self.baselines.flush()
+        return self.resumed
 
     async def _tick(self) -> None:
         await self.pipeline.tick_every(TICK_PERIOD_S, self.clock)
