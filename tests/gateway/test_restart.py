@@ -6,6 +6,7 @@ compares what people would see: the alarm events (data time, grade, state) and t
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 from pathlib import Path
@@ -32,7 +33,7 @@ async def run_through(
     events: list[AlarmEvent] = []
     cuts = [0, *restart_at, len(ts)]
     resumed = []
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+    for lo, hi in itertools.pairwise(cuts):
         async with started(site(store), base) as runtime:
             resumed.append(runtime.health()["resumed"])
             for i in range(lo, hi, 10):
@@ -70,7 +71,8 @@ async def test_restarts_mid_trend_give_the_same_alarms(tmp_path: Path, store: bo
     else:
         # Without readings to warm up from, the rate needs a window of live data after each restart:
         # its alarms come later, but never twice, and the others are exactly as without restarts.
-        assert [s for s in seen(restarted) if s[1] != "tilt_rate"] == [s for s in seen(plain) if s[1] != "tilt_rate"]
+        others = [s for s in seen(plain) if s[1] != "tilt_rate"]
+        assert [s for s in seen(restarted) if s[1] != "tilt_rate"] == others
         raises = [s for s in seen(restarted) if s[1] == "tilt_rate" and s[3] == "raised"]
         assert len(raises) == 1
     # One record per episode: the events after a restart continue the record from before it.
@@ -139,7 +141,9 @@ async def test_two_active_records_of_one_rule_become_one(tmp_path: Path) -> None
         assert [(e.state, e.alarm_id) for e in gone] == [("cleared", first.alarm_id)]
 
 
-async def test_missing_damaged_and_unknown_baseline_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_missing_damaged_and_unknown_baseline_rows(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with started(site(), tmp_path) as runtime:
         await feed(runtime, [T0, T0 + 60], [SETTLE, SETTLE], [100.0, 101.0])
     with sqlite3.connect(tmp_path / "alarms.db") as db:
