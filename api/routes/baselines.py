@@ -53,7 +53,7 @@ async def reset(
 ) -> dict[str, Any]:
     """Take the baseline again from the next good reading, or set it to ``value``; audited."""
     if not body.reason.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "a reason is required")
+        raise HTTPException(422, "a reason is required")
     try:
         return await runtime.baselines.reset(rule, channel, _actor(request, role), body.reason, body.value)
     except BaselineNotFoundError as exc:
