@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.rewind import REWOUND, ClockRewind
+from analytics.carry import CarriedGrades, Settled
 from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
 from analytics.table import Block, Deriver, Judge, Screen, TableResult
@@ -94,6 +95,8 @@ class Engine:
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
         self.rejected_total: Counter[str] = Counter()
         self.rewind = ClockRewind(n)
+        # Grades of alarms still active before a restart, until the data speaks (analytics.carry).
+        self.carried = CarriedGrades(self.judges)
 
     @property
     def binding_channel(self) -> npt.NDArray[np.int32]:
@@ -105,7 +108,8 @@ class Engine:
 
     @property
     def binding_grade(self) -> npt.NDArray[np.int8]:
-        return _cat([j.grade for j in self.judges], np.int8)
+        judged = _cat([j.grade for j in self.judges], np.int8)
+        return self.carried.overlay(judged) if self.carried.any else judged
 
     def channel_grade(self) -> npt.NDArray[np.int8]:
         """Worst current grade of each channel over all its rules."""
@@ -167,6 +171,8 @@ class Engine:
 
         keep = np.flatnonzero(in_order)
         transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep])
+        if self.carried.any:
+            transitions = self._carry_over(transitions, settle=True)
         for key, count in rejected.items():
             if count:
                 self.rejected_total[key] += count
@@ -174,7 +180,19 @@ class Engine:
 
     def tick(self, now: float) -> Transitions:
         """Let time pass without data (silent sensors are noticed)."""
-        return self._merge([(i, j.tick(now)) for i, j in enumerate(self.judges)])
+        found = self._merge([(i, j.tick(now)) for i, j in enumerate(self.judges)])
+        return self._carry_over(found, settle=False) if self.carried.any else found
+
+    def _carry_over(self, t: Transitions, settle: bool) -> Transitions:
+        """Continue the grades carried over a restart; settle them on new usable readings."""
+        old, keep = self.carried.continue_first(t.binding, t.old_grade, t.new_grade)
+        t.old_grade = old
+        t = _take(t, np.flatnonzero(keep))
+        if settle:
+            settled = self.carried.settle(self.state, _cat([j.grade for j in self.judges], np.int8))
+            if len(settled):
+                t = _with_settled(t, settled)
+        return t
 
     def _evaluate(
         self,
@@ -241,6 +259,21 @@ class Engine:
 
 def _cat(arrays: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
     return np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype=dtype)
+
+
+def _take(t: Transitions, index: npt.NDArray[np.intp]) -> Transitions:
+    return Transitions(*(getattr(t, name)[index] for name in Transitions.__slots__))
+
+
+def _with_settled(t: Transitions, s: Settled) -> Transitions:
+    nan = np.full(len(s), np.nan)
+    parts = {
+        "ts": s.ts, "binding": s.binding, "old_grade": s.old_grade, "new_grade": s.new_grade,
+        "value": s.value, "limit": s.limit, "upward": s.upward, "time_to_limit_s": nan,
+        "failure_time": nan,
+    }  # fmt: skip
+    both = Transitions(*(np.concatenate([getattr(t, k), parts[k]]) for k in Transitions.__slots__))
+    return _take(both, np.lexsort((both.binding, both.ts)))
 
 
 def _empty_transitions() -> Transitions:

@@ -41,6 +41,14 @@ class AlarmBook:
         self.is_closed: Callable[[str], bool] = lambda _alarm_id: False
         self._last_cleared: dict[int, tuple[str, float]] = {}
 
+    def binding_names(self) -> list[tuple[str, str, str]]:
+        """(channel, rule, unit) of each binding, in the engine's numbering."""
+        return list(zip(self._channel, self._rule, self._unit, strict=True))
+
+    def resume(self, binding: int, alarm_id: str) -> None:
+        """After a restart: the alarm this binding still has open (an active record on the desk)."""
+        self._open[binding] = alarm_id
+
     def apply(self, t: Transitions) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
         for ts, binding, old, new, value, limit, upward, ttl, failure in zip(

@@ -142,8 +142,10 @@ class Pipeline:
         durable: DurableWriter | None = None,
         cycles: CycleDetector | None = None,
         site: str = "site",
+        judged: Callable[[ReadingBatch], None] | None = None,
     ) -> None:
         self.engine = engine
+        self._judged = judged  # told of every batch just judged (baselines taken from it)
         self.book = book
         self.workers = [SinkWorker(s) for s in sinks]
         self.durable = durable
@@ -223,6 +225,8 @@ class Pipeline:
             cycles = tuple(c.to_dict(self._site) for c in found)
             self.stats.cycles += len(cycles)
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
+        if self._judged is not None:
+            self._judged(out)
         self._emit(out, events, receipts, cycles)
         return events
 

@@ -25,6 +25,7 @@ from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
+from gateway.baselines import Baselines
 from gateway.clock_notice import ClockNotices, clock_channel
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
@@ -33,6 +34,7 @@ from gateway.forward.stats import ForwardStats
 from gateway.modbus_build import build_modbus_hubs
 from gateway.models import AlarmEvent, ChannelMeta, Quality, iso_utc
 from gateway.pipeline import Pipeline
+from gateway.resume import Resumed, resume
 from gateway.site import Site
 from gateway.store_paths import alarm_store_path
 from gateway.supervisor import TaskHealth, supervised
@@ -78,6 +80,8 @@ class Runtime:
         clocks.reopen, clocks.is_closed = self.desk.reopen_id, self.desk.is_closed
         clocks.reopen_window_s = self.config.alarms.reopen_window_s
         self.sinks: list[Sink] = [self.desk]
+        self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
+        self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
             self.engine,
             self.book,
@@ -86,6 +90,7 @@ class Runtime:
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
             site=self.site.id,
+            judged=self.baselines.watch,
         )
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
@@ -166,6 +171,7 @@ class Runtime:
                 await self.forwarding.enter(stack)
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
+            await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)
             async with asyncio.TaskGroup() as group:
@@ -180,6 +186,7 @@ class Runtime:
                     workers += [self._start(group, n, run) for n, run in self.forwarding.services()]
                 workers += [self._start(group, name, run) for name, run in services or []]
                 workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
+                workers.append(self._start(group, "baselines", self.baselines.run))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
                 for task in feeders:
@@ -192,9 +199,20 @@ class Runtime:
                         DRAIN_TIMEOUT_S,
                         self.pipeline.waiting(),
                     )
+                await self.baselines.flush()
                 for task in workers:
                     task.cancel()
         log.info("stopped")
+
+    async def resume(self) -> Resumed:
+        """Before the first live reading (stores and desk open): baselines, windows and active
+        alarms as they were before the restart (``gateway.resume``)."""
+        sensors = [e.id for e in self.site.channels[: self.engine.first_derived]]
+        self.resumed = await resume(
+            self.config, self.engine, self.book, self.desk, self.baselines, self.store, sensors
+        )
+        await self.baselines.flush()
+        return self.resumed
 
     async def _tick(self) -> None:
         await self.pipeline.tick_every(TICK_PERIOD_S, self.clock)
@@ -309,6 +327,8 @@ class Runtime:
                 "active": sum(1 for r in self.desk.records.values() if r.active),
                 "notices": self.desk.notices_made,
             },
+            "resumed": None if self.resumed is None else self.resumed.as_dict(),
+            "baselines": self.baselines.health(),
             "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
                 {"name": h.name, "restarts": h.restarts, "failing": h.failing}

@@ -95,6 +95,15 @@ class AlarmDesk:
                 best = record
         return None if best is None else best.id
 
+    async def retire(self, alarm_id: str, note: str) -> None:
+        """End a record the data no longer follows (a second active record of one (channel, rule),
+        left by an older version): inactive, audited, no notice."""
+        record = self._find(alarm_id)
+        now = self.clock()
+        record.active, record.state = False, AlarmState.CLEARED
+        record.cleared_ts, record.escalate_at, record.updated = now, None, now
+        await self._save(record, [_entry(now, SYSTEM, "superseded", note)], [])
+
     def is_closed(self, alarm_id: str) -> bool:
         record = self.records.get(alarm_id)
         return record is not None and record.status == Status.CLOSED

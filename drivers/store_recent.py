@@ -1,0 +1,71 @@
+"""The local store's latest readings per channel, for warm-starting the analytics after a restart.
+
+Synchronous on a connection (the store runs it in its worker thread, ``SqliteFile.call``). Each
+query is a range scan of the ``(channel, ts)`` index, newest first, and bounded in rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+GOOD_BELOW = 0x10  # Quality.BAD: flags from this bit on make a reading unusable
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelReadings:
+    channel: str
+    ts: npt.NDArray[np.float64]  # ascending
+    value: npt.NDArray[np.float64]  # NaN where stored as NULL
+    quality: npt.NDArray[np.uint8]
+
+
+def recent_readings(
+    db: sqlite3.Connection, channels: list[str], span_s: float, min_count: int, max_rows: int
+) -> list[ChannelReadings]:
+    """Per channel: its readings of the last ``span_s`` before its newest one, and at least its last
+    ``min_count`` readings, at most ``max_rows`` (the newest). Channels without readings are left out."""
+    ids = dict(db.execute("SELECT name, id FROM channels"))
+    out: list[ChannelReadings] = []
+    for name in channels:
+        cid = ids.get(name)
+        if cid is None:
+            continue
+        newest = db.execute("SELECT max(ts) FROM readings WHERE channel = ?", (cid,)).fetchone()
+        if newest[0] is None:
+            continue
+        cutoff = float(newest[0]) - span_s
+        nth = "SELECT ts FROM readings WHERE channel = ? ORDER BY ts DESC LIMIT 1 OFFSET ?"
+        kth = db.execute(nth, (cid, min_count - 1)).fetchone()
+        cutoff = min(cutoff, float(kth[0])) if kth is not None else -np.inf
+        rows = db.execute(
+            "SELECT ts, value, quality FROM readings WHERE channel = ? AND ts >= ? ORDER BY ts DESC LIMIT ?",
+            (cid, cutoff, max_rows),
+        ).fetchall()
+        data = np.array(
+            [(ts, np.nan if value is None else value, quality) for ts, value, quality in reversed(rows)],
+            dtype=np.float64,
+        ).reshape(-1, 3)
+        out.append(ChannelReadings(name, data[:, 0].copy(), data[:, 1].copy(), data[:, 2].astype(np.uint8)))
+    return out
+
+
+def first_good(db: sqlite3.Connection, channels: list[str]) -> dict[str, tuple[float, float]]:
+    """Per channel: (ts, value) of its oldest usable reading still in the store."""
+    ids = dict(db.execute("SELECT name, id FROM channels"))
+    found: dict[str, tuple[float, float]] = {}
+    for name in channels:
+        cid = ids.get(name)
+        if cid is None:
+            continue
+        row = db.execute(
+            "SELECT ts, value FROM readings WHERE channel = ? AND quality < ? AND value IS NOT NULL "
+            "ORDER BY ts LIMIT 1",
+            (cid, GOOD_BELOW),
+        ).fetchone()
+        if row is not None:
+            found[name] = (float(row[0]), float(row[1]))
+    return found
