@@ -40,7 +40,9 @@ def chattering(
     return out
 
 
-def episode_starts(hit: npt.NDArray[np.bool_], key: npt.NDArray[np.integer], ts: F64) -> npt.NDArray[np.bool_]:
+def episode_starts(
+    hit: npt.NDArray[np.bool_], key: npt.NDArray[np.integer], ts: F64
+) -> npt.NDArray[np.bool_]:
     """Chattering changes that start an episode: the key's previous change did not chatter."""
     order = np.lexsort((ts, key))
     h, k = hit[order], np.asarray(key)[order]

@@ -41,6 +41,11 @@ class AlarmBook:
         self.is_closed: Callable[[str], bool] = lambda _alarm_id: False
         self._last_cleared: dict[int, tuple[str, float]] = {}
 
+    @property
+    def binding_names(self) -> tuple[list[str], list[str]]:
+        """Channel id and rule name of each binding (the engine's rows)."""
+        return self._channel, self._rule
+
     def apply(self, t: Transitions) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
         for ts, binding, old, new, value, limit, upward, ttl, failure in zip(

@@ -25,6 +25,7 @@ from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
+from gateway.chatter_health import chattering_health
 from gateway.config import SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
@@ -297,6 +298,7 @@ class Runtime:
                 "active": sum(1 for r in self.desk.records.values() if r.active),
                 "notices": self.desk.notices_made,
             },
+            "chattering": chattering_health(self.engine.chatter, *self.book.binding_names),
             "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
                 {"name": h.name, "restarts": h.restarts, "failing": h.failing}

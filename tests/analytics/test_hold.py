@@ -17,7 +17,11 @@ def _record(rng: np.random.Generator, bindings: int, readings: int) -> list[tupl
         t = np.cumsum(rng.exponential(4.0, readings)) + 1000.0
         g = np.zeros(readings, dtype=np.int8)
         for i in range(1, readings):
-            g[i] = np.clip(g[i - 1] + rng.choice([-3, -1, 0, 0, 0, 1, 2]), 0, 3) if rng.random() < 0.4 else g[i - 1]
+            g[i] = (
+                np.clip(g[i - 1] + rng.choice([-3, -1, 0, 0, 0, 1, 2]), 0, 3)
+                if rng.random() < 0.4
+                else g[i - 1]
+            )
         out.append((t, g))
     return out
 
@@ -74,7 +78,7 @@ def test_held_changes_equal_the_definition_in_any_cut(seed: int) -> None:
     record = _record(rng, bindings=4, readings=400)
     holds = np.array([0.0, 5.0, 30.0, 60.0])
     end = max(t.max() for t, _ in record) + 1.0
-    for cuts in (np.array([end]), np.sort(rng.uniform(1000.0, end, 25)).tolist() + [end]):
+    for cuts in (np.array([end]), [*np.sort(rng.uniform(1000.0, end, 25)).tolist(), end]):
         hold = GradeHold(np.arange(4, dtype=np.int32), holds)
         got: list[TableResult] = []
         lo = -np.inf

@@ -266,9 +266,7 @@ def test_time_to_limit_columns_ignore_nan() -> None:
 Event = tuple[float, int, int, int, float, float]
 
 
-def judge_reference(
-    t: F64, mean: F64, gust: F64, ok: npt.NDArray[np.bool_], spec: WindSpec
-) -> list[Event]:
+def judge_reference(t: F64, mean: F64, gust: F64, ok: npt.NDArray[np.bool_], spec: WindSpec) -> list[Event]:
     """The wind judge's definition for one channel, reading by reading (grade 3 on the gust)."""
     bounds = [level_floor(spec.watch_level), level_floor(spec.stop_lifting_level), spec.working_limit]
     tol = [1e-6, 1e-6, 0.0]
@@ -336,9 +334,7 @@ def test_judge_matches_reference_however_cut(seed: int, mean: str) -> None:
     expected: list[Event] = []
     for c in range(w):
         pos = np.flatnonzero(stream.channel == c)
-        evs = judge_reference(
-            stream.ts[pos], ref[mean][pos], ref["gust"][pos], ref["usable"][pos] > 0, spec
-        )
+        evs = judge_reference(stream.ts[pos], ref[mean][pos], ref["gust"][pos], ref["usable"][pos] > 0, spec)
         expected += [(e[0], c, e[2], e[3], e[4], e[5]) for e in evs]
     expected.sort(key=lambda e: (e[1], e[0]))
     assert expected, "the random wind should raise some grade"
