@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.rewind import REWOUND, ClockRewind
 from analytics.carry import CarriedGrades, Settled
+from analytics.chatter import ChatterCounter
+from analytics.hold import TICK_GRACE_S, GradeHold
+from analytics.rewind import REWOUND, ClockRewind
 from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
 from analytics.table import Block, Deriver, Judge, Screen, TableResult
@@ -65,7 +67,9 @@ class Engine:
 
     Columns ``0..first_derived-1`` are raw channels fed by ``process``; the columns from
     ``first_derived`` on are filled by derivers (wind means, crane ratios) and refuse input.
-    Bindings (a judge's rows) are numbered judge after judge, in the order given.
+    Bindings (a judge's rows) are numbered judge after judge, in the order given. ``min_hold_s``
+    (one per binding, default 0) is each binding's minimum dwell (``analytics.hold``); every grade
+    change that leaves the engine is counted for chattering (``analytics.chatter``).
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class Engine:
         screens: Sequence[Screen] = (),
         derivers: Sequence[Deriver] = (),
         first_derived: int | None = None,
+        min_hold_s: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.state = ChannelState(range_low, range_high)
         n = len(self.state)
@@ -97,6 +102,10 @@ class Engine:
         self.rewind = ClockRewind(n)
         # Grades of alarms still active before a restart, until the data speaks (analytics.carry).
         self.carried = CarriedGrades(self.judges)
+        channels = self.binding_channel
+        hold = np.zeros(len(channels)) if min_hold_s is None else np.asarray(min_hold_s, dtype=np.float64)
+        self.hold = GradeHold(channels, hold)
+        self.chatter = ChatterCounter(len(channels))
 
     @property
     def binding_channel(self) -> npt.NDArray[np.int32]:
@@ -108,8 +117,10 @@ class Engine:
 
     @property
     def binding_grade(self) -> npt.NDArray[np.int8]:
-        judged = _cat([j.grade for j in self.judges], np.int8)
-        return self.carried.overlay(judged) if self.carried.any else judged
+        """Current grade of each binding, as its alarms show it (held for its minimum dwell, and
+        carried over a restart until the data speaks)."""
+        held = self.hold.grade.copy()
+        return self.carried.overlay(held) if self.carried.any else held
 
     def channel_grade(self) -> npt.NDArray[np.int8]:
         """Worst current grade of each channel over all its rules."""
@@ -179,9 +190,11 @@ class Engine:
         return EngineResult(quality, accepted, transitions, +rejected)
 
     def tick(self, now: float) -> Transitions:
-        """Let time pass without data (silent sensors are noticed)."""
-        found = self._merge([(i, j.tick(now)) for i, j in enumerate(self.judges)])
-        return self._carry_over(found, settle=False) if self.carried.any else found
+        """Let time pass without data (silent sensors are noticed, held grades of silent channels
+        fall a grace period after their hold ended)."""
+        found = self._rows([(i, j.tick(now)) for i, j in enumerate(self.judges)])
+        out = self._out(self.hold.apply(found, float(now) - TICK_GRACE_S))
+        return self._carry_over(out, settle=False) if self.carried.any else out
 
     def _carry_over(self, t: Transitions, settle: bool) -> Transitions:
         """Continue the grades carried over a restart; settle them on new usable readings."""
@@ -201,7 +214,7 @@ class Engine:
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.uint8],
     ) -> Transitions:
-        parts: list[tuple[int, TableResult]] = []
+        held: list[TableResult] = []
         n = len(self.state)
         rank = occurrence_rank(channel)  # the batch is channel-sorted, time-sorted within
         rows_per_block = max(1, MAX_BLOCK_CELLS // max(n, 1))
@@ -216,12 +229,11 @@ class Engine:
             for deriver in self.derivers:
                 deriver.derive(block)
             self._remember(block)
-            for i, judge in enumerate(self.judges):
-                found = judge.evaluate(block)
-                if len(found):
-                    parts.append((i, found))
+            found = [(i, judge.evaluate(block)) for i, judge in enumerate(self.judges)]
+            newest = np.fmax.reduce(block.ts, axis=0) if block.rows else np.full(n, np.nan)
+            held.append(self.hold.apply(self._rows(found), newest))
             start_rank = stop_rank
-        return self._merge(parts)
+        return self._out(TableResult.concat(held))
 
     def _remember(self, block: Block) -> None:
         """Per-channel latest reading, for views (raw and derived channels alike)."""
@@ -237,13 +249,22 @@ class Engine:
         good = np.flatnonzero(good_rows >= 0)
         st.last_good_ts[good] = block.ts[good_rows[good], good]
 
-    def _merge(self, parts: list[tuple[int, TableResult]]) -> Transitions:
+    def _rows(self, parts: list[tuple[int, TableResult]]) -> TableResult:
+        """The judges' changes with rows numbered as bindings (each judge's in its own time order)."""
+        parts = [(i, p) for i, p in parts if len(p)]
         if not parts:
-            return _empty_transitions()
+            return TableResult.empty()
         found = TableResult.concat([p for _, p in parts])
-        binding = np.concatenate([p.row + self._offsets[i] for i, p in parts])
+        rows = np.concatenate([p.row + self._offsets[i] for i, p in parts]).astype(np.intp)
+        return TableResult(rows, *(getattr(found, name) for name in TableResult.__slots__[1:]))
+
+    def _out(self, found: TableResult) -> Transitions:
+        if not len(found):
+            return _empty_transitions()
+        binding = found.row
         # Ties in time are broken by binding; within a binding the tables keep time order.
         order = np.lexsort((binding, found.ts))
+        self.chatter.observe(found.ts[order], binding[order])
         return Transitions(
             ts=found.ts[order],
             binding=binding[order],

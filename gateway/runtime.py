@@ -26,6 +26,7 @@ from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
 from gateway.baselines import Baselines
+from gateway.chatter_health import chattering_health
 from gateway.clock_notice import ClockNotices, clock_channel
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
@@ -288,6 +289,7 @@ class Runtime:
 
     def health(self) -> dict[str, Any]:
         now = self.clock()
+        names = self.book.binding_names()
         return {
             "status": "ok",
             "site": self.site.id,
@@ -329,6 +331,9 @@ class Runtime:
             },
             "resumed": None if self.resumed is None else self.resumed.as_dict(),
             "baselines": self.baselines.health(),
+            "chattering": chattering_health(
+                self.engine.chatter, [c for c, _, _ in names], [r for _, r, _ in names]
+            ),
             "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
                 {"name": h.name, "restarts": h.restarts, "failing": h.failing}

@@ -104,6 +104,25 @@ def _health(health: Mapping[str, Any]) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "smartsite_alarms_open", "Alarms not yet closed by people", value=alarms.get("open", 0)
     )
+    chatter = health.get("chattering", {})
+    yield GaugeMetricFamily(
+        "smartsite_alarms_chattering",
+        "Alarms (channel, rule) that changed grade 3 or more times within 60 s since the start",
+        value=chatter.get("alarms", 0),
+    )
+    yield CounterMetricFamily(
+        "smartsite_alarm_chattering_episodes",
+        "Episodes of an alarm changing grade 3 or more times within 60 s",
+        value=chatter.get("episodes", 0),
+    )
+    worst = CounterMetricFamily(
+        "smartsite_alarm_chattering_episodes_by_alarm",
+        "Chattering episodes of the alarms that chattered most (up to ten)",
+        labels=["channel", "rule"],
+    )
+    for item in chatter.get("worst", []):
+        worst.add_metric([item["channel"], item["rule"]], item.get("episodes", 0))
+    yield worst
     restarts = CounterMetricFamily(
         "smartsite_task_restarts", "Restarts of a supervised task after it failed", labels=["task"]
     )

@@ -91,6 +91,9 @@ class RuleBook:
         thresholds = self._thresholds(compiled)
         judges = [thresholds, *compiled.judges] if len(thresholds) else compiled.judges
         bindings = compiled.threshold_bindings + compiled.bindings if len(thresholds) else compiled.bindings
+        # Each binding's minimum dwell, from the rule it comes from (judges number rules as config).
+        rules = [int(r) for j in judges for r in j.rule]
+        hold = np.array([self.config.rules[r].hold_s() for r in rules], dtype=np.float64)
         low = np.array([e.config.range[0] if e.config.range else -np.inf for e in self.channels])
         high = np.array([e.config.range[1] if e.config.range else np.inf for e in self.channels])
         engine = Engine(
@@ -100,6 +103,7 @@ class RuleBook:
             screens=compiled.screens,
             derivers=compiled.derivers,
             first_derived=self.first_derived,
+            min_hold_s=hold,
         )
         if len(bindings) != len(engine.binding_channel):
             raise AssertionError("rule bindings out of step with the engine's rows")

@@ -36,7 +36,7 @@ def build_wind(book: Context, compiled: Compiled) -> None:
                 rule=number,
                 channels=cols,
                 mean=derived("wind_2min" if rule.mean == "2min" else "wind_10min"),
-                three_s=derived("wind_3s"),
+                gust=derived("gust"),
                 watch_level=rule.watch_level,
                 stop_lifting_level=rule.stop_lifting_level,
                 working_limit=rule.working_limit,
