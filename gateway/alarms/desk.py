@@ -186,7 +186,8 @@ class AlarmDesk:
             audit: list[dict[str, Any]] = []
             if record.escalate_at is not None and now >= record.escalate_at and record.tier < len(tiers) - 1:
                 record.tier += 1
-                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now)
+                extra = {"tier": tiers[record.tier].name}
+                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now, extra)
                 audit.append(
                     _entry(now, SYSTEM, "escalated_to_tier", tiers[record.tier].name, {"tier": record.tier})
                 )
@@ -238,7 +239,7 @@ class AlarmDesk:
         record.acked_by, record.acked_at = actor, now
         record.escalate_at = None  # acknowledging stops the escalation
         record.updated = now
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now)
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now, _who(actor, note))
         await self._save(record, [_entry(now, actor, "acknowledged", note)], notices)
         return record
 
@@ -278,7 +279,7 @@ class AlarmDesk:
         record.escalate_at = None
         record.updated = now
         detail = {"override_reason": override_reason} if record.active else {}
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now)
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now, _who(actor, note))
         await self._save(record, [_entry(now, actor, "closed", note, detail)], notices)
         return record
 
@@ -291,7 +292,11 @@ class AlarmDesk:
 
     # Notices
 
-    def _tell(self, record: AlarmRecord, tiers: Any, kind: str, now: float) -> list[Notice]:
+    def _tell(
+        self, record: AlarmRecord, tiers: Any, kind: str, now: float, extra: dict[str, Any] | None = None
+    ) -> list[Notice]:
+        """Notices of ``kind`` to the receivers of ``tiers``; ``extra`` is what the renderer reads
+        beside the record: ``by`` and ``note`` (who acted), ``tier`` (the tier's name, for 督办)."""
         receivers: list[str] = []
         for index in tiers:
             if 0 <= index < len(self.config.tiers):
@@ -309,6 +314,7 @@ class AlarmDesk:
                 ts=now,
                 alarm=view,
                 group=record.device,
+                extra=dict(extra or {}),
             )
             for receiver in receivers
         ]
@@ -318,6 +324,10 @@ class AlarmDesk:
         if notices and self._notify is not None:
             await self._notify(notices)
             self.notices_made += len(notices)
+
+
+def _who(actor: str, note: str) -> dict[str, Any]:
+    return {"by": actor, "note": note} if note else {"by": actor}
 
 
 def _entry(
