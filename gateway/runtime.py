@@ -287,6 +287,8 @@ class Runtime:
                     "queue_depth": w.queue.qsize(),
                     "retries": w.health.retries,
                     "dropped_batches": w.health.dropped_batches,
+                    # batches with alarm events kept past the queue's bound: they are never dropped
+                    "kept_beyond_bound": w.queue.over_bound,
                     "failing": w.health.failing,
                     "last_error": w.health.last_error,
                 }
