@@ -298,6 +298,7 @@ class Runtime:
                 "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
                 "active": sum(1 for r in self.desk.records.values() if r.active),
                 "notices": self.desk.notices_made,
+                **self.desk.controls_health(),  # shelved, maintenance, suppressed
             },
             "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
