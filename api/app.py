@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import TokenTable
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
-from api.routes import alarms, baselines, channels, health, history, metrics
+from api.routes import alarms, baselines, channels, devices, health, history, metrics
 from gateway.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -28,7 +28,14 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.tokens = TokenTable(runtime.config.api)
     app.add_middleware(RequestGuard)
     install_error_handlers(app)
-    for router in (health.router, channels.router, history.router, alarms.router, baselines.router):
+    for router in (
+        health.router,
+        channels.router,
+        history.router,
+        alarms.router,
+        baselines.router,
+        devices.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(metrics.router)
     dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ Every batch goes first to the store writer (``gateway.forward``): the local stor
 forward queues, which hold the analytics back rather than drop anything. The other sinks (the
 alarm desk) have their own bounded queue and worker, so a slow one never holds up the rest; a
 retryable failure keeps the batch and retries with backoff; a full queue drops the oldest batch
-with a counter and one log line per episode.
+with a counter and one log line per episode, but never one that carries an alarm event.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from drivers import Backoff, OutageLog, Sink
 from gateway.alarm_book import AlarmBook
 from gateway.errors import RetryableSinkError, SinkRejectedError
 from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
+from gateway.sink_queue import SinkQueue
 
 log = logging.getLogger(__name__)
 _quiet_log = logging.getLogger(f"{__name__}.quiet")
@@ -74,7 +75,7 @@ class DurableWriter(Protocol):
 class SinkWorker:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self.queue: asyncio.Queue[SinkBatch] = asyncio.Queue(SINK_QUEUE_BATCHES)
+        self.queue = SinkQueue(SINK_QUEUE_BATCHES)
         self.health = SinkHealth(sink.name)
         # A sink that logs its own link's outages (the MQTT uplink) is not logged twice.
         quiet = getattr(sink, "reports_outages", False)
@@ -82,21 +83,20 @@ class SinkWorker:
         self._overflowing = False
 
     def offer(self, batch: SinkBatch) -> None:
-        if self.queue.full():
-            # The oldest batch goes, never the newest: live data matters most.
-            self.queue.get_nowait()
-            self.queue.task_done()
-            self.health.dropped_batches += 1
+        # When full, the oldest batch of readings alone goes, never one with an alarm event or a
+        # cycle, and never the newest: live data matters most (gateway.sink_queue).
+        if self.queue.offer(batch):
+            self.health.dropped_batches = self.queue.dropped
             if not self._overflowing:
                 self._overflowing = True
                 log.error(
-                    "sink %s: queue full (%d batches); dropping the oldest, counted in health",
+                    "sink %s: queue full (%d batches); dropping the oldest readings-only batches "
+                    "(alarm events are kept), counted in health",
                     self.sink.name,
                     SINK_QUEUE_BATCHES,
                 )
         else:
             self._overflowing = False
-        self.queue.put_nowait(batch)
         self.health.queue_depth = self.queue.qsize()
 
     async def run(self) -> None:

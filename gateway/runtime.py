@@ -319,6 +319,8 @@ class Runtime:
                     "queue_depth": w.queue.qsize(),
                     "retries": w.health.retries,
                     "dropped_batches": w.health.dropped_batches,
+                    # batches with alarm events kept past the queue's bound: they are never dropped
+                    "kept_beyond_bound": w.queue.over_bound,
                     "failing": w.health.failing,
                     "last_error": w.health.last_error,
                 }
@@ -328,6 +330,7 @@ class Runtime:
                 "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
                 "active": sum(1 for r in self.desk.records.values() if r.active),
                 "notices": self.desk.notices_made,
+                **self.desk.controls_health(),  # shelved, maintenance, suppressed
             },
             "resumed": None if self.resumed is None else self.resumed.as_dict(),
             "baselines": self.baselines.health(),

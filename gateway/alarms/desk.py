@@ -9,6 +9,7 @@ is handed on, so a crash loses neither the record nor a due push.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -17,11 +18,19 @@ from types import TracebackType
 from typing import Any
 
 from drivers.alarm_store import AlarmStore
+from gateway.alarms import shelving
+from gateway.alarms.maintenance import (
+    MaintenanceBook,
+    NotInMaintenanceError,
+    UnknownDeviceError,
+    Window,
+    idle_view,
+)
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.record import AlarmRecord, Status
 from gateway.config.alarms import AlarmsConfig
 from gateway.errors import AlarmConflictError, AlarmNotFoundError
-from gateway.models import AlarmEvent, AlarmState, SinkBatch
+from gateway.models import AlarmEvent, AlarmState, SinkBatch, new_event_id
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ class AlarmDesk:
         self.clock = clock
         self.records: dict[str, AlarmRecord] = {}
         self.notices_made = 0
+        self.devices = {device for device, _ in where.values()}
+        self.maintenance = MaintenanceBook()
+        self.shelved_notices = 0  # pushes not made because their alarm was shelved
 
     # Sink contract
 
@@ -62,6 +74,7 @@ class AlarmDesk:
         for data in await self.store.load_recent(since):
             record = AlarmRecord.from_store(data)
             self.records[record.id] = record
+        self.maintenance.load(await self.store.load_maintenance())
         return self
 
     async def __aexit__(
@@ -115,8 +128,13 @@ class AlarmDesk:
         now = self.clock()
         audit: list[dict[str, Any]] = []
         kinds: list[str] = []
+        device, position = self._where.get(event.channel, (event.channel.rsplit(".", 1)[0], ""))
+        if record is None and self.maintenance.hold(device, event):
+            return  # the device is in maintenance (检修): no record, no push; counted
+        breaks_shelf = (
+            record is not None and record.shelf is not None and shelving.rises_to_red(record, event.grade)
+        )
         if record is None:
-            device, position = self._where.get(event.channel, (event.channel.rsplit(".", 1)[0], ""))
             record = AlarmRecord(
                 id=event.alarm_id,
                 site=event.site,
@@ -147,6 +165,9 @@ class AlarmDesk:
         audit.append(
             _entry(now, SYSTEM, event.state, event.message, {"event": event.id, "grade": event.grade})
         )
+        if breaks_shelf:  # a rise to red is pushed whatever the shelf said
+            detail = shelving.unshelve(record)
+            audit.append(_entry(now, SYSTEM, "unshelved", "rose to red while shelved", detail))
 
         notices: list[Notice] = []
         if event.state == AlarmState.CLEARED:
@@ -187,15 +208,18 @@ class AlarmDesk:
     async def escalate_due(self) -> int:
         now = self.clock()
         tiers = self.config.tiers
-        count = 0
+        count = await self._end_due(now)
         for record in list(self.records.values()):
             if record.status != Status.OPEN or not record.active:
                 continue
+            if record.shelf is not None or self.maintenance.covers(record.device):
+                continue  # paused while shelved or in maintenance; resumes when that ends
             notices: list[Notice] = []
             audit: list[dict[str, Any]] = []
             if record.escalate_at is not None and now >= record.escalate_at and record.tier < len(tiers) - 1:
                 record.tier += 1
-                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now)
+                extra = {"tier": tiers[record.tier].name}
+                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now, extra)
                 audit.append(
                     _entry(now, SYSTEM, "escalated_to_tier", tiers[record.tier].name, {"tier": record.tier})
                 )
@@ -211,6 +235,16 @@ class AlarmDesk:
                 record.updated = now
                 await self._save(record, audit, notices)
                 count += len(notices)
+        return count
+
+    async def _end_due(self, now: float) -> int:
+        """End the shelves and maintenance windows whose time is up; returns the notices made."""
+        count = 0
+        for window in self.maintenance.due(now):
+            count += await self._end_maintenance(window.device, SYSTEM, "maintenance time ended", now)
+        for record in list(self.records.values()):
+            if shelving.expired(record, now):
+                count += await self._end_shelf(record, SYSTEM, "shelving time ended", now)
         return count
 
     async def run_escalation(self, period_s: float = 1.0) -> None:
@@ -247,7 +281,7 @@ class AlarmDesk:
         record.acked_by, record.acked_at = actor, now
         record.escalate_at = None  # acknowledging stops the escalation
         record.updated = now
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now)
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now, _who(actor, note))
         await self._save(record, [_entry(now, actor, "acknowledged", note)], notices)
         return record
 
@@ -287,9 +321,118 @@ class AlarmDesk:
         record.escalate_at = None
         record.updated = now
         detail = {"override_reason": override_reason} if record.active else {}
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now)
-        await self._save(record, [_entry(now, actor, "closed", note, detail)], notices)
+        audit = [_entry(now, actor, "closed", note, detail)]
+        if record.shelf is not None:
+            audit.append(_entry(now, actor, "unshelved", "closed", shelving.unshelve(record)))
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now, _who(actor, note))
+        await self._save(record, audit, notices)
         return record
+
+    # Shelving (gateway.alarms.shelving)
+
+    async def shelve(self, alarm_id: str, actor: str, reason: str, duration_s: float) -> AlarmRecord:
+        """Shelve for ``duration_s`` (at most alarms.max_shelve_s) with a reason; shelving a shelved
+        alarm again replaces its shelf. Raises DurationError, AlarmNotFoundError, AlarmConflictError."""
+        record = self._find(alarm_id)
+        reason = shelving.check_reason(reason, "shelve")
+        shelving.check_duration(duration_s, self.config.max_shelve_s, "shelve")
+        if record.status == Status.CLOSED:
+            raise AlarmConflictError(alarm_id, "the alarm is closed")
+        now = self.clock()
+        detail = shelving.shelve(record, actor, reason, now + duration_s, now)
+        record.updated = now
+        await self._save(record, [_entry(now, actor, "shelved", reason, detail)], [])
+        return record
+
+    async def unshelve(self, alarm_id: str, actor: str, note: str = "") -> AlarmRecord:
+        record = self._find(alarm_id)
+        if record.shelf is None:
+            raise AlarmConflictError(alarm_id, "the alarm is not shelved")
+        await self._end_shelf(record, actor, note, self.clock())
+        return record
+
+    async def _end_shelf(self, record: AlarmRecord, actor: str, note: str, now: float) -> int:
+        """Off the shelf; an alarm still active and open is reminded to its tiers and escalates on."""
+        audit = [_entry(now, actor, "unshelved", note, shelving.unshelve(record))]
+        record.updated = now
+        notices: list[Notice] = []
+        if record.active and record.status == Status.OPEN:
+            self._resume_escalation(record, now)
+            notices = self._tell(record, range(record.tier + 1), NoticeKind.REMINDER, now)
+        await self._save(record, audit, notices)
+        return len(notices)
+
+    def _resume_escalation(self, record: AlarmRecord, now: float) -> None:
+        if 0 <= record.tier < len(self.config.tiers) - 1:
+            record.escalate_at = now + self.config.deadlines_s.of(record.grade)
+
+    # Maintenance (检修, gateway.alarms.maintenance)
+
+    def _device(self, device: str) -> str:
+        if device not in self.devices:
+            raise UnknownDeviceError(device)
+        return device
+
+    def maintenance_view(self, device: str) -> dict[str, Any]:
+        window = self.maintenance.window(self._device(device))
+        return idle_view(device) if window is None else window.view()
+
+    async def maintenance_trail(self, device: str) -> list[dict[str, Any]]:
+        return await self.store.device_audit_trail(self._device(device))
+
+    async def start_maintenance(self, device: str, actor: str, reason: str, duration_s: float) -> Window:
+        """Put ``device`` in maintenance for ``duration_s`` (at most alarms.max_maintenance_s);
+        again while in maintenance: the new window replaces the old. Raises UnknownDeviceError,
+        DurationError."""
+        self._device(device)
+        reason = shelving.check_reason(reason, "maintenance")
+        shelving.check_duration(duration_s, self.config.max_maintenance_s, "maintenance")
+        now = self.clock()
+        window = Window(device, now, now + duration_s, actor, reason)
+        before = self.maintenance.start(window)
+        detail: dict[str, Any] = {"until": window.until}
+        if before is not None:
+            detail["replaces_until"] = before.until
+        await self.store.save_maintenance(
+            device, window.to_store(), [_entry(now, actor, "maintenance_started", reason, detail)]
+        )
+        return window
+
+    async def end_maintenance(self, device: str, actor: str, note: str = "") -> int:
+        """End it now; returns the notices made for alarms still active. Raises NotInMaintenanceError."""
+        if not self.maintenance.covers(self._device(device)):
+            raise NotInMaintenanceError(device)
+        return await self._end_maintenance(device, actor, note, self.clock())
+
+    async def _end_maintenance(self, device: str, actor: str, note: str, now: float) -> int:
+        window, still_active = self.maintenance.end(device)
+        detail: dict[str, Any] = {"raised": [e.alarm_id for e in still_active]}
+        if window is not None:
+            detail["until"] = window.until
+        await self.store.save_maintenance(
+            device, None, [_entry(now, actor, "maintenance_ended", note, detail)]
+        )
+        before = self.notices_made
+        for event in still_active:
+            # What the data still says once the work is done is raised now, as a new alarm.
+            await self.apply(dataclasses.replace(event, id=new_event_id(), state=AlarmState.RAISED))
+        for record in list(self.records.values()):
+            if record.device == device and record.active and record.status == Status.OPEN:
+                self._resume_escalation(record, now)
+        return self.notices_made - before
+
+    def controls_health(self) -> dict[str, Any]:
+        """Shelving and maintenance, for health."""
+        return {
+            "shelved": sum(1 for r in self.records.values() if r.shelf is not None),
+            "maintenance": [w.view() for w in self.maintenance.windows.values()],
+            "suppressed": {
+                "shelved_notices": self.shelved_notices,
+                "maintenance_events": self.maintenance.suppressed_events,
+                "maintenance_notices": self.maintenance.suppressed_notices,
+                "maintenance_held": self.maintenance.held_count(),
+            },
+        }
 
     async def audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
         return await self.store.audit_trail(alarm_id)
@@ -300,12 +443,22 @@ class AlarmDesk:
 
     # Notices
 
-    def _tell(self, record: AlarmRecord, tiers: Any, kind: str, now: float) -> list[Notice]:
+    def _tell(
+        self, record: AlarmRecord, tiers: Any, kind: str, now: float, extra: dict[str, Any] | None = None
+    ) -> list[Notice]:
+        """Notices of ``kind`` to the receivers of ``tiers``; ``extra`` is what the renderer reads
+        beside the record: ``by`` and ``note`` (who acted), ``tier`` (the tier's name, for 督办)."""
         receivers: list[str] = []
         for index in tiers:
             if 0 <= index < len(self.config.tiers):
                 receivers += [r for r in self.config.tiers[index].receivers if r not in receivers]
         if not receivers:
+            return []
+        if record.shelf is not None:
+            self.shelved_notices += len(receivers)
+            return []
+        if self.maintenance.covers(record.device):
+            self.maintenance.suppressed_notices += len(receivers)
             return []
         record.notified_at = now
         view = record.view()
@@ -318,6 +471,7 @@ class AlarmDesk:
                 ts=now,
                 alarm=view,
                 group=record.device,
+                extra=dict(extra or {}),
             )
             for receiver in receivers
         ]
@@ -327,6 +481,10 @@ class AlarmDesk:
         if notices and self._notify is not None:
             await self._notify(notices)
             self.notices_made += len(notices)
+
+
+def _who(actor: str, note: str) -> dict[str, Any]:
+    return {"by": actor, "note": note} if note else {"by": actor}
 
 
 def _entry(

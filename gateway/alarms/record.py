@@ -54,6 +54,8 @@ class AlarmRecord:
     escalate_at: float | None = None
     notified_at: float | None = None
     events: list[str] = field(default_factory=list)  # ids of the alarm events applied
+    # While shelved: {"until", "by", "reason", "since"} (gateway.alarms.shelving), else None.
+    shelf: dict[str, Any] | None = None
 
     def to_store(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,4 +106,8 @@ class AlarmRecord:
             "override_reason": self.override_reason,
             "reopened": self.reopened,
             "tier": self.tier,
+            "shelved": self.shelf is not None,
+            "shelved_until": None if self.shelf is None else iso_utc(float(self.shelf["until"])),
+            "shelved_by": None if self.shelf is None else self.shelf["by"],
+            "shelve_reason": None if self.shelf is None else self.shelf["reason"],
         }
