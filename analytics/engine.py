@@ -47,11 +47,35 @@ class Transitions:
 
 
 @dataclass(slots=True)
+class DerivedReadings:
+    """Readings of the derived columns (wind means, crane ratios) a batch produced, in time order.
+
+    Only values the derivers computed: a derived cell left without a value (a crane load before any
+    radius is known) gives no reading.
+    """
+
+    ts: npt.NDArray[np.float64]
+    channel: npt.NDArray[np.int32]
+    value: npt.NDArray[np.float64]
+    quality: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @staticmethod
+    def empty() -> DerivedReadings:
+        return DerivedReadings(
+            np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(0), np.zeros(0, dtype=np.uint8)
+        )
+
+
+@dataclass(slots=True)
 class EngineResult:
     quality: npt.NDArray[np.uint8]  # the batch's flags, with the core's own findings added
     accepted: npt.NDArray[np.bool_]  # readings the core took in order (not stale, not doubled)
     transitions: Transitions
     rejected: Counter[str] = field(default_factory=Counter)
+    derived: DerivedReadings = field(default_factory=DerivedReadings.empty)
 
 
 # A block holds at most this many cells (rows × channels): bounds memory on long replays.
@@ -160,11 +184,12 @@ class Engine:
         accepted[order[in_order]] = True
 
         keep = np.flatnonzero(in_order)
-        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep])
+        derived: list[DerivedReadings] = []
+        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
         for key, count in rejected.items():
             if count:
                 self.rejected_total[key] += count
-        return EngineResult(quality, accepted, transitions, +rejected)
+        return EngineResult(quality, accepted, transitions, +rejected, _concat_derived(derived))
 
     def tick(self, now: float) -> Transitions:
         """Let time pass without data (silent sensors are noticed)."""
@@ -176,6 +201,7 @@ class Engine:
         channel: npt.NDArray[np.int32],
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.uint8],
+        derived: list[DerivedReadings] | None = None,
     ) -> Transitions:
         parts: list[tuple[int, TableResult]] = []
         n = len(self.state)
@@ -191,6 +217,8 @@ class Engine:
                 screen.screen(block)
             for deriver in self.derivers:
                 deriver.derive(block)
+            if derived is not None and self.first_derived < n:
+                derived.append(self._derived_of(block))
             self._remember(block)
             for i, judge in enumerate(self.judges):
                 found = judge.evaluate(block)
@@ -198,6 +226,18 @@ class Engine:
                     parts.append((i, found))
             start_rank = stop_rank
         return self._merge(parts)
+
+    def _derived_of(self, block: Block) -> DerivedReadings:
+        """The block's computed cells of the derived columns, as readings."""
+        first = self.first_derived
+        value = block.value[:, first:]
+        rows, cols = np.nonzero(block.present[:, first:] & block.usable[:, first:] & np.isfinite(value))
+        return DerivedReadings(
+            ts=block.ts[:, first:][rows, cols],
+            channel=(cols + first).astype(np.int32),
+            value=value[rows, cols],
+            quality=block.quality[:, first:][rows, cols],
+        )
 
     def _remember(self, block: Block) -> None:
         """Per-channel latest reading, for views (raw and derived channels alike)."""
@@ -231,6 +271,21 @@ class Engine:
             time_to_limit_s=found.time_to_limit_s[order],
             failure_time=found.failure_time[order],
         )
+
+
+def _concat_derived(parts: list[DerivedReadings]) -> DerivedReadings:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return DerivedReadings.empty()
+    ts = np.concatenate([p.ts for p in parts])
+    channel = np.concatenate([p.channel for p in parts])
+    order = np.lexsort((channel, ts))
+    return DerivedReadings(
+        ts[order],
+        channel[order],
+        np.concatenate([p.value for p in parts])[order],
+        np.concatenate([p.quality for p in parts])[order],
+    )
 
 
 def _cat(arrays: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:

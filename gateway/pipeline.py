@@ -142,6 +142,7 @@ class Pipeline:
         durable: DurableWriter | None = None,
         cycles: CycleDetector | None = None,
         site: str = "site",
+        store_derived: bool = True,
     ) -> None:
         self.engine = engine
         self.book = book
@@ -149,6 +150,8 @@ class Pipeline:
         self.durable = durable
         self.cycles = cycles
         self._site = site
+        # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
+        self.store_derived = store_derived
         self.stats = PipelineStats()
         self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
@@ -218,6 +221,10 @@ class Pipeline:
             cycles = tuple(c.to_dict(self._site) for c in found)
             self.stats.cycles += len(cycles)
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
+        derived = result.derived
+        if self.store_derived and len(derived):
+            computed = ReadingBatch(derived.ts, derived.channel, derived.value, derived.quality)
+            out = ReadingBatch.concat([out, computed])
         self._emit(out, events, receipts, cycles)
         return events
 

@@ -80,6 +80,7 @@ class Runtime:
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
             site=self.site.id,
+            store_derived=config.site.store_derived,
         )
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
