@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
-from analytics.table import Block, Deriver, Judge, Screen, TableResult
+from analytics.table import DETAIL_SLOTS, Block, Deriver, Judge, Screen, TableResult
 from analytics.thresholds import ThresholdSpec, ThresholdTable
 
 # Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
@@ -41,6 +41,8 @@ class Transitions:
     upward: npt.NDArray[np.bool_]
     time_to_limit_s: npt.NDArray[np.float64]
     failure_time: npt.NDArray[np.float64]
+    # (n, DETAIL_SLOTS) numbers for the message, as the binding's table defines them; NaN unused.
+    detail: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, DETAIL_SLOTS)))
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -270,6 +272,7 @@ class Engine:
             upward=found.upward[order],
             time_to_limit_s=found.time_to_limit_s[order],
             failure_time=found.failure_time[order],
+            detail=found.detail[order],
         )
 
 
