@@ -272,6 +272,13 @@ def _span(seconds: Any, zh: bool) -> str:
     return duration(float(seconds), "zh" if zh else "en") if _is_number(seconds) else "—"
 
 
+def _soon(seconds: Any, zh: bool) -> str:
+    """Time left before a limit: whole minutes up to two hours (what a crew plans by), then hours."""
+    if _is_number(seconds) and 60 <= float(seconds) < 2 * 3600:
+        return f"{round(float(seconds) / 60):d}{(UNITS_ZH if zh else UNITS_EN)[1]}"
+    return _span(seconds, zh)
+
+
 def _threshold(
     detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
 ) -> str | None:
@@ -409,7 +416,7 @@ def _time_to_limit(
         return _say(zh, "ttl_back", v=v, lim=lim)
     if float(ttl) <= 0:
         return _say(zh, "ttl_reached", v=v, lim=lim)
-    return _say(zh, "ttl", v=v, lim=lim, after=_span(ttl, zh))
+    return _say(zh, "ttl", v=v, lim=lim, after=_soon(ttl, zh))
 
 
 def _failure_forecast(
@@ -419,7 +426,7 @@ def _failure_forecast(
         return _say(zh, "failure_back")
     when = detail.get("failure_time")
     when_text = _say(zh, "failure_when", when=short_time(str(when))) if when else ""
-    return _say(zh, "failure", when=when_text, after=_span(detail.get("time_left_s", value), zh))
+    return _say(zh, "failure", when=when_text, after=_soon(detail.get("time_left_s", value), zh))
 
 
 _DESCRIBERS = {
