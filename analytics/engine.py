@@ -23,7 +23,7 @@ from analytics.hold import TICK_GRACE_S, GradeHold
 from analytics.rewind import REWOUND, ClockRewind
 from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
-from analytics.table import Block, Deriver, Judge, Screen, TableResult
+from analytics.table import DETAIL_SLOTS, Block, Deriver, Judge, Screen, TableResult
 from analytics.thresholds import ThresholdSpec, ThresholdTable
 
 # Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
@@ -45,9 +45,34 @@ class Transitions:
     upward: npt.NDArray[np.bool_]
     time_to_limit_s: npt.NDArray[np.float64]
     failure_time: npt.NDArray[np.float64]
+    # (n, DETAIL_SLOTS) numbers for the message, as the binding's table defines them; NaN unused.
+    detail: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, DETAIL_SLOTS)))
 
     def __len__(self) -> int:
         return len(self.ts)
+
+
+@dataclass(slots=True)
+class DerivedReadings:
+    """Readings of the derived columns (wind means, crane ratios) a batch produced, in time order.
+
+    Only values the derivers computed: a derived cell left without a value (a crane load before any
+    radius is known) gives no reading.
+    """
+
+    ts: npt.NDArray[np.float64]
+    channel: npt.NDArray[np.int32]
+    value: npt.NDArray[np.float64]
+    quality: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @staticmethod
+    def empty() -> DerivedReadings:
+        return DerivedReadings(
+            np.zeros(0), np.zeros(0, dtype=np.int32), np.zeros(0), np.zeros(0, dtype=np.uint8)
+        )
 
 
 @dataclass(slots=True)
@@ -56,6 +81,7 @@ class EngineResult:
     accepted: npt.NDArray[np.bool_]  # readings the core took in order (not stale, not doubled)
     transitions: Transitions
     rejected: Counter[str] = field(default_factory=Counter)
+    derived: DerivedReadings = field(default_factory=DerivedReadings.empty)
 
 
 # A block holds at most this many cells (rows × channels): bounds memory on long replays.
@@ -181,13 +207,14 @@ class Engine:
         accepted[order[in_order]] = True
 
         keep = np.flatnonzero(in_order)
-        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep])
+        derived: list[DerivedReadings] = []
+        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
         if self.carried.any:
             transitions = self._carry_over(transitions, settle=True)
         for key, count in rejected.items():
             if count:
                 self.rejected_total[key] += count
-        return EngineResult(quality, accepted, transitions, +rejected)
+        return EngineResult(quality, accepted, transitions, +rejected, _concat_derived(derived))
 
     def tick(self, now: float) -> Transitions:
         """Let time pass without data (silent sensors are noticed, held grades of silent channels
@@ -213,6 +240,7 @@ class Engine:
         channel: npt.NDArray[np.int32],
         value: npt.NDArray[np.float64],
         quality: npt.NDArray[np.uint8],
+        derived: list[DerivedReadings] | None = None,
     ) -> Transitions:
         held: list[TableResult] = []
         n = len(self.state)
@@ -228,12 +256,26 @@ class Engine:
                 screen.screen(block)
             for deriver in self.derivers:
                 deriver.derive(block)
+            if derived is not None and self.first_derived < n:
+                derived.append(self._derived_of(block))
             self._remember(block)
             found = [(i, judge.evaluate(block)) for i, judge in enumerate(self.judges)]
             newest = np.fmax.reduce(block.ts, axis=0) if block.rows else np.full(n, np.nan)
             held.append(self.hold.apply(self._rows(found), newest))
             start_rank = stop_rank
         return self._out(TableResult.concat(held))
+
+    def _derived_of(self, block: Block) -> DerivedReadings:
+        """The block's computed cells of the derived columns, as readings."""
+        first = self.first_derived
+        value = block.value[:, first:]
+        rows, cols = np.nonzero(block.present[:, first:] & block.usable[:, first:] & np.isfinite(value))
+        return DerivedReadings(
+            ts=block.ts[:, first:][rows, cols],
+            channel=(cols + first).astype(np.int32),
+            value=value[rows, cols],
+            quality=block.quality[:, first:][rows, cols],
+        )
 
     def _remember(self, block: Block) -> None:
         """Per-channel latest reading, for views (raw and derived channels alike)."""
@@ -275,7 +317,23 @@ class Engine:
             upward=found.upward[order],
             time_to_limit_s=found.time_to_limit_s[order],
             failure_time=found.failure_time[order],
+            detail=found.detail[order],
         )
+
+
+def _concat_derived(parts: list[DerivedReadings]) -> DerivedReadings:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return DerivedReadings.empty()
+    ts = np.concatenate([p.ts for p in parts])
+    channel = np.concatenate([p.channel for p in parts])
+    order = np.lexsort((channel, ts))
+    return DerivedReadings(
+        ts[order],
+        channel[order],
+        np.concatenate([p.value for p in parts])[order],
+        np.concatenate([p.quality for p in parts])[order],
+    )
 
 
 def _cat(arrays: list[npt.NDArray[Any]], dtype: type) -> npt.NDArray[Any]:
@@ -291,7 +349,7 @@ def _with_settled(t: Transitions, s: Settled) -> Transitions:
     parts = {
         "ts": s.ts, "binding": s.binding, "old_grade": s.old_grade, "new_grade": s.new_grade,
         "value": s.value, "limit": s.limit, "upward": s.upward, "time_to_limit_s": nan,
-        "failure_time": nan,
+        "failure_time": nan, "detail": np.full((len(s), DETAIL_SLOTS), np.nan),
     }  # fmt: skip
     both = Transitions(*(np.concatenate([getattr(t, k), parts[k]]) for k in Transitions.__slots__))
     return _take(both, np.lexsort((both.binding, both.ts)))

@@ -23,13 +23,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from analytics.table import F64, I8, IDX, TableResult
+from analytics.table import DETAIL_SLOTS, F64, I8, IDX, TableResult
 
 LEVELS = 3
 # A tick releases a hold only this long (data time) after it ended: readings arrive a little after
 # their data time, and one stamped before the end of the hold must still be able to keep it.
 TICK_GRACE_S = 10.0
-_PAYLOAD = ("value", "limit", "upward", "time_to_limit_s", "failure_time")
+_PAYLOAD = ("value", "limit", "upward", "time_to_limit_s", "failure_time", "detail")
 
 
 class GradeHold:
@@ -61,6 +61,7 @@ class GradeHold:
         self.upward = np.ones(m, dtype=bool)
         self.time_to_limit_s = np.full(m, np.nan)
         self.failure_time = np.full(m, np.nan)
+        self.detail = np.full((m, DETAIL_SLOTS), np.nan)
         self.grade_limit = np.full((m, LEVELS + 1), np.nan)  # limit given on entering each grade
 
     def __len__(self) -> int:
@@ -182,7 +183,10 @@ class GradeHold:
         """Values and limits of the held changes: a rise carries the rule's own change; a fall the
         rule's newest report at or before it."""
         n = len(rows)
-        out = {name: np.empty(n, dtype=getattr(self, name).dtype) for name in _PAYLOAD}
+        out = {
+            name: np.empty((n, *getattr(self, name).shape[1:]), dtype=getattr(self, name).dtype)
+            for name in _PAYLOAD
+        }
         for name in _PAYLOAD:
             out[name][:] = getattr(self, name)[rows]  # newest report; refined below
         rising = after > before
@@ -220,6 +224,7 @@ class GradeHold:
             upward=out["upward"].astype(bool),
             time_to_limit_s=out["time_to_limit_s"],
             failure_time=out["failure_time"],
+            detail=out["detail"],
         )
 
     def _remember(self, raw: TableResult) -> None:

@@ -143,6 +143,7 @@ class Pipeline:
         cycles: CycleDetector | None = None,
         site: str = "site",
         judged: Callable[[ReadingBatch], None] | None = None,
+        store_derived: bool = True,
     ) -> None:
         self.engine = engine
         self._judged = judged  # told of every batch just judged (baselines taken from it)
@@ -151,6 +152,8 @@ class Pipeline:
         self.durable = durable
         self.cycles = cycles
         self._site = site
+        # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
+        self.store_derived = store_derived
         self.stats = PipelineStats()
         self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
@@ -227,6 +230,10 @@ class Pipeline:
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
         if self._judged is not None:
             self._judged(out)
+        derived = result.derived
+        if self.store_derived and len(derived):
+            computed = ReadingBatch(derived.ts, derived.channel, derived.value, derived.quality)
+            out = ReadingBatch.concat([out, computed])
         self._emit(out, events, receipts, cycles)
         return events
 

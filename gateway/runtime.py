@@ -92,6 +92,7 @@ class Runtime:
             cycles=self.site.cycle_detector(),
             site=self.site.id,
             judged=self.baselines.watch,
+            store_derived=config.site.store_derived,
         )
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None

@@ -8,6 +8,7 @@ from drivers import DeviceBinding
 from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import PayloadLayout
 from gateway.alarm_book import AlarmBook
+from gateway.alarms.wording import Facts
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
 from gateway.crane_cycles import cycle_detector
 from gateway.rules import Binding, RuleBook
@@ -59,4 +60,5 @@ def alarm_book(site: str, bindings: list[Binding]) -> AlarmBook:
         binding_channel=[b.channel for b in bindings],
         binding_rule=[b.rule for b in bindings],
         binding_unit=[b.unit for b in bindings],
+        binding_facts=[Facts(b.kind, b.facts) for b in bindings],
     )

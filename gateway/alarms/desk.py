@@ -160,6 +160,7 @@ class AlarmDesk:
         record.active = event.state != AlarmState.CLEARED
         record.value, record.limit = event.value, event.limit
         record.message, record.forecast = event.message, event.forecast
+        record.detail = event.detail
         record.updated = now
         record.events = [*record.events, event.id][-KEEP_EVENT_IDS:]
         audit.append(

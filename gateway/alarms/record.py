@@ -38,6 +38,7 @@ class AlarmRecord:
     limit: float | None = None
     message: str = ""
     forecast: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None  # what the rule judged (gateway.alarms.wording)
     cleared_ts: float | None = None
     status: str = Status.OPEN
     acked_by: str | None = None
@@ -93,6 +94,7 @@ class AlarmRecord:
             "unit": self.unit,
             "message": self.message,
             "forecast": self.forecast,
+            "detail": self.detail,
             "raised_at": iso_utc(self.raised_ts),
             "updated_at": iso_utc(self.updated),
             "cleared_at": when(self.cleared_ts),

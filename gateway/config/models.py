@@ -23,6 +23,10 @@ class SiteInfo(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
     name: str = ""
     timezone: str = "Asia/Shanghai"
+    store_derived: bool = Field(
+        default=True,
+        description="store, forward and keep history of computed channels (wind means, crane ratios)",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -179,7 +179,8 @@ class CraneRuleConfig(RuleBase):
 
     type: Literal["crane"]
     radius: str = Field(description="radius channel of the same crane")
-    chart: list[tuple[Positive, Positive]] = Field(min_length=2, description="[[radius m, rated t], ...]")
+    # Positive and falling rated loads are meaning checks (meaning_site_rules), told in words.
+    chart: list[tuple[Finite, Finite]] = Field(min_length=2, description="[[radius m, rated t], ...]")
     ratios: GradedLimits = GradedLimits(yellow=0.9, orange=1.0, red=1.1)
     hysteresis: NonNegative = 0.02
     cycles: CycleConfig = Field(default_factory=CycleConfig, description="working-cycle detection")

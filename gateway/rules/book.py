@@ -79,7 +79,8 @@ class RuleBook:
         self.first_derived = len(sensor_channels)
         self.index = ChannelIndex(entry.id for entry in self.channels)
         self.units = [entry.config.unit for entry in self.channels]
-        self.context = Context(config, self.index, self.units, sources)
+        ranges = [entry.config.range for entry in self.channels]
+        self.context = Context(config, self.index, self.units, sources, ranges)
 
     def engine(self) -> tuple[Engine, list[Binding]]:
         for number, rule in enumerate(self.config.rules):
@@ -132,7 +133,7 @@ class RuleBook:
                     baseline=_baseline(rule, matched) if isinstance(rule, CumulativeRuleConfig) else None,
                 )
             )
-            bindings += [Binding(c, rule.id, ctx.unit(c)) for c in matched]
+            bindings += [Binding(c, rule.id, ctx.unit(c), rule.type) for c in matched]
         compiled.threshold_bindings = bindings + compiled.threshold_bindings
         return ThresholdTable(specs + compiled.threshold_specs)
 

@@ -63,4 +63,9 @@ def build_quality(book: Context, compiled: Compiled) -> None:
         check = str(table.check_name[row])
         channel = book.index.ids[int(table.channel[row])]
         unit = UNITS[check] or book.unit(channel)
-        compiled.bindings.append(Binding(channel, f"{rule_ids[int(table.rule[row])]}.{check}", unit))
+        rule = book.config.rules[int(table.rule[row])]
+        facts: dict[str, object] = {"check": check, "range": book.range_of(channel)}
+        if check == "spike" and isinstance(rule, QualityRuleConfig):
+            facts["spike_window"] = rule.spike_window
+        name = f"{rule_ids[int(table.rule[row])]}.{check}"
+        compiled.bindings.append(Binding(channel, name, unit, "quality", facts))
