@@ -48,6 +48,7 @@ class ChannelSender:
             language = language_of(receiver, self._alarms)
             url = self._alarms.dashboard_url
             await channel.send(self._flood.summary(receiver_id, receiver.type, notices, language, url))
+            self._flood.sent(receiver_id, len(notices))
             return
         # A robot gets a storm as a few messages within its size limit. If a later page fails, the
         # whole group is retried: the earlier pages may be shown twice, none is lost.
