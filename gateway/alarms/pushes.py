@@ -2,7 +2,8 @@
 
 ``Pushes`` is what the desk hands its notices to. Notices are stored before ``enqueue`` returns;
 each receiver's dispatcher renders the due ones into one message for its channel and marks them
-delivered only when the receiver accepted it.
+delivered only when the receiver accepted it. A receiver in an alarm flood gets summaries instead,
+spaced wider (gateway.alarms.flood).
 """
 
 from __future__ import annotations
