@@ -104,6 +104,12 @@ class FloodWatch:
             return normal_s
         return max(normal_s, self.config.summary_every_s)
 
+    def sent(self, receiver: str, notices: int) -> None:
+        """The receiver accepted a summary of ``notices`` notices (a failed one is not counted)."""
+        state = self._state(receiver)
+        state.summaries += 1
+        state.summarised += notices
+
     def in_window(self, receiver: str) -> int:
         state = self._state(receiver)
         self._update(receiver, state, self._clock())
@@ -123,10 +129,8 @@ class FloodWatch:
     def summary(
         self, receiver: str, receiver_type: str, notices: Sequence[Notice], language: str, dashboard_url: str
     ) -> Rendered:
-        """One message summarising ``notices`` for a flooded receiver (counted)."""
+        """One message summarising ``notices`` for a flooded receiver (``sent`` counts it)."""
         state = self._state(receiver)
-        state.summaries += 1
-        state.summarised += len(notices)
         state.urgent = False
         return summarise(
             notices, receiver_type, language, dashboard_url, len(state.told), self.config.window_s,

@@ -82,6 +82,7 @@ class _Receiver:
         self.task: asyncio.Task[None] | None = None
         self.retry_at = -math.inf
         self.last_send_at = -math.inf
+        self.last_delivered_at = -math.inf
         self.sent = 0
         self.messages = 0
         self.failed_attempts = 0
@@ -254,7 +255,11 @@ class Outbox:
         due = max(backlog.next_attempt_at, state.retry_at)
         window = self._window_for(state.id, self.group_window_s)
         if self.leading_edge:
-            due = max(due, state.last_send_at + window)
+            due = max(due, state.last_send_at + self.group_window_s)
+        if window > self.group_window_s:
+            # A flood's summaries are spaced from the last one the receiver got; a failed attempt
+            # reached nobody, so its retry keeps the ordinary backoff.
+            due = max(due, state.last_delivered_at + window)
         delay = due - self._clock()
         if delay > max(window, self.retry_cap_s) + 1.0:
             # Longer than any wait the outbox sets: the wall clock was set back (NTP after boot).
@@ -302,6 +307,7 @@ class Outbox:
             await self._delivered(state, ids)
 
     async def _delivered(self, state: _Receiver, ids: list[str]) -> None:
+        state.last_delivered_at = self._clock()
         state.failing = False
         state.retry_at = -math.inf
         state.backoff.reset()

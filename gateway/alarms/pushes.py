@@ -2,7 +2,8 @@
 
 ``Pushes`` is what the desk hands its notices to. Notices are stored before ``enqueue`` returns;
 each receiver's dispatcher renders the due ones into one message for its channel and marks them
-delivered only when the receiver accepted it.
+delivered only when the receiver accepted it. A receiver in an alarm flood gets summaries instead,
+spaced wider (gateway.alarms.flood).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class ChannelSender:
             language = language_of(receiver, self._alarms)
             url = self._alarms.dashboard_url
             await channel.send(self._flood.summary(receiver_id, receiver.type, notices, language, url))
+            self._flood.sent(receiver_id, len(notices))
             return
         # A robot gets a storm as a few messages within its size limit. If a later page fails, the
         # whole group is retried: the earlier pages may be shown twice, none is lost.

@@ -221,3 +221,18 @@ async def test_maintenance_bounds_unknown_devices_and_restart(
         await again.end_maintenance("crane1", "wang", "mast jacked")
         assert "Q" in again.records and again.records["Q"].state == "raised"
         assert sorted(r for r, _ in told(pushed)) == ["director", "officer", "pm", "pm-mail"]
+
+
+async def test_an_alarm_from_before_maintenance_still_active_at_its_end_is_reminded(
+    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+) -> None:
+    await desk.apply(event("R", "raised", 2, clock.now))
+    await desk.start_maintenance("pit.P1", "li", "re-wiring", HOUR)
+    await desk.apply(event("R", "deescalated", 1, clock.now + 1))  # followed, not pushed
+    clock.now += 2000
+    assert await desk.end_maintenance("pit.P1", "li", "done") == 1
+    assert told(pushed) == [("officer", "raised"), ("officer", "reminder")]
+    assert pushed[-1].alarm["grade"] == 1
+    clock.now += 601  # the yellow deadline from the end of the maintenance: 督办 again
+    await desk.escalate_due()
+    assert told(pushed)[2:] == [("pm", "overdue"), ("pm-mail", "overdue")]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +56,18 @@ def many(count: int, receiver: str = "r1") -> list[Notice]:
     ]
 
 
-async def desk_story(tmp_path: Path) -> list[Notice]:
-    """The notices a real desk makes for one orange alarm: raised, overdue to the project manager,
-    acknowledged with a note, cleared and closed."""
+async def desk_story(tmp_path: Path, renotify_s: float = 0) -> list[Notice]:
+    """The notices a real desk makes for one alarm: raised orange, escalated to red and back,
+    overdue to the project manager, a reminder (with ``renotify_s``), acknowledged with a note,
+    cleared and closed."""
     config = AlarmsConfig(
         tiers=[
             TierConfig(name="安全员", receivers=["officer"]),
             TierConfig(name="项目经理", receivers=["pm"]),
         ],
         deadlines_s=GradeSeconds(orange=300),
-        renotify_s=0,
+        renotify_s=renotify_s,
+        red_to_all_tiers=False,
     )
     now = [1_714_550_400.0]
     pushed: list[Notice] = []
@@ -80,8 +83,14 @@ async def desk_story(tmp_path: Path) -> list[Notice]:
             value=26.0, limit=25.0, unit="mm", message="orange", alarm_id="a1",
         )  # fmt: skip
         await desk.apply(raise_)
+        red = dataclasses.replace(raise_, id="e2", state="escalated", grade=3, value=31.0, limit=30.0)
+        await desk.apply(red)
+        await desk.apply(dataclasses.replace(raise_, id="e3", state="deescalated", value=27.0))
         now[0] += 301
-        await desk.escalate_due()
+        await desk.escalate_due()  # overdue: the project manager is told
+        if renotify_s:
+            now[0] += renotify_s
+            await desk.escalate_due()  # a reminder to both tiers
         await desk.ack("a1", "张工 (supervisor)", "已安排巡查")
         clear = AlarmEvent(
             site="demo", ts=now[0], channel="pit.P3.disp_h", rule="pit_disp", grade=0, state="cleared",

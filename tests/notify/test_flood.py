@@ -70,6 +70,8 @@ def test_a_red_alarm_during_a_flood_does_not_wait_for_the_next_summary() -> None
     assert watch.group_window("r1", 5.0) == 5.0
     watch.summary("r1", "wecom", raises(0, 12), "zh", DASHBOARD)
     assert watch.group_window("r1", 5.0) == 60.0
+    assert watch.stats("r1")["flood_summaries"] == 0  # counted once the receiver accepted it
+    watch.sent("r1", 12)
     assert watch.stats("r1")["flood_summaries"] == 1 and watch.stats("r1")["flood_summarised"] == 12
 
 

@@ -55,6 +55,25 @@ def test_cleared_shows_value_against_the_limit_and_no_forecast() -> None:
     assert "预计" not in out.text
 
 
+async def test_every_kind_the_desk_makes_renders_with_its_words(tmp_path: Path) -> None:
+    pushed = await desk_story(tmp_path, renotify_s=600)
+    words = {
+        NoticeKind.RAISED: "【橙色报警】新报警 pit.P3.disp_h 基坑南侧 26 mm ≥ 25 mm",
+        NoticeKind.ESCALATED: "【红色报警】升级 pit.P3.disp_h 基坑南侧 31 mm ≥ 30 mm",
+        NoticeKind.DEESCALATED: "【橙色报警】降级",
+        NoticeKind.OVERDUE: "【橙色报警】超时未确认(督办)",
+        NoticeKind.REMINDER: "【橙色报警】提醒",
+        NoticeKind.ACKNOWLEDGED: "【橙色报警】已确认",
+        NoticeKind.CLEARED: "【红色报警】已恢复 pit.P3.disp_h 基坑南侧 20 mm（控制值 25 mm）",
+        NoticeKind.CLOSED: "【红色报警】已销号",
+    }
+    assert {n.kind for n in pushed} == set(words)
+    for notice_ in pushed:
+        text = render([notice_], "email", "zh", DASHBOARD).text
+        assert words[notice_.kind] in text, (notice_.kind, text)
+        assert "http://gw.local:8080/#/alarms/a1" in text
+
+
 async def test_overdue_and_acknowledged_say_who_and_which_tier(tmp_path: Path) -> None:
     # Built by the desk, as in the gateway: the renderer reads what the desk writes.
     pushed = await desk_story(tmp_path)
