@@ -35,7 +35,11 @@ devices:
     type: mqtt
     channels: {{settle: {{unit: mm}}, tilt: {{unit: mm}}}}
 rules:
-  - {{id: settlement, type: cumulative, channels: [pit.settle], upper: {{yellow: 5, orange: 8}}, hysteresis: 0.5}}
+  - id: settlement
+    type: cumulative
+    channels: [pit.settle]
+    upper: {{yellow: 5, orange: 8}}
+    hysteresis: 0.5
   - id: tilt_rate
     type: rate
     channels: [pit.tilt]
