@@ -24,13 +24,14 @@ class ChannelReadings:
 
 
 def recent_readings(
-    db: sqlite3.Connection, channels: list[str], span_s: float, min_count: int, max_rows: int
+    db: sqlite3.Connection, channels: list[tuple[str, float]], min_count: int, max_rows: int
 ) -> list[ChannelReadings]:
-    """Per channel: its readings of the last ``span_s`` before its newest one, and at least its last
-    ``min_count`` readings, at most ``max_rows`` (the newest). Channels without readings are left out."""
+    """Per (channel, span_s): its readings of the last ``span_s`` before its newest one, and at least
+    its last ``min_count`` readings, at most ``max_rows`` (the newest). Channels without readings are
+    left out."""
     ids = dict(db.execute("SELECT name, id FROM channels"))
     out: list[ChannelReadings] = []
-    for name in channels:
+    for name, span_s in channels:
         cid = ids.get(name)
         if cid is None:
             continue

@@ -34,12 +34,12 @@ from gateway.config import (
     FailureForecastRuleConfig,
     QualityRuleConfig,
     RateRuleConfig,
-    SiteConfig,
     ThresholdRuleConfig,
     TimeToLimitRuleConfig,
     WindRuleConfig,
 )
 from gateway.models import ReadingBatch, iso_utc
+from gateway.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +95,48 @@ def rule_window_s(rule: Any) -> float:
     return 0.0
 
 
+def channel_spans(site: Site, windows: dict[str, float]) -> dict[str, float]:
+    """Per sensor channel: the longest past any rule judging it (or a channel computed from it)
+    rests on, with a margin, at most MAX_SPAN_S."""
+    sensors = [e.id for e in site.channels if e.derived_by is None]
+    made_by = {e.id: e.derived_by for e in site.channels if e.derived_by is not None}
+    number_of = {rule.id: n for n, rule in enumerate(site.config.rules)}
+    ctx = site.rulebook.context
+
+    def sensors_of(channel: str) -> list[str]:
+        rule = made_by.get(channel)
+        return [channel] if rule is None else ctx.sources.get(number_of[rule], [])
+
+    span = dict.fromkeys(sensors, 0.0)
+    for number, rule in enumerate(site.config.rules):
+        named = ctx.matched(rule.channels) + ctx.sources.get(number, [])
+        if isinstance(rule, CombinedRuleConfig):
+            named += [c.channel for c in rule.all_of]
+        for channel in named:
+            for sensor in sensors_of(channel):
+                if sensor in span:
+                    span[sensor] = max(span[sensor], min(windows[rule.id] * 1.1, MAX_SPAN_S))
+    return span
+
+
 async def resume(
-    config: SiteConfig,
+    site: Site,
     engine: Engine,
     book: AlarmBook,
     desk: AlarmDesk,
     baselines: Baselines,
     store: SqliteStore | None,
-    sensor_channels: list[str],
 ) -> Resumed:
     out = Resumed()
     await baselines.restore()
-    windows = {rule.id: rule_window_s(rule) for rule in config.rules}
+    windows = {rule.id: rule_window_s(rule) for rule in site.config.rules}
     if store is not None:
         waiting = [c for c, _ in baselines.waiting()]
         if waiting:
             for channel, (ts, value) in (await store.call(first_good, waiting)).items():
                 baselines.take_first_stored(channel, ts, value)
-        span = min(max(windows.values(), default=0.0) * 1.1, MAX_SPAN_S)
-        await _warm_start(engine, store, sensor_channels, span, out)
+        sensors = [e.id for e in site.channels[: engine.first_derived]]
+        await _warm_start(engine, store, sensors, channel_spans(site, windows), out)
     out.baselines = baselines.health()
     await _continue_alarms(engine, book, desk, windows, out)
     log.info("resumed after a restart: %s", out.as_dict())
@@ -121,9 +144,10 @@ async def resume(
 
 
 async def _warm_start(
-    engine: Engine, store: SqliteStore, channels: list[str], span_s: float, out: Resumed
+    engine: Engine, store: SqliteStore, channels: list[str], spans: dict[str, float], out: Resumed
 ) -> None:
-    found = await store.call(recent_readings, channels, span_s, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
+    wanted = [(c, spans.get(c, 0.0)) for c in channels]
+    found = await store.call(recent_readings, wanted, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
     column = {name: i for i, name in enumerate(channels)}
     ts: list[npt.NDArray[np.float64]] = []
     ch: list[npt.NDArray[np.int32]] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway.config import parse_config
 from gateway.models import AlarmEvent
 from tests.gateway.restart_helpers import SETTLE, TILT, WALL, active_records, feed, rising_tilt, site, started
 
@@ -181,3 +182,49 @@ async def test_reset_takes_the_baseline_again_from_the_next_reading(tmp_path: Pa
         reset = next(a for a in trail if a["action"] == "reset")
         assert reset["actor"] == "ops (admin)" and reset["note"] == "sensor re-mounted"
         assert reset["detail"]["old"]["value"] == 100.0
+
+
+WIND_SITE = """
+site: {id: w1, timezone: Asia/Shanghai}
+mqtt: {url: "mqtt://127.0.0.1:9"}
+devices:
+  - id: anemo1
+    type: mqtt
+    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
+rules:
+  - {id: crane_wind, type: wind, channels: [anemo1.wind_speed], working_limit: 13.8}
+sinks:
+  - {type: sqlite, path: gw.db}
+"""
+
+
+def _gusty_wind(seconds: int) -> tuple[np.ndarray, np.ndarray]:
+    """1 Hz wind, AR(1) turbulence (integral scale ~12 s) around a mean rising from 9 to 14 m/s."""
+    rng = np.random.default_rng(11)
+    phi = np.exp(-1.0 / 12.0)
+    gust = np.zeros(seconds)
+    shocks = rng.normal(0.0, 1.6 * np.sqrt(1 - phi**2), seconds)
+    for i in range(1, seconds):
+        gust[i] = phi * gust[i - 1] + shocks[i]
+    mean = np.linspace(9.0, 14.0, seconds)
+    return T0 + np.arange(seconds, dtype=float), np.clip(mean + gust, 0.0, 60.0)
+
+
+async def test_wind_windows_are_warm_started(tmp_path: Path) -> None:
+    ts, speed = _gusty_wind(40 * 60)
+    cut = 25 * 60
+    events: dict[str, list[AlarmEvent]] = {"plain": [], "restarted": []}
+    views: dict[str, dict[str, object]] = {}
+    for name, cuts in (("plain", [0, len(ts)]), ("restarted", [0, cut, len(ts)])):
+        for lo, hi in itertools.pairwise(cuts):
+            async with started(parse_config(WIND_SITE), tmp_path / name) as runtime:
+                for i in range(lo, hi, 60):
+                    j = min(i + 60, hi)
+                    events[name] += await feed(runtime, ts[i:j], [0] * (j - i), speed[i:j])
+                views[name] = {c["id"]: c["value"] for c in runtime.channels()}
+                if lo:
+                    assert runtime.health()["resumed"]["readings"] >= 600  # the 10-minute window
+    assert seen(events["plain"]), "the gusty wind raised something"
+    assert seen(events["restarted"]) == seen(events["plain"])
+    assert views["restarted"]["anemo1.wind_10min"] == pytest.approx(views["plain"]["anemo1.wind_10min"])
+    assert views["restarted"]["anemo1.gust"] == pytest.approx(views["plain"]["anemo1.gust"])
