@@ -94,6 +94,7 @@ class Baselines:
         self._by_key = {(r.rule, r.channel): r for r in self.rows}
         self._pending: list[tuple[StoredBaseline | None, dict[str, Any]]] = []
         self._wake = asyncio.Event()
+        self._watching = any(r.source is None for r in self.rows)
         self.counts: Counter[str] = Counter()
 
     # Start
@@ -156,6 +157,8 @@ class Baselines:
 
     def watch(self, batch: ReadingBatch, taken_ts: dict[str, float] | None = None) -> None:
         """Store every baseline the core took in the batch just judged."""
+        if not self._watching:  # every baseline taken: nothing to look at
+            return
         for row in self.rows:
             if row.source is not None:
                 continue
@@ -170,6 +173,7 @@ class Baselines:
             detail = {"value": value, "ts": ts}
             entry = _entry(row, self.clock(), SYSTEM, "taken", "first good reading", detail)
             self._pending.append((self._stored(row), entry))
+        self._watching = any(r.source is None for r in self.rows)
         if self._pending:
             self._wake.set()
 
@@ -218,6 +222,7 @@ class Baselines:
         else:
             row.table.baseline[row.row] = np.nan
             row.source, row.taken_ts, row.updated = None, None, now
+            self._watching = True
             await self.store.call(baseline_store.remove, rule, channel, [entry])
         self.counts["reset"] += 1
         log.warning("baseline of %r on %r %s by %s: %s", rule, channel, entry["action"], actor, reason)
