@@ -122,7 +122,7 @@ class CarriedGrades:
         if not len(rows):
             return empty
         carried = self.grade[rows]
-        value = state.last_value[ch]
+        value = np.full(len(rows), np.nan)  # a judge's own quantity (a rate, a ratio) is not at hand
         verdict = judged[rows].copy()
         limit = np.full(len(rows), np.nan)
         upward = np.ones(len(rows), dtype=bool)
@@ -133,7 +133,7 @@ class CarriedGrades:
             mine = np.flatnonzero((rows >= lo) & (rows < hi))
             if len(mine):
                 verdict[mine], value[mine], limit[mine], upward[mine] = _threshold_step(
-                    judge, rows[mine] - lo, value[mine], carried[mine]
+                    judge, rows[mine] - lo, state.last_value[ch[mine]], carried[mine]
                 )
         moved = verdict != carried
         # Where the verdict is the judge's own grade, the judge takes over; else it is carried on.

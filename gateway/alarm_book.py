@@ -128,6 +128,8 @@ def _message(
     channel: str, state: str, grade: int, value: float, limit: float, unit: str, upward: bool
 ) -> str:
     unit_text = f" {unit}" if unit else ""
+    if not math.isfinite(value):  # a grade carried over a restart, settled without a judged value
+        return f"{channel} {GRADE_NAMES[grade]} ({state})"
     if not math.isfinite(limit):
         return f"{channel} {GRADE_NAMES[grade]} ({state}): {value:g}{unit_text}"
     if state == AlarmState.CLEARED:

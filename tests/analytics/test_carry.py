@@ -15,6 +15,12 @@ def _threshold_engine() -> Engine:
     return Engine(np.array([-1e3]), np.array([1e3]), [spec])
 
 
+def _rate_engine(window_s: float) -> Engine:
+    channels = np.array([0], np.int32)
+    spec = RateSpec(rule=0, channels=channels, window_s=window_s, per_s=60.0, upper=(1.0, 2.0, 3.0))
+    return Engine(np.array([-1e3]), np.array([1e3]), judges=[RateTable([spec])])
+
+
 def _feed(engine: Engine, ts: list[float], value: list[float]) -> list[tuple[int, int]]:
     n = len(ts)
     found = engine.process(np.array(ts), np.zeros(n, np.int32), np.array(value), np.zeros(n, np.uint8))
@@ -75,3 +81,12 @@ def test_windowed_rule_continues_the_carried_alarm_without_a_second_raise() -> N
     changes = [c for i in range(15) if (c := _feed(engine, [T0 + 60.0 * i], [rising[i]]))]
     assert changes == []  # the judge reaches orange itself: that is the carried alarm going on
     assert engine.binding_grade.tolist() == [2] and not engine.carried.any
+
+
+def test_a_settled_windowed_alarm_has_no_value_of_its_own() -> None:
+    engine = _rate_engine(60.0)
+    _carry(engine, 1)  # a warm start filled the window: the next reading settles it
+    found = engine.process(np.array([T0]), np.zeros(1, np.int32), np.array([5.0]), np.zeros(1, np.uint8))
+    t = found.transitions
+    assert (t.old_grade.tolist(), t.new_grade.tolist()) == ([1], [0])
+    assert np.isnan(t.value).all() and np.isnan(t.limit).all()  # the reading is not the judged rate
