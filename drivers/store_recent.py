@@ -46,10 +46,7 @@ def recent_readings(
             "SELECT ts, value, quality FROM readings WHERE channel = ? AND ts >= ? ORDER BY ts DESC LIMIT ?",
             (cid, cutoff, max_rows),
         ).fetchall()
-        data = np.array(
-            [(ts, np.nan if value is None else value, quality) for ts, value, quality in reversed(rows)],
-            dtype=np.float64,
-        ).reshape(-1, 3)
+        data = np.array(rows, dtype=np.float64).reshape(-1, 3)[::-1]  # NULL (None) becomes NaN
         out.append(ChannelReadings(name, data[:, 0].copy(), data[:, 1].copy(), data[:, 2].astype(np.uint8)))
     return out
 
