@@ -51,19 +51,21 @@ def recent_readings(
     return out
 
 
-def first_good(db: sqlite3.Connection, channels: list[str]) -> dict[str, tuple[float, float]]:
-    """Per channel: (ts, value) of its oldest usable reading still in the store."""
+def first_good(db: sqlite3.Connection, wanted: list[tuple[str, float]]) -> list[tuple[float, float] | None]:
+    """Per (channel, since): (ts, value) of its oldest usable reading at or after ``since`` still in
+    the store, or None."""
     ids = dict(db.execute("SELECT name, id FROM channels"))
-    found: dict[str, tuple[float, float]] = {}
-    for name in channels:
+    found: list[tuple[float, float] | None] = []
+    for name, since in wanted:
         cid = ids.get(name)
-        if cid is None:
-            continue
-        row = db.execute(
-            "SELECT ts, value FROM readings WHERE channel = ? AND quality < ? AND value IS NOT NULL "
-            "ORDER BY ts LIMIT 1",
-            (cid, GOOD_BELOW),
-        ).fetchone()
-        if row is not None:
-            found[name] = (float(row[0]), float(row[1]))
+        row = (
+            None
+            if cid is None
+            else db.execute(
+                "SELECT ts, value FROM readings WHERE channel = ? AND ts >= ? AND quality < ?"
+                " AND value IS NOT NULL ORDER BY ts LIMIT 1",
+                (cid, since, GOOD_BELOW),
+            ).fetchone()
+        )
+        found.append(None if row is None else (float(row[0]), float(row[1])))
     return found

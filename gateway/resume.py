@@ -131,12 +131,15 @@ async def resume(
     await baselines.restore()
     windows = {rule.id: rule_window_s(rule) for rule in site.config.rules}
     if store is not None:
-        waiting = [c for c, _ in baselines.waiting()]
+        waiting = baselines.waiting()
         if waiting:
-            for channel, (ts, value) in (await store.call(first_good, waiting)).items():
-                baselines.take_first_stored(channel, ts, value)
+            found = await store.call(first_good, [(channel, since) for _, channel, since in waiting])
+            for (rule, channel, _), first in zip(waiting, found, strict=True):
+                if first is not None:
+                    baselines.take_first_stored(rule, channel, *first)
         sensors = [e.id for e in site.channels[: engine.first_derived]]
         await _warm_start(engine, store, sensors, channel_spans(site, windows), out)
+        baselines.discard_replayed()
     out.baselines = baselines.health()
     await _continue_alarms(engine, book, desk, windows, out)
     log.info("resumed after a restart: %s", out.as_dict())

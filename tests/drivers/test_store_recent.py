@@ -37,6 +37,7 @@ def test_span_before_the_newest_reading_at_least_a_few_at_most_the_bound(tmp_pat
         assert np.isnan(bounded[1].value[0]) and bounded[1].quality[0] == 0x20  # NULL stays unusable
 
 
-def test_first_good_skips_unusable_readings(tmp_path: Path) -> None:
+def test_first_good_skips_unusable_and_older_readings(tmp_path: Path) -> None:
     with closing(_store(tmp_path / "s.db")) as db:
-        assert first_good(db, ["a", "b", "quiet", "unknown"]) == {"a": (1000.0, 0.0), "b": (4600.0, 6.0)}
+        wanted = [("a", -np.inf), ("b", -np.inf), ("quiet", -np.inf), ("unknown", -np.inf), ("a", 1050.5)]
+        assert first_good(db, wanted) == [(1000.0, 0.0), (4600.0, 6.0), None, None, (1051.0, 51.0)]

@@ -184,6 +184,23 @@ async def test_reset_takes_the_baseline_again_from_the_next_reading(tmp_path: Pa
         assert reset["detail"]["old"]["value"] == 100.0
 
 
+async def test_a_reset_waits_for_a_newer_reading_across_a_restart(tmp_path: Path) -> None:
+    async with started(site(), tmp_path) as runtime:
+        await feed(runtime, [T0, T0 + 60], [SETTLE, SETTLE], [100.0, 106.0])
+        runtime.clock = lambda: T0 + 90  # the admin's reset, after the readings above
+        runtime.baselines.clock = runtime.clock
+        await runtime.baselines.reset("settlement", "pit.settle", "ops (admin)", "sensor re-mounted")
+    async with started(site(), tmp_path) as runtime:
+        # Neither the first stored reading nor the replayed past is the new reference.
+        assert runtime.health()["baselines"]["awaiting_reset"] == 1
+        assert runtime.baselines.listing()[0]["value"] is None
+        assert runtime.health()["resumed"]["readings"] >= 2
+        events = await feed(runtime, [T0 + 120], [SETTLE], [50.0])
+        assert [e.state for e in events] == ["cleared"]  # 0 mm since the reset: the yellow ends
+        assert runtime.baselines.listing()[0]["value"] == 50.0
+        assert runtime.baselines.listing()[0]["taken_at"] == "2027-01-15T08:02:00.000Z"
+
+
 WIND_SITE = """
 site: {id: w1, timezone: Asia/Shanghai}
 mqtt: {url: "mqtt://127.0.0.1:9"}
