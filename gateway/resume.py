@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,7 @@ class Resumed:
     duplicates_ended: int = 0
     alarms_unknown: int = 0
     baselines: dict[str, int] = field(default_factory=dict)
+    warm_start_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class Resumed:
             "duplicates_ended": self.duplicates_ended,
             "alarms_unknown": self.alarms_unknown,
             "baselines": self.baselines,
+            "warm_start_error": self.warm_start_error,
         }
 
 
@@ -150,7 +153,13 @@ async def _warm_start(
     engine: Engine, store: SqliteStore, channels: list[str], spans: dict[str, float], out: Resumed
 ) -> None:
     wanted = [(c, spans.get(c, 0.0)) for c in channels]
-    found = await store.call(recent_readings, wanted, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
+    try:
+        found = await store.call(recent_readings, wanted, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        # A damaged store must not keep the gateway from starting: the windows then start empty.
+        out.warm_start_error = f"{type(exc).__name__}: {exc}"
+        log.error("warm start from the local store failed (%s); trend and wind windows start empty", exc)
+        return
     column = {name: i for i, name in enumerate(channels)}
     ts: list[npt.NDArray[np.float64]] = []
     ch: list[npt.NDArray[np.int32]] = []

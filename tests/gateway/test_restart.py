@@ -202,6 +202,23 @@ async def test_a_reset_waits_for_a_newer_reading_across_a_restart(tmp_path: Path
         assert runtime.baselines.listing()[0]["taken_at"] == "2027-01-15T08:02:00.000Z"
 
 
+async def test_a_damaged_reading_store_does_not_keep_the_gateway_from_starting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with started(site(), tmp_path) as runtime:
+        raised = await feed(runtime, [T0, T0 + 60], [WALL, WALL], [5.0, 12.0])
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        db.execute("UPDATE readings SET value = 'twelve' WHERE value = 12.0")
+    async with started(site(), tmp_path) as runtime:
+        resumed = runtime.health()["resumed"]
+        assert resumed["readings"] == 0 and "ValueError" in resumed["warm_start_error"]
+        assert "warm start from the local store failed" in caplog.text
+        # The alarm still continues its record: the desk's grade is carried instead.
+        assert resumed["alarms_continued"] == 1 and resumed["alarms_settling"] == 1
+        gone = await feed(runtime, [T0 + 120], [WALL], [1.0])
+        assert [(e.state, e.alarm_id) for e in gone] == [("cleared", raised[-1].alarm_id)]
+
+
 WIND_SITE = """
 site: {id: w1, timezone: Asia/Shanghai}
 mqtt: {url: "mqtt://127.0.0.1:9"}
