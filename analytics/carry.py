@@ -59,6 +59,11 @@ class CarriedGrades:
         self._seen_ts = np.full(n, -np.inf)  # last usable time of the channel when last looked at
         self._judges = list(judges)
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self._channel_of = (
+            np.concatenate([j.channel for j in self._judges]).astype(np.int32)
+            if self._judges
+            else np.zeros(0, dtype=np.int32)
+        )
         self._stepped = np.zeros(n, dtype=bool)  # threshold rows: stepped with their hysteresis
         for i, judge in enumerate(self._judges):
             if isinstance(judge, ThresholdTable):
@@ -117,7 +122,7 @@ class CarriedGrades:
         if not len(rows):
             return empty
         carried = self.grade[rows]
-        value = state.last_value[ch]
+        value = np.full(len(rows), np.nan)  # a judge's own quantity (a rate, a ratio) is not at hand
         verdict = judged[rows].copy()
         limit = np.full(len(rows), np.nan)
         upward = np.ones(len(rows), dtype=bool)
@@ -128,7 +133,7 @@ class CarriedGrades:
             mine = np.flatnonzero((rows >= lo) & (rows < hi))
             if len(mine):
                 verdict[mine], value[mine], limit[mine], upward[mine] = _threshold_step(
-                    judge, rows[mine] - lo, value[mine], carried[mine]
+                    judge, rows[mine] - lo, state.last_value[ch[mine]], carried[mine]
                 )
         moved = verdict != carried
         # Where the verdict is the judge's own grade, the judge takes over; else it is carried on.
@@ -139,8 +144,7 @@ class CarriedGrades:
         )
 
     def _channel(self, binding: IDX) -> npt.NDArray[np.int32]:
-        channel = np.concatenate([j.channel for j in self._judges]) if self._judges else np.zeros(0)
-        return channel.astype(np.int32)[binding]
+        return self._channel_of[binding]
 
 
 def _threshold_step(

@@ -1,7 +1,8 @@
 """Baselines taken from the data (cumulative rules' ``baseline: first``), in the alarm store's file.
 
 One row per (rule, channel): the value, the data time of the reading it came from, and how it was
-set (``first``: the first good reading; ``set``: given by an admin). Resets are audited in
+set (``first``: the first good reading; ``set``: given by an admin; ``reset``: no value, the first
+good reading after ``updated`` is the next one). Resets are audited in
 ``baseline_audit`` (append-only), next to the alarm records' own audit trail, so the "since
 installation" reference survives restarts and every change to it says who, when and why.
 
@@ -48,10 +49,13 @@ CREATE INDEX IF NOT EXISTS baseline_audit_key ON baseline_audit(rule, channel, s
 class StoredBaseline:
     rule: str
     channel: str
-    value: float
+    value: float | None  # None only for a reset waiting for its reading
     taken_ts: float | None
     source: str
     updated: float
+
+
+RESET = "reset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +76,7 @@ def load(db: sqlite3.Connection) -> LoadedBaselines:
         "SELECT rule, channel, value, taken_ts, source, updated FROM baselines ORDER BY rule, channel"
     ):
         number = _finite(value)
-        if number is None:
+        if number is None and not (source == RESET and value is None):
             unreadable.append((str(rule), str(channel)))
             continue
         taken = _finite(taken_ts)
@@ -90,14 +94,6 @@ def save(db: sqlite3.Connection, rows: list[StoredBaseline], audit: list[dict[st
             " source=excluded.source, updated=excluded.updated",
             [(r.rule, r.channel, r.value, r.taken_ts, r.source, r.updated) for r in rows],
         )
-        _audit(db, audit)
-
-
-def remove(db: sqlite3.Connection, rule: str, channel: str, audit: list[dict[str, Any]]) -> None:
-    """Forget a row (the next good reading makes a new one), with its audit entries, at once."""
-    ensure_schema(db)
-    with db:
-        db.execute("DELETE FROM baselines WHERE rule = ? AND channel = ?", (rule, channel))
         _audit(db, audit)
 
 

@@ -24,13 +24,14 @@ class ChannelReadings:
 
 
 def recent_readings(
-    db: sqlite3.Connection, channels: list[str], span_s: float, min_count: int, max_rows: int
+    db: sqlite3.Connection, channels: list[tuple[str, float]], min_count: int, max_rows: int
 ) -> list[ChannelReadings]:
-    """Per channel: its readings of the last ``span_s`` before its newest one, and at least its last
-    ``min_count`` readings, at most ``max_rows`` (the newest). Channels without readings are left out."""
+    """Per (channel, span_s): its readings of the last ``span_s`` before its newest one, and at least
+    its last ``min_count`` readings, at most ``max_rows`` (the newest). Channels without readings are
+    left out."""
     ids = dict(db.execute("SELECT name, id FROM channels"))
     out: list[ChannelReadings] = []
-    for name in channels:
+    for name, span_s in channels:
         cid = ids.get(name)
         if cid is None:
             continue
@@ -45,27 +46,26 @@ def recent_readings(
             "SELECT ts, value, quality FROM readings WHERE channel = ? AND ts >= ? ORDER BY ts DESC LIMIT ?",
             (cid, cutoff, max_rows),
         ).fetchall()
-        data = np.array(
-            [(ts, np.nan if value is None else value, quality) for ts, value, quality in reversed(rows)],
-            dtype=np.float64,
-        ).reshape(-1, 3)
+        data = np.array(rows, dtype=np.float64).reshape(-1, 3)[::-1]  # NULL (None) becomes NaN
         out.append(ChannelReadings(name, data[:, 0].copy(), data[:, 1].copy(), data[:, 2].astype(np.uint8)))
     return out
 
 
-def first_good(db: sqlite3.Connection, channels: list[str]) -> dict[str, tuple[float, float]]:
-    """Per channel: (ts, value) of its oldest usable reading still in the store."""
+def first_good(db: sqlite3.Connection, wanted: list[tuple[str, float]]) -> list[tuple[float, float] | None]:
+    """Per (channel, since): (ts, value) of its oldest usable reading at or after ``since`` still in
+    the store, or None."""
     ids = dict(db.execute("SELECT name, id FROM channels"))
-    found: dict[str, tuple[float, float]] = {}
-    for name in channels:
+    found: list[tuple[float, float] | None] = []
+    for name, since in wanted:
         cid = ids.get(name)
-        if cid is None:
-            continue
-        row = db.execute(
-            "SELECT ts, value FROM readings WHERE channel = ? AND quality < ? AND value IS NOT NULL "
-            "ORDER BY ts LIMIT 1",
-            (cid, GOOD_BELOW),
-        ).fetchone()
-        if row is not None:
-            found[name] = (float(row[0]), float(row[1]))
+        row = (
+            None
+            if cid is None
+            else db.execute(
+                "SELECT ts, value FROM readings WHERE channel = ? AND ts >= ? AND quality < ?"
+                " AND value IS NOT NULL ORDER BY ts LIMIT 1",
+                (cid, since, GOOD_BELOW),
+            ).fetchone()
+        )
+        found.append(None if row is None else (float(row[0]), float(row[1])))
     return found

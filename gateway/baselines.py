@@ -57,6 +57,7 @@ class _Row:
     source: str | None = None  # first, set, config; None while waiting for a reading
     taken_ts: float | None = None  # data time of the reading it came from
     updated: float | None = None  # wall time it was stored or set
+    reset_at: float | None = None  # an admin's reset, waiting for the first good reading after it
 
 
 class Baselines:
@@ -94,6 +95,7 @@ class Baselines:
         self._by_key = {(r.rule, r.channel): r for r in self.rows}
         self._pending: list[tuple[StoredBaseline | None, dict[str, Any]]] = []
         self._wake = asyncio.Event()
+        self._watching = any(r.source is None for r in self.rows)
         self.counts: Counter[str] = Counter()
 
     # Start
@@ -117,6 +119,10 @@ class Baselines:
                 self.counts["fixed_in_config"] += 1
                 log.info("stored baseline of %r on %r ignored: fixed in the site file", *key)
                 continue
+            if stored.value is None:  # reset before the restart, no reading since
+                row.reset_at = row.updated = stored.updated
+                self.counts["awaiting_reset"] += 1
+                continue
             row.table.baseline[row.row] = stored.value
             row.source, row.taken_ts, row.updated = stored.source, stored.taken_ts, stored.updated
             self.counts["restored"] += 1
@@ -132,30 +138,41 @@ class Baselines:
             if known:
                 self._pending.append(self._replaced_entry(rule, channel, "damaged row replaced"))
 
-    def waiting(self) -> list[tuple[str, int]]:
-        """(channel id, column) of the baselines still to be taken from the data."""
-        return [(r.channel, r.column) for r in self.rows if r.source is None]
+    def waiting(self) -> list[tuple[str, str, float]]:
+        """(rule, channel, since) of the baselines still to be taken from the data: from the first
+        good reading at or after ``since`` (a reset's time; else any)."""
+        return [
+            (r.rule, r.channel, -math.inf if r.reset_at is None else r.reset_at)
+            for r in self.rows
+            if r.source is None
+        ]
 
-    def take_first_stored(self, channel: str, ts: float, value: float) -> None:
-        """A baseline still to be taken, from the first good reading in the local store (its
-        readings may predate the stored baselines: an upgrade, or a row that was lost)."""
-        for row in self.rows:
-            if row.channel == channel and row.source is None and math.isfinite(value):
-                row.table.baseline[row.row] = value
-                self.counts["from_store"] += 1
-                log.warning(
-                    "baseline of %r on %r taken from the first stored reading (%s): %g",
-                    row.rule,
-                    channel,
-                    iso_utc(ts),
-                    value,
-                )
+    def take_first_stored(self, rule: str, channel: str, ts: float, value: float) -> None:
+        """A baseline still to be taken, from the first good reading in the local store that may
+        give it (its readings may predate the stored baselines: an upgrade, or a lost row)."""
+        row = self._by_key[(rule, channel)]
+        if row.source is not None or not math.isfinite(value):
+            return
+        row.table.baseline[row.row] = value
+        self.counts["from_store"] += 1
+        log.warning(
+            "baseline of %r on %r taken from a stored reading (%s): %g", rule, channel, iso_utc(ts), value
+        )
         self.watch(ReadingBatch.empty(), taken_ts={channel: ts})
+
+    def discard_replayed(self) -> None:
+        """A baseline the warm start's replay of the past took on its own (for a reset waiting for
+        a newer reading) is not one: the next live reading takes it."""
+        for row in self.rows:
+            if row.source is None:
+                row.table.baseline[row.row] = np.nan
 
     # Taken from the data
 
     def watch(self, batch: ReadingBatch, taken_ts: dict[str, float] | None = None) -> None:
         """Store every baseline the core took in the batch just judged."""
+        if not self._watching:  # every baseline taken: nothing to look at
+            return
         for row in self.rows:
             if row.source is not None:
                 continue
@@ -165,11 +182,12 @@ class Baselines:
             ts = (taken_ts or {}).get(row.channel)
             if ts is None:
                 ts = _first_ts(batch, row.column, value)
-            row.source, row.taken_ts, row.updated = "first", ts, self.clock()
+            row.source, row.taken_ts, row.updated, row.reset_at = "first", ts, self.clock(), None
             self.counts["taken"] += 1
             detail = {"value": value, "ts": ts}
             entry = _entry(row, self.clock(), SYSTEM, "taken", "first good reading", detail)
             self._pending.append((self._stored(row), entry))
+        self._watching = any(r.source is None for r in self.rows)
         if self._pending:
             self._wake.set()
 
@@ -213,12 +231,12 @@ class Baselines:
         entry = _entry(row, now, actor, action, reason, {"old": old, "value": value})
         if value is not None:
             row.table.baseline[row.row] = value
-            row.source, row.taken_ts, row.updated = "set", None, now
-            await self.store.call(baseline_store.save, [self._stored(row)], [entry])
+            row.source, row.taken_ts, row.updated, row.reset_at = "set", None, now, None
         else:
             row.table.baseline[row.row] = np.nan
-            row.source, row.taken_ts, row.updated = None, None, now
-            await self.store.call(baseline_store.remove, rule, channel, [entry])
+            row.source, row.taken_ts, row.updated, row.reset_at = None, None, now, now
+            self._watching = True
+        await self.store.call(baseline_store.save, [self._stored(row)], [entry])
         self.counts["reset"] += 1
         log.warning("baseline of %r on %r %s by %s: %s", rule, channel, entry["action"], actor, reason)
         return self.view(row)
@@ -251,9 +269,9 @@ class Baselines:
         return {"rows": len(self.rows), **self.counts, "unsaved": len(self._pending)}
 
     def _stored(self, row: _Row) -> StoredBaseline:
-        value = float(row.table.baseline[row.row])
-        source, updated = row.source or "first", row.updated or 0.0
-        return StoredBaseline(row.rule, row.channel, value, row.taken_ts, source, updated)
+        value = _number(row.table.baseline[row.row])
+        source = row.source or (baseline_store.RESET if value is None else "first")
+        return StoredBaseline(row.rule, row.channel, value, row.taken_ts, source, row.updated or 0.0)
 
     def _replaced_entry(self, rule: str, channel: str, note: str) -> tuple[None, dict[str, Any]]:
         row = self._by_key[(rule, channel)]

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +35,12 @@ from gateway.config import (
     FailureForecastRuleConfig,
     QualityRuleConfig,
     RateRuleConfig,
-    SiteConfig,
     ThresholdRuleConfig,
     TimeToLimitRuleConfig,
     WindRuleConfig,
 )
 from gateway.models import ReadingBatch, iso_utc
+from gateway.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Resumed:
     duplicates_ended: int = 0
     alarms_unknown: int = 0
     baselines: dict[str, int] = field(default_factory=dict)
+    warm_start_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +75,7 @@ class Resumed:
             "duplicates_ended": self.duplicates_ended,
             "alarms_unknown": self.alarms_unknown,
             "baselines": self.baselines,
+            "warm_start_error": self.warm_start_error,
         }
 
 
@@ -95,25 +98,51 @@ def rule_window_s(rule: Any) -> float:
     return 0.0
 
 
+def channel_spans(site: Site, windows: dict[str, float]) -> dict[str, float]:
+    """Per sensor channel: the longest past any rule judging it (or a channel computed from it)
+    rests on, with a margin, at most MAX_SPAN_S."""
+    sensors = [e.id for e in site.channels if e.derived_by is None]
+    made_by = {e.id: e.derived_by for e in site.channels if e.derived_by is not None}
+    number_of = {rule.id: n for n, rule in enumerate(site.config.rules)}
+    ctx = site.rulebook.context
+
+    def sensors_of(channel: str) -> list[str]:
+        rule = made_by.get(channel)
+        return [channel] if rule is None else ctx.sources.get(number_of[rule], [])
+
+    span = dict.fromkeys(sensors, 0.0)
+    for number, rule in enumerate(site.config.rules):
+        named = ctx.matched(rule.channels) + ctx.sources.get(number, [])
+        if isinstance(rule, CombinedRuleConfig):
+            named += [c.channel for c in rule.all_of]
+        for channel in named:
+            for sensor in sensors_of(channel):
+                if sensor in span:
+                    span[sensor] = max(span[sensor], min(windows[rule.id] * 1.1, MAX_SPAN_S))
+    return span
+
+
 async def resume(
-    config: SiteConfig,
+    site: Site,
     engine: Engine,
     book: AlarmBook,
     desk: AlarmDesk,
     baselines: Baselines,
     store: SqliteStore | None,
-    sensor_channels: list[str],
 ) -> Resumed:
     out = Resumed()
     await baselines.restore()
-    windows = {rule.id: rule_window_s(rule) for rule in config.rules}
+    windows = {rule.id: rule_window_s(rule) for rule in site.config.rules}
     if store is not None:
-        waiting = [c for c, _ in baselines.waiting()]
+        waiting = baselines.waiting()
         if waiting:
-            for channel, (ts, value) in (await store.call(first_good, waiting)).items():
-                baselines.take_first_stored(channel, ts, value)
-        span = min(max(windows.values(), default=0.0) * 1.1, MAX_SPAN_S)
-        await _warm_start(engine, store, sensor_channels, span, out)
+            found = await store.call(first_good, [(channel, since) for _, channel, since in waiting])
+            for (rule, channel, _), first in zip(waiting, found, strict=True):
+                if first is not None:
+                    baselines.take_first_stored(rule, channel, *first)
+        sensors = [e.id for e in site.channels[: engine.first_derived]]
+        await _warm_start(engine, store, sensors, channel_spans(site, windows), out)
+        baselines.discard_replayed()
     out.baselines = baselines.health()
     await _continue_alarms(engine, book, desk, windows, out)
     log.info("resumed after a restart: %s", out.as_dict())
@@ -121,9 +150,16 @@ async def resume(
 
 
 async def _warm_start(
-    engine: Engine, store: SqliteStore, channels: list[str], span_s: float, out: Resumed
+    engine: Engine, store: SqliteStore, channels: list[str], spans: dict[str, float], out: Resumed
 ) -> None:
-    found = await store.call(recent_readings, channels, span_s, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
+    wanted = [(c, spans.get(c, 0.0)) for c in channels]
+    try:
+        found = await store.call(recent_readings, wanted, MIN_READINGS, MAX_ROWS_PER_CHANNEL)
+    except (sqlite3.Error, ValueError, TypeError) as exc:
+        # A damaged store must not keep the gateway from starting: the windows then start empty.
+        out.warm_start_error = f"{type(exc).__name__}: {exc}"
+        log.error("warm start from the local store failed (%s); trend and wind windows start empty", exc)
+        return
     column = {name: i for i, name in enumerate(channels)}
     ts: list[npt.NDArray[np.float64]] = []
     ch: list[npt.NDArray[np.int32]] = []

@@ -209,10 +209,7 @@ class Runtime:
     async def resume(self) -> Resumed:
         """Before the first live reading (stores and desk open): baselines, windows and active
         alarms as they were before the restart (``gateway.resume``)."""
-        sensors = [e.id for e in self.site.channels[: self.engine.first_derived]]
-        self.resumed = await resume(
-            self.config, self.engine, self.book, self.desk, self.baselines, self.store, sensors
-        )
+        self.resumed = await resume(self.site, self.engine, self.book, self.desk, self.baselines, self.store)
         await self.baselines.flush()
         return self.resumed
 

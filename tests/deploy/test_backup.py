@@ -97,6 +97,9 @@ async def test_backup_while_running_then_restore_after_stop(
     assert manifest["site"] == "t1" and set(manifest["files"]) == {"alarms", "readings"}
     assert _readings(tmp_path / "bk" / "readings.db") == 50
     assert not (tmp_path / "bk" / "readings.db-wal").exists()  # one self-contained file
+    with sqlite3.connect(tmp_path / "bk" / "alarms.db") as conn:  # records, audit, baselines: one file
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"alarms", "audit", "baselines", "baseline_audit"} <= tables
 
     again = _cli("backup", "--config", str(site), str(tmp_path / "bk"))
     assert again.returncode == 1 and "never overwrites" in again.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gateway.config import parse_config
 from gateway.models import AlarmEvent
 from tests.gateway.restart_helpers import SETTLE, TILT, WALL, active_records, feed, rising_tilt, site, started
 
@@ -29,15 +30,16 @@ def seen(events: list[AlarmEvent]) -> Seen:
 async def run_through(
     base: Path, ts: np.ndarray, channel: np.ndarray, value: np.ndarray, restart_at: list[int], store: bool
 ) -> tuple[list[AlarmEvent], list[dict[str, object]]]:
-    """Feed readings 10 at a time; stop and build the gateway again before each index in restart_at."""
+    """Feed readings 30 at a time (10 minutes of the three channels); stop and build the gateway
+    again before each index in restart_at."""
     events: list[AlarmEvent] = []
     cuts = [0, *restart_at, len(ts)]
     resumed = []
     for lo, hi in itertools.pairwise(cuts):
         async with started(site(store), base) as runtime:
             resumed.append(runtime.health()["resumed"])
-            for i in range(lo, hi, 10):
-                j = min(i + 10, hi)
+            for i in range(lo, hi, 30):
+                j = min(i + 30, hi)
                 events += await feed(runtime, ts[i:j], channel[i:j], value[i:j])
             for rule in ("settlement", "wall_limit", "tilt_rate"):
                 assert len(active_records(runtime, rule)) <= 1, "never two active records of one rule"
@@ -181,3 +183,83 @@ async def test_reset_takes_the_baseline_again_from_the_next_reading(tmp_path: Pa
         reset = next(a for a in trail if a["action"] == "reset")
         assert reset["actor"] == "ops (admin)" and reset["note"] == "sensor re-mounted"
         assert reset["detail"]["old"]["value"] == 100.0
+
+
+async def test_a_reset_waits_for_a_newer_reading_across_a_restart(tmp_path: Path) -> None:
+    async with started(site(), tmp_path) as runtime:
+        await feed(runtime, [T0, T0 + 60], [SETTLE, SETTLE], [100.0, 106.0])
+        runtime.clock = lambda: T0 + 90  # the admin's reset, after the readings above
+        runtime.baselines.clock = runtime.clock
+        await runtime.baselines.reset("settlement", "pit.settle", "ops (admin)", "sensor re-mounted")
+    async with started(site(), tmp_path) as runtime:
+        # Neither the first stored reading nor the replayed past is the new reference.
+        assert runtime.health()["baselines"]["awaiting_reset"] == 1
+        assert runtime.baselines.listing()[0]["value"] is None
+        assert runtime.health()["resumed"]["readings"] >= 2
+        events = await feed(runtime, [T0 + 120], [SETTLE], [50.0])
+        assert [e.state for e in events] == ["cleared"]  # 0 mm since the reset: the yellow ends
+        assert runtime.baselines.listing()[0]["value"] == 50.0
+        assert runtime.baselines.listing()[0]["taken_at"] == "2027-01-15T08:02:00.000Z"
+
+
+async def test_a_damaged_reading_store_does_not_keep_the_gateway_from_starting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with started(site(), tmp_path) as runtime:
+        raised = await feed(runtime, [T0, T0 + 60], [WALL, WALL], [5.0, 12.0])
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        db.execute("UPDATE readings SET value = 'twelve' WHERE value = 12.0")
+    async with started(site(), tmp_path) as runtime:
+        resumed = runtime.health()["resumed"]
+        assert resumed["readings"] == 0 and "ValueError" in resumed["warm_start_error"]
+        assert "warm start from the local store failed" in caplog.text
+        # The alarm still continues its record: the desk's grade is carried instead.
+        assert resumed["alarms_continued"] == 1 and resumed["alarms_settling"] == 1
+        gone = await feed(runtime, [T0 + 120], [WALL], [1.0])
+        assert [(e.state, e.alarm_id) for e in gone] == [("cleared", raised[-1].alarm_id)]
+
+
+WIND_SITE = """
+site: {id: w1, timezone: Asia/Shanghai}
+mqtt: {url: "mqtt://127.0.0.1:9"}
+devices:
+  - id: anemo1
+    type: mqtt
+    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
+rules:
+  - {id: crane_wind, type: wind, channels: [anemo1.wind_speed], working_limit: 13.8}
+sinks:
+  - {type: sqlite, path: gw.db}
+"""
+
+
+def _gusty_wind(seconds: int) -> tuple[np.ndarray, np.ndarray]:
+    """1 Hz wind, AR(1) turbulence (integral scale ~12 s) around a mean rising from 9 to 14 m/s."""
+    rng = np.random.default_rng(11)
+    phi = np.exp(-1.0 / 12.0)
+    gust = np.zeros(seconds)
+    shocks = rng.normal(0.0, 1.6 * np.sqrt(1 - phi**2), seconds)
+    for i in range(1, seconds):
+        gust[i] = phi * gust[i - 1] + shocks[i]
+    mean = np.linspace(9.0, 14.0, seconds)
+    return T0 + np.arange(seconds, dtype=float), np.clip(mean + gust, 0.0, 60.0)
+
+
+async def test_wind_windows_are_warm_started(tmp_path: Path) -> None:
+    ts, speed = _gusty_wind(40 * 60)
+    cut = 25 * 60
+    events: dict[str, list[AlarmEvent]] = {"plain": [], "restarted": []}
+    views: dict[str, dict[str, object]] = {}
+    for name, cuts in (("plain", [0, len(ts)]), ("restarted", [0, cut, len(ts)])):
+        for lo, hi in itertools.pairwise(cuts):
+            async with started(parse_config(WIND_SITE), tmp_path / name) as runtime:
+                for i in range(lo, hi, 60):
+                    j = min(i + 60, hi)
+                    events[name] += await feed(runtime, ts[i:j], [0] * (j - i), speed[i:j])
+                views[name] = {c["id"]: c["value"] for c in runtime.channels()}
+                if lo:
+                    assert runtime.health()["resumed"]["readings"] >= 600  # the 10-minute window
+    assert seen(events["plain"]), "the gusty wind raised something"
+    assert seen(events["restarted"]) == seen(events["plain"])
+    assert views["restarted"]["anemo1.wind_10min"] == pytest.approx(views["plain"]["anemo1.wind_10min"])
+    assert views["restarted"]["anemo1.gust"] == pytest.approx(views["plain"]["anemo1.gust"])
