@@ -46,7 +46,7 @@ def epoch_seconds(number: float) -> float | None:
 def epoch_seconds_array(number: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """``epoch_seconds`` over an array: NaN where no unit is plausible."""
     # The usual case, every stamp already in plausible seconds: two passes, no copy.
-    if len(number) and EARLIEST_S <= number.min() and number.max() < LATEST_S:
+    if len(number) and number.min() >= EARLIEST_S and number.max() < LATEST_S:
         return number
     # One pass: which plausible range (s, ms, µs, ns) each number falls in, if any (odd positions).
     position = np.searchsorted(_BOUNDS, number, side="right")
