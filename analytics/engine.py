@@ -216,6 +216,13 @@ class Engine:
                 self.rejected_total[key] += count
         return EngineResult(quality, accepted, transitions, +rejected, _concat_derived(derived))
 
+    def restart_time_line(self, channels: npt.NDArray[np.intp]) -> None:
+        """Forget these channels' newest time: a caller that judges time in arrival order (replay, in
+        file order) found their device clock set back, as ``analytics.rewind`` does per batch."""
+        self.state.last_ts[channels] = -np.inf
+        self.rewind.behind[channels] = 0
+        self.rewind.behind_last[channels] = -np.inf
+
     def tick(self, now: float) -> Transitions:
         """Let time pass without data (silent sensors are noticed, held grades of silent channels
         fall a grace period after their hold ended)."""

@@ -45,9 +45,13 @@ class ClockRewind:
         ``stale``: older than the channel's newest accepted time; ``in_order``: newer than it.
         """
         take = np.zeros(len(ts), dtype=bool)
+        if not stale.any():  # the usual batch: only runs to end, if there are any
+            if self.behind.any():
+                self._end_runs(channel[in_order])
+            return take, 0
         # Ends a run: an in-order reading on the old time line, anywhere in the batch (a batch is
         # taken by time, not by arrival, so its stale readings never rewind such a channel).
-        on_time = np.unique(channel[in_order])
+        on_time = channel[in_order]
         kept_time = np.zeros(len(self.behind), dtype=bool)
         kept_time[on_time] = True
         # Repeats of a stale time are not "in order among themselves": they neither count nor break.
@@ -73,7 +77,9 @@ class ClockRewind:
             self.behind[group_ch] = np.where(done, 0, run[ends])
             self.behind_last[group_ch] = np.where(done, -np.inf, t[ends])
         # A channel that kept to its old time line (and did not just rewind) starts over.
-        if len(on_time):
-            self.behind[on_time] = 0
-            self.behind_last[on_time] = -np.inf
+        self._end_runs(on_time)
         return take, rewound
+
+    def _end_runs(self, channels: npt.NDArray[np.int32]) -> None:
+        self.behind[channels] = 0
+        self.behind_last[channels] = -np.inf

@@ -177,8 +177,9 @@ def _add_reading(
     of the wrong form makes the whole message malformed when it is the message's only reading.
     False when the time could not be read at all.
     """
-    if raw_ts is None:
-        # No device time: the arrival time stands in, and the reading says so.
+    if raw_ts is None or binding.time.source == "gateway":
+        # No device time, or one not to be used (whatever it says): the arrival time stands in,
+        # and the reading says so.
         _add_values(out, values, binding, arrival, Quality.TIME_ESTIMATED)
         return True
     try:

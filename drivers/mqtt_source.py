@@ -197,6 +197,13 @@ class MqttSource:
         summary = ", ".join(f"{n} {k}" for k, n in sorted(episode.items()))
         log.warning("device %s: readings stamped in time again (meanwhile %s)", device, summary)
 
+    def time_rejected(self) -> Counter[str]:
+        """Readings refused or clamped for their time, over all devices, by reason."""
+        total: Counter[str] = Counter()
+        for s in self.stats.values():
+            total.update({k: n for k, n in s.rejected.items() if k in TIME_REASONS})
+        return total
+
     def rejected_total(self) -> dict[str, dict[str, int]]:
         return {d: dict(s.rejected) for d, s in self.stats.items() if s.rejected}
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
+from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 3.0
 TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data arrives
+TRUSTED_CLOCK = TimePolicy("device", math.inf, math.inf)
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
 Source = MqttSource | ModbusHub
@@ -61,8 +65,12 @@ class Runtime:
         config: SiteConfig,
         base_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        trust_device_clocks: bool = False,
     ) -> None:
+        """``trust_device_clocks``: take every plausible device stamp as it is, with no clock notice
+        (``smartsite evaluate``, whose gateway clock stands still while a scenario plays)."""
         self.config = config
+        self.trust_device_clocks = trust_device_clocks
         self.site = Site(config)
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
@@ -111,6 +119,8 @@ class Runtime:
     def _build_sources(self) -> list[Source]:
         sources: list[Source] = []
         topics = self.site.device_topics()
+        if self.trust_device_clocks:
+            topics = {t: dataclasses.replace(b, time=TRUSTED_CLOCK) for t, b in topics.items()}
         if topics:
             # With a local store, a message is acknowledged to the broker only once stored: the
             # broker keeps what a crash would otherwise lose (persistent session).
@@ -125,7 +135,7 @@ class Runtime:
                     identifier=self.config.mqtt.client_id or f"smartsite-{self.site.id}-in",
                     persistent_session=self.config.mqtt.persistent_session,
                     ack_after_store=durable,
-                    clock_watch=self._clock_seen,
+                    clock_watch=None if self.trust_device_clocks else self._clock_seen,
                 )
             )
         columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}
@@ -285,6 +295,13 @@ class Runtime:
             raise NoStoreError()
         return await self.store.history(channel, start, end, step)
 
+    def _time_rejected(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for source in self.sources:
+            if isinstance(source, MqttSource):
+                total += source.time_rejected()
+        return total
+
     def health(self) -> dict[str, Any]:
         now = self.clock()
         names = self.book.binding_names()
@@ -296,7 +313,8 @@ class Runtime:
             "alarm_events": self.pipeline.stats.events,
             "crane_cycles": self.pipeline.stats.cycles,
             "analytics_failures": self.pipeline.stats.analytics_failures,
-            "rejected": dict(self.pipeline.stats.rejected),
+            # The analytics' reasons (out_of_order, rewound, ...) and the intake's time checks.
+            "rejected": dict(self.pipeline.stats.rejected + self._time_rejected()),
             "sources": [_source_health(s) for s in self.sources],
             "clocks_off": self.clock_notices.off(),
             "store": self.store_stats(),

@@ -5,16 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analytics import Engine
 from analytics.rewind import REWIND_AFTER
-from tests.analytics.reference import rows_of
+from tests.analytics.reference import Row, rows_of
 from tests.analytics.test_engine_cases import engine, run, spec
 
 LIMITS = (6.4, 6.8, 8.0)  # formwork settlement, mm
 
 
-def one_by_one(e, ts, values, channels=None):  # type: ignore[no-untyped-def]
+def one_by_one(
+    e: Engine, ts: list[float], values: list[float], channels: list[int] | None = None
+) -> tuple[list[bool], list[Row], dict[str, int]]:
     """Feed readings one batch each (the live MQTT path); the accepted flags and rows, in order."""
-    accepted, rows, rejected = [], [], {}
+    accepted: list[bool] = []
+    rows: list[Row] = []
+    rejected: dict[str, int] = {}
     for i, (t, v) in enumerate(zip(ts, values, strict=True)):
         ch = [channels[i]] if channels is not None else None
         result = run(e, [t], [v], channels=ch)
@@ -87,7 +92,7 @@ def test_the_rewind_does_not_depend_on_how_the_stream_is_cut(cut: int) -> None:
     stream = [r for pair in zip(ch0, ch1, strict=True) for r in pair]
     e = engine([spec([0, 1], upper=LIMITS)], n=2)
     accepted: list[bool] = []
-    rows = []
+    rows: list[Row] = []
     rejected: dict[str, int] = {}
     for start in range(0, len(stream), cut):
         part = stream[start : start + cut]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from gateway.clock_notice import ClockNotices
 from gateway.config import MqttDeviceConfig, parse_config
 
@@ -78,3 +81,24 @@ def test_gateway_time_devices_and_unknown_devices_raise_nothing() -> None:
     n = notices()
     assert n.observe("dtu9", NOW, 86400.0) == []
     assert n.observe("nobody", NOW, 86400.0) == []
+
+
+def test_runtime_sends_the_notice_down_the_pipeline_and_evaluate_trusts_device_clocks(tmp_path: Path) -> None:
+    from gateway.runtime import Runtime
+
+    config = parse_config(SITE)
+    topic = "smartsite/t1/devices/pit.P1/up"
+    ahead = json.dumps({"ts": NOW + 3600, "values": {"disp_h": 1.0}}).encode()
+
+    live = Runtime(config, base_dir=tmp_path, clock=lambda: NOW)
+    assert live.sources[0]._decode(topic, ahead) is None  # type: ignore[union-attr]
+    assert live.pipeline.stats.events == 1
+    queued = live.pipeline.workers[0].queue.get_nowait()  # the alarm desk's
+    assert [(e.channel, e.state) for e in queued.events] == [("pit.P1.clock", "raised")]
+    assert live.health()["clocks_off"] == ["pit.P1"]
+    assert live.health()["rejected"] == {"future_ts": 1}
+
+    evaluated = Runtime(config, base_dir=tmp_path / "e", clock=lambda: NOW, trust_device_clocks=True)
+    batch = evaluated.sources[0]._decode(topic, ahead)  # type: ignore[union-attr]
+    assert batch is not None and batch.ts.tolist() == [NOW + 3600]
+    assert evaluated.pipeline.stats.events == 0 and evaluated.health()["clocks_off"] == []

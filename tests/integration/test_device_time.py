@@ -97,4 +97,5 @@ async def test_one_reading_an_hour_ahead_then_the_8_mm_alarm_is_raised(
         assert dict(stats.rejected) == {"future_ts": 1}
         assert runtime.health()["sources"][0]["rejected"] == {"fw1.S1": {"future_ts": 1}}
         assert runtime.pipeline.stats.rejected["out_of_order"] == 0
+        assert runtime.health()["rejected"]["future_ts"] == 1
         assert runtime.health()["clocks_off"] == []

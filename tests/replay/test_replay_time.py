@@ -112,3 +112,23 @@ def test_replay_reads_naive_times_in_the_configured_site_zone(tmp_path: Path) ->
     events = [json.loads(line) for line in out.read_text().splitlines()]
     assert [(e["state"], e["ts"]) for e in events] == [("raised", "2024-01-01T00:00:10.000Z")]
     assert summary.first_ts == T
+
+
+@pytest.mark.parametrize("chunk_bytes", [64, 1 << 20])
+def test_a_clock_set_back_rewinds_in_replay_as_on_the_live_path(
+    tmp_path: Path, config: SiteConfig, chunk_bytes: int
+) -> None:
+    from tests.replay.test_replay import as_csv, comparable, live_events
+
+    before = [(T + i, PIT, 1.0) for i in range(10)]
+    # The clock set back an hour; the wall keeps moving out through the yellow (21) and orange (25.5).
+    after = [(T - 3600 + 10 + i, PIT, 1.0 + 1.5 * i) for i in range(20)]
+    rows = before + after
+    path = write(tmp_path, "a.csv", as_csv(rows))
+    out = tmp_path / "out.jsonl"
+    summary = replay(config, path, out, chunk_bytes=chunk_bytes, progress=False)
+    got = [comparable(json.loads(line)) for line in out.read_text().splitlines()]
+    assert got == [comparable(e) for e in live_events(config, rows, batch=1)]
+    assert [(e["state"], e["grade"]) for e in got] == [("raised", 1), ("escalated", 2)]
+    assert (summary.rejected["out_of_order"], summary.rejected["rewound"]) == (2, 1)
+    assert summary.readings == 28
