@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
@@ -54,10 +57,13 @@ class PipelineStats:
     events: int = 0
     cycles: int = 0
     analytics_failures: int = 0
+    live_readings: int = 0  # judged on the live path while the store failed
+    stored_unjudged: int = 0  # the same readings, stored later from the store's own session
     rejected: Counter[str] = field(default_factory=Counter)
 
 
 Receipt = Callable[[], None]
+Submitted = tuple[ReadingBatch, Receipt | None, bool]  # the batch, its receipt, from the live path
 
 
 class DurableWriter(Protocol):
@@ -155,17 +161,24 @@ class Pipeline:
         # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
         self.store_derived = store_derived
         self.stats = PipelineStats()
-        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
+        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None, bool]] = asyncio.Queue(
+            INPUT_QUEUE_BATCHES
+        )
         self._on_events = on_events
+        # Per channel, the newest time judged on the live path (None until it first runs).
+        self._live_until: npt.NDArray[np.float64] | None = None
         # When the clock tick last went round (monotonic): the systemd watchdog's proof of life.
         self.last_tick_monotonic: float | None = None
 
-    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None) -> None:
+    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None, live: bool = False) -> None:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
 
         ``receipt`` is called once the batch is durably stored (or at once without a store).
+        ``live``: from the live path that runs while the store fails (``gateway.store_failover``):
+        judged only; the broker still holds these messages for the store's own session, whose
+        copies are then stored without being judged twice.
         """
-        await self._input.put((batch, receipt))
+        await self._input.put((batch, receipt, live))
 
     async def run(self) -> None:
         while True:
@@ -188,10 +201,14 @@ class Pipeline:
                 except TimeoutError:
                     break
             try:
-                receipts = [r for _, r in batches if r is not None]
-                batch = ReadingBatch.concat([b for b, _ in batches])
+                receipts = [r for _, r, _ in batches if r is not None]
+                batch = ReadingBatch.concat([b for b, _, live in batches if not live])
+                live_batch = ReadingBatch.concat([b for b, _, live in batches if live])
                 try:
-                    self.process(batch, receipts)
+                    if len(batch) or receipts:
+                        self.process(batch, receipts)
+                    if len(live_batch):
+                        self.process_live(live_batch)
                 except Exception:
                     self._analytics_failed(batch, receipts)
             finally:
@@ -216,7 +233,37 @@ class Pipeline:
         if events:
             self._emit(ReadingBatch.empty(), events)
 
+    def process_live(self, batch: ReadingBatch) -> list[AlarmEvent]:
+        """Judge readings of the live path: their alarms go out, the readings are not stored here."""
+        result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
+        events = self.book.apply(result.transitions)
+        self.stats.readings += len(batch)
+        self.stats.live_readings += len(batch)
+        self.stats.batches += 1
+        self.stats.rejected.update(result.rejected)
+        if self._live_until is None:
+            self._live_until = np.full(len(self.engine.state), -np.inf)
+        np.maximum.at(self._live_until, batch.channel, batch.ts)
+        if self._judged is not None:
+            self._judged(ReadingBatch(batch.ts, batch.channel, batch.value, result.quality))
+        cycles: tuple[dict[str, Any], ...] = ()
+        if self.cycles is not None:
+            found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
+            cycles = tuple(c.to_dict(self._site) for c in found)
+            self.stats.cycles += len(cycles)
+        if events or cycles:
+            self._emit(ReadingBatch.empty(), events, cycles=cycles)
+        return events
+
     def process(self, batch: ReadingBatch, receipts: Sequence[Receipt] = ()) -> list[AlarmEvent]:
+        stored_only = ReadingBatch.empty()
+        if self._live_until is not None and len(batch):
+            # Judged already on the live path while the store failed: stored now, not judged twice.
+            seen = batch.ts <= self._live_until[batch.channel]
+            if seen.any():
+                stored_only = _select(batch, seen)
+                batch = _select(batch, ~seen)
+                self.stats.stored_unjudged += len(stored_only)
         result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
         events = self.book.apply(result.transitions)
         self.stats.readings += len(batch)
@@ -230,6 +277,8 @@ class Pipeline:
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
         if self._judged is not None:
             self._judged(out)
+        if len(stored_only):
+            out = ReadingBatch.concat([out, stored_only])
         derived = result.derived
         if self.store_derived and len(derived):
             computed = ReadingBatch(derived.ts, derived.channel, derived.value, derived.quality)
@@ -286,3 +335,7 @@ class Pipeline:
         except TimeoutError:
             return False
         return True
+
+
+def _select(batch: ReadingBatch, mask: npt.NDArray[np.bool_]) -> ReadingBatch:
+    return ReadingBatch(batch.ts[mask], batch.channel[mask], batch.value[mask], batch.quality[mask])

@@ -36,10 +36,13 @@ from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.modbus_build import build_modbus_hubs
-from gateway.models import AlarmEvent, ChannelMeta, Quality, iso_utc
+from gateway.models import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
 from gateway.pipeline import Pipeline
+from gateway.reserve import Reserve
 from gateway.resume import Resumed, resume
 from gateway.site import Site
+from gateway.store_failover import CHANNEL as FAILOVER_CHANNEL
+from gateway.store_failover import LiveSource, StoreFailover
 from gateway.store_paths import alarm_store_path
 from gateway.supervisor import TaskHealth, supervised
 
@@ -102,6 +105,7 @@ class Runtime:
             judged=self.baselines.watch,
             store_derived=config.site.store_derived,
         )
+        self.failover = self._build_failover()
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
         self.started_monotonic: float | None = None
@@ -142,6 +146,46 @@ class Runtime:
         sources += build_modbus_hubs(self.config, columns, clock=self.clock)
         return sources
 
+    def _build_failover(self) -> StoreFailover | None:
+        """Alarms go on while the local store cannot write (``gateway.store_failover``)."""
+        if self.forwarding is None:
+            return None
+        reserve = Reserve(alarm_store_path(self.config, self.base_dir).with_suffix(".reserve"))
+
+        async def submit_live(batch: ReadingBatch) -> None:
+            await self.pipeline.submit(batch, None, live=True)
+
+        failover = StoreFailover(
+            self.site.id,
+            self.forwarding.writer,
+            self._live_sources,
+            submit_live,
+            self.pipeline.emit_events,
+            reserve,
+            self.clock,
+        )
+        book = failover.book
+        book.reopen, book.is_closed = self.desk.reopen_id, self.desk.is_closed
+        book.reopen_window_s = self.config.alarms.reopen_window_s
+        return failover
+
+    def _live_sources(self) -> list[LiveSource]:
+        """MQTT clients for the live path: clean session, acknowledged at once, judged only."""
+        topics = self.site.device_topics()
+        if not topics:
+            return []
+        return [
+            MqttSource(
+                self._broker_link(),
+                topics,
+                wildcard=self.site.device_wildcard(),
+                naive_tz=ZoneInfo(self.config.site.timezone),
+                clock=self.clock,
+                name="mqtt-in-live",
+                identifier=f"{self.config.mqtt.client_id or f'smartsite-{self.site.id}-in'}-live",
+            )
+        ]
+
     def _clock_seen(self, device: str, arrival: float, offset: float) -> None:
         self.pipeline.emit_events(self.clock_notices.observe(device, arrival, offset))
 
@@ -155,6 +199,7 @@ class Runtime:
         )
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
         where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
+        where[FAILOVER_CHANNEL] = ("gateway", "")
         notify = self.pushes.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
@@ -199,6 +244,8 @@ class Runtime:
                 workers += [self._start(group, name, run) for name, run in services or []]
                 workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
                 workers.append(self._start(group, "baselines", self.baselines.run))
+                if self.failover is not None:
+                    workers.append(self._start(group, "store-failover", self.failover.run))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
                 for task in feeders:
@@ -306,7 +353,9 @@ class Runtime:
         now = self.clock()
         names = self.book.binding_names()
         return {
-            "status": "ok",
+            # Not ok while the store cannot write: alarms go on, nothing is kept or forwarded.
+            "status": "degraded" if self.failover is not None and self.failover.active else "ok",
+            "store_failover": self.failover.health() if self.failover is not None else None,
             "site": self.site.id,
             "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
             "readings": self.pipeline.stats.readings,
