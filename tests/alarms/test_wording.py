@@ -103,7 +103,7 @@ async def test_threshold_says_value_and_grade_limit(tmp_path: Path) -> None:
     assert [e.state for e in r.of("disp")] == ["raised", "cleared"]
     assert r.of("disp")[0].message == "pit.P1.disp_h yellow (raised): 22 mm ≥ the yellow limit 21 mm"
     assert "22 mm ≥ the yellow limit 21 mm" in r.text("disp", "raised", "en")
-    assert "当前值 22 mm ≥ 黄色预警值 21 mm" in r.text("disp", "raised", "zh")
+    assert "pit.P1.disp_h 22 mm ≥ 黄色预警值 21 mm" in r.text("disp", "raised", "zh")
     cleared = r.text("disp", "cleared", "zh")
     assert "已恢复至 19 mm（控制值 21 mm）" in cleared and "持续 2 小时" in cleared
     assert "back to 19 mm (limit 21 mm), lasted 2 h" in r.text("disp", "cleared", "en")
