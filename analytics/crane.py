@@ -255,12 +255,13 @@ class CraneOverloadTable:
             return found
         # Each change happened at one load reading: find its block row by its time.
         crane = found.row
-        ts_cols = inner.ts[:, crane]
-        at = np.argmax(ts_cols == found.ts[None, :], axis=0)
+        same_time = inner.ts[:, crane] == found.ts[None, :]
+        at = np.argmax(same_time, axis=0)
         load = block.value[at, d.load[crane]]
-        radius = d.block_radius[at, crane] if d.block_radius.shape[0] == block.rows else np.nan * load
+        radius = d.block_radius[at, crane]
         rated = d.rated_load(crane.astype(np.int64), radius)
         detail = np.column_stack([load, radius, rated, lr[at, crane], mr[at, crane]])
+        detail[~same_time.any(axis=0)] = np.nan  # not at a reading of this block: nothing to tell
         return result(
             crane,
             found.old_grade,

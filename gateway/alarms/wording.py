@@ -192,7 +192,7 @@ def describe(alarm: Mapping[str, Any], language: str = "en") -> str | None:
 # Sentences by key, in English and Chinese; ``{…}`` fields are filled by the describers below.
 TEXT: dict[str, tuple[str, str]] = {
     "value": ("value {v}", "当前值 {v}"),
-    "over": ("{v} {sign} {what} {lim}", "当前值 {v} {sign} {what} {lim}"),
+    "over": ("{v} {sign} {what} {lim}", "{v} {sign} {what} {lim}"),
     "back": ("back to {v} (limit {lim})", "已恢复至 {v}（控制值 {lim}）"),
     "rate_over": ("rate {v} {sign} {what} {lim}", "变化速率 {v} {sign} {what} {lim}"),
     "rate_back": ("rate back to {v} (limit {lim})", "变化速率回落至 {v}（控制值 {lim}）"),

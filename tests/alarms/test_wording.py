@@ -103,7 +103,7 @@ async def test_threshold_says_value_and_grade_limit(tmp_path: Path) -> None:
     assert [e.state for e in r.of("disp")] == ["raised", "cleared"]
     assert r.of("disp")[0].message == "pit.P1.disp_h yellow (raised): 22 mm ≥ the yellow limit 21 mm"
     assert "22 mm ≥ the yellow limit 21 mm" in r.text("disp", "raised", "en")
-    assert "当前值 22 mm ≥ 黄色预警值 21 mm" in r.text("disp", "raised", "zh")
+    assert "pit.P1.disp_h 22 mm ≥ 黄色预警值 21 mm" in r.text("disp", "raised", "zh")
     cleared = r.text("disp", "cleared", "zh")
     assert "已恢复至 19 mm（控制值 21 mm）" in cleared and "持续 2 小时" in cleared
     assert "back to 19 mm (limit 21 mm), lasted 2 h" in r.text("disp", "cleared", "en")
@@ -330,3 +330,25 @@ async def test_quality_out_of_range_names_the_range(tmp_path: Path) -> None:
     r = await run(tmp_path, rules, series("pit.P1.disp_h", T0, HOUR, [10.0, 250.0, 11.0]))
     assert "reading 250 mm outside the range [-100, 200] mm" in r.text("q.out_of_range", "raised", "en")
     assert "读数 250 mm 超出量程 [-100, 200] mm" in r.text("q.out_of_range", "raised", "zh")
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_details_and_messages_do_not_depend_on_how_the_stream_is_cut(seed: int) -> None:
+    """The synthetic site of every rule kind, whole and cut between distinct times: the same words."""
+    from tests.gateway.test_computed_channels import split_between_times
+    from tests.rules.test_site_engine import SITE, site_readings
+
+    def words(batches: list[ReadingBatch]) -> list[tuple[object, ...]]:
+        engine, book = Site(parse_config(SITE)).analytics()
+        out: list[AlarmEvent] = []
+        for b in batches:
+            out += book.apply(engine.process(b.ts, b.channel, b.value, b.quality).transitions)
+        return [(e.ts, e.channel, e.rule, e.state, e.message, e.detail) for e in out]
+
+    whole = words([site_readings()])
+    assert {str(d["kind"]) for *_, d in whole if isinstance(d, dict)} >= {"crane", "wind", "combined"}
+    cut = words(split_between_times(site_readings(), np.random.default_rng(seed)))
+    assert [w[:4] for w in cut] == [w[:4] for w in whole]
+    for a, b in zip(cut, whole, strict=True):
+        assert a[4] == b[4]
+        assert a[5] == pytest.approx(b[5], rel=1e-9)

@@ -8,6 +8,7 @@ hands the computed readings to a destination like the sensors' own.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -144,6 +145,16 @@ async def test_crane_ratios_stored_only_once_the_radius_is_known(runtime: Runtim
     ]
 
 
+def split_between_times(batch: ReadingBatch, rng: np.random.Generator, cuts: int = 60) -> list[ReadingBatch]:
+    """``batch`` (time-sorted) cut at random places between distinct times."""
+    between = np.flatnonzero(np.diff(batch.ts) > 0) + 1
+    edges = [0, *np.sort(rng.choice(between, size=cuts, replace=False)).tolist(), len(batch)]
+    return [
+        ReadingBatch(batch.ts[a:b], batch.channel[a:b], batch.value[a:b], batch.quality[a:b])
+        for a, b in itertools.pairwise(edges)
+    ]
+
+
 def readings(dest: FakeDestination) -> list[ForwardChunk]:
     return [c for c in dest.got if c.kind == RecordKind.READINGS]
 
@@ -193,3 +204,27 @@ async def test_store_derived_false_keeps_only_the_sensors(tmp_path: Path) -> Non
     assert wind.points == ()
     # The engine still computes and judges them (the API's latest values show them).
     assert np.isfinite(runtime.engine.state.last_value[runtime.site.index.column("anemo1.wind_10min")])
+
+
+def test_computed_readings_do_not_depend_on_how_the_stream_is_cut() -> None:
+    """Wind means, gust, level and crane ratios of a synthetic site: whole, or in random cuts
+    between distinct times (a radius and a load of the same instant are joined as they arrive, so a
+    cut between them is a different stream)."""
+    from tests.rules.test_site_engine import SITE as BUSY_SITE
+    from tests.rules.test_site_engine import site_readings
+
+    def computed(batches: list[ReadingBatch]) -> tuple[np.ndarray, ...]:
+        engine, _ = Site(parse_config(BUSY_SITE)).analytics()
+        parts = [engine.process(b.ts, b.channel, b.value, b.quality).derived for b in batches]
+        ts = np.concatenate([p.ts for p in parts])
+        ch = np.concatenate([p.channel for p in parts])
+        value = np.concatenate([p.value for p in parts])
+        order = np.lexsort((ch, ts))
+        return ts[order], ch[order], value[order]
+
+    whole = computed([site_readings()])
+    cut = computed(split_between_times(site_readings(), np.random.default_rng(7)))
+    assert len(whole[0]) > 10_000
+    np.testing.assert_array_equal(cut[0], whole[0])
+    np.testing.assert_array_equal(cut[1], whole[1])
+    np.testing.assert_allclose(cut[2], whole[2], rtol=1e-9, atol=1e-12)
