@@ -166,7 +166,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, LineIndex]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
+        # One line per problem: libyaml's words may run over several (found by fuzzing).
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         if "nesting depth" in problem:  # libyaml's words for what the pure-Python parser hits later
             where, problem = source, "nested too deeply"
         raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc

@@ -189,6 +189,12 @@ class ReadingReader:
 
     def _csv_piece(self, piece: bytes, ts_type: pa.DataType) -> Chunk | None:
         malformed = 0
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            # Arrow cannot show such a row to the handler below and gives up on the whole piece
+            # (found by fuzzing): mark the bytes, so their rows fail as bad values and are counted.
+            piece = piece.decode("utf-8", "replace").encode("utf-8")
 
         def skip(_row: Any) -> str:
             nonlocal malformed
@@ -212,7 +218,13 @@ class ReadingReader:
                 null_values=[],
                 strings_can_be_null=False,
             )
-            table = pa_csv.read_csv(pa.BufferReader(pa.py_buffer(piece)), read, parse, as_text)
+            try:
+                table = pa_csv.read_csv(pa.BufferReader(pa.py_buffer(piece)), read, parse, as_text)
+            except pa.ArrowInvalid:
+                rows = piece.count(b"\n") + (not piece.endswith(b"\n"))
+                self.stats.rows += rows
+                self.stats.rejected[MALFORMED_ROW] += rows
+                return None
             lenient = True
         self.stats.rows += table.num_rows + malformed
         if malformed:
