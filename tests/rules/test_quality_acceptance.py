@@ -203,17 +203,17 @@ rules:
 """
 
 
-def test_every_message_is_heard_whatever_its_quality() -> None:
+def test_every_reading_is_heard_whatever_its_quality() -> None:
     rng = np.random.default_rng(3)
     hours = 24 * 7
     values = rng.normal(0.0, 0.2, (hours, 1))
     quality = np.zeros((hours, 1), dtype=np.uint8)
     values[30:32, 0] = [25.0, 0.1]  # a spike: held, then a spike notice, but heard
-    values[60:66, 0] = np.nan  # six hours of messages without a number
+    values[60, 0] = np.nan  # one message without a number: inside silent_s
     values[90:93, 0] = 60.0  # three hours outside the physical range
     events, rejected, _ = live_hourly(SILENT, values, rng, quality)
     assert {e.rule for e in events} == {"q.spike", "q.out_of_range"}
-    assert rejected == Counter({"non_finite": 6, "out_of_range": 3})
+    assert rejected == Counter({"non_finite": 1, "out_of_range": 3})
 
 
 def test_polls_the_device_did_not_answer_are_not_heard() -> None:
@@ -230,7 +230,20 @@ def test_polls_the_device_did_not_answer_are_not_heard() -> None:
     assert 14.0 <= silent[1][1] <= 14.1  # the reading of hour 14 ends it
 
 
-def test_a_nan_burst_is_counted_and_judged_as_nothing() -> None:
+def test_a_nan_burst_is_counted_and_silent_when_long() -> None:
+    rng = np.random.default_rng(5)
+    hours = 24
+    values = rng.normal(0.0, 0.2, (hours, 1))
+    values[10:14, 0] = np.nan  # four hours of messages without a number: the sensor says nothing
+    events, rejected, _ = live_hourly(SILENT, values, rng)
+    assert rejected == Counter({"non_finite": 4})
+    silent = [(str(e.state), round((e.ts - T0) / HOUR, 1)) for e in events if e.rule == "q.silent"]
+    assert [s for s, _ in silent] == ["raised", "cleared"]
+    assert 11.0 <= silent[0][1] <= 11.1 and 14.0 <= silent[1][1] <= 14.1
+    assert {e.rule for e in events} == {"q.silent"}
+
+
+def test_a_nan_burst_is_judged_as_nothing_else() -> None:
     engine, book = Site(parse_config(PIT)).analytics()
     rng = np.random.default_rng(6)
     n = 24 * 10
@@ -244,4 +257,6 @@ def test_a_nan_burst_is_counted_and_judged_as_nothing() -> None:
     assert int((result.quality[100:130] & Quality.BAD_VALUE != 0).sum()) == 30
     rules = [e.rule for e in events]
     assert "wall_h" in rules, "the move after the burst is judged"
-    assert not [r for r in rules if r.startswith("q.")]
+    # The burst is a silence (raised 2 h after the last number, cleared by the next), nothing else.
+    assert {r for r in rules if r.startswith("q.")} == {"q.silent"}
+    assert [e.ts - T0 for e in events if e.rule == "q.silent"] == [99 * HOUR + 7200, 130 * HOUR]
