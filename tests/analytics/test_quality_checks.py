@@ -121,11 +121,16 @@ def test_streaming_screen_matches_block_screen() -> None:
     whole = SpikeScreen(specs)
     whole.screen(one_channel(ts, value))
     streamed = SpikeScreen(specs)
-    found = []
+    found, notice, deviation = [], [], []
     for i in range(500):
         streamed.screen(one_channel(ts[i : i + 1], value[i : i + 1]))
         found.append(bool(streamed.found[0, 0]))
+        notice.append(bool(streamed.notice[0, 0]))
+        deviation.append(float(streamed.deviation[0, 0]))
     assert found == whole.found[:, 0].tolist()
+    assert notice == whole.notice[:, 0].tolist()
+    assert sum(notice) >= 10, "the stream has spikes to notice"
+    np.testing.assert_allclose(deviation, whole.deviation[:, 0], rtol=1e-12)
 
 
 def test_constant_channel_is_stuck_then_clears() -> None:
