@@ -4,9 +4,10 @@ A reading that is not usable must never feed a value or trend rule: the ``SpikeS
 every block and clears ``usable`` for readings that jump away from their channel's recent level (a
 causal Hampel filter). The ``QualityTable`` then judges, per (rule, channel, check):
 
-- ``silent``: nothing heard from the channel for ``silent_s``. Any reading the device sent counts,
-  whatever its quality (NaN, out of range, held as a spike): only the gateway's own record of a poll
-  the device did not answer (BAD_COMM) does not. Raised at last heard + silent_s in data time, seen
+- ``silent``: nothing heard from the channel for ``silent_s``. Any reading the device sent with a
+  number counts, whatever its quality (out of range, held as a spike): not a message without one
+  (null, NaN: the sensor said nothing), nor the gateway's record of a poll the device did not answer
+  (BAD_COMM). Raised at last heard + silent_s in data time, seen
   from the gap before the next heard reading or from ``tick(now)``; cleared by the next heard one.
 - ``stuck``: the usable readings have stayed within ``stuck_tolerance`` of each other for at least
   ``stuck_window_s`` and ``stuck_min_samples`` readings; cleared by a reading that breaks the band.
@@ -562,7 +563,7 @@ class _Silent:
         t = block.ts[:, ch]
         del good_all  # silence is about hearing from the device, not about the reading's quality
         present = block.present[:, ch]
-        good = present & ((block.quality[:, ch] & BAD_COMM) == 0)
+        good = present & np.isfinite(block.value[:, ch]) & ((block.quality[:, ch] & BAD_COMM) == 0)
         ref = self.last_good.copy()
         arm = np.isnan(ref) & present.any(axis=0)
         first_present = np.argmax(present, axis=0)

@@ -6,16 +6,19 @@ also writes into the core's config):
 - out of range: a reading outside the physical range raises the ``out_of_range`` check and is not
   used further; the next in-range reading clears it;
 - spike screen: a causal Hampel filter over the channel's last ``spike_window`` readings (the
-  rejected ones included, as in the core); a reading further than max(spike_k·1.4826·MAD,
-  spike_min_jump) from their median is a spike: it raises the ``spike`` check (cleared after
-  ``spike_window`` clean readings) and feeds neither the thresholds nor the rate nor silent/stuck;
+  held ones included, as in the core); a reading further than max(spike_k·scale, spike_min_jump)
+  from their median, scale = max(1.4826·MAD, 0.1 % of the range, 1.2533·long-run mean absolute
+  deviation), is held: the next reading on the same side confirms a step (it is used), any other
+  makes the held one a spike, which raises the ``spike`` check then (cleared after
+  ``spike_window`` clean readings); a held reading feeds neither the thresholds nor the rate nor
+  stuck;
 - graded thresholds with hysteresis on the value;
 - robust rate, the textbook way, at every reading: the raw readings of the trailing window, their
   median and MAD, Hampel (readings further than hampel_k·1.4826·MAD from the median are dropped;
   with a MAD of 0 the mean absolute deviation ×1.2533 stands in, as in the core), least squares on
   the inliers; judged when at least ``min_samples`` inliers span ``min_coverage`` of the window;
   graded with the same limits;
-- silent and stuck checks.
+- silent (any reading with a number is heard) and stuck checks.
 
 The core does the same rules over slots (``window_s / slots`` seconds, slot means for the Hampel
 step) and judges the rate once per slot; the baseline keeps every reading and judges at every one.
@@ -36,11 +39,13 @@ from datetime import datetime
 from pathlib import Path
 
 from gateway.bench.data import BenchRules
+from gateway.config.meaning_quality import RANGE_SHARE
 
 Transition = tuple[float, int, str, int, int, float]  # ts, channel, rule, old, new, value
 
 MAD_SCALE = 1.4826  # MAD -> standard deviation for normal data
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> standard deviation for normal data
+LONG_RUN_WINDOWS = 4  # the spike screen's long-run deviation spans about this many windows
 REBASE_WINDOWS = 4.0  # re-origin the regression sums after this many windows (keeps them exact)
 
 
@@ -117,6 +122,7 @@ class BaselineChannel:
         "spike",
         "spike_clean",
         "spike_history",
+        "spike_state",
         "stuck",
         "stuck_count",
         "stuck_high",
@@ -142,6 +148,8 @@ class BaselineChannel:
         self.spike_history: deque[float] = deque(maxlen=rules.spike_window)
         self.spike = False
         self.spike_clean = 0
+        # Candidate, side, held, held reading's deviation, long-run deviation sums.
+        self.spike_state: list[float] = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0]
         self.out_of_range = False
         self.last_good = math.nan
         self.silent = False
@@ -160,6 +168,8 @@ class BaselineChannel:
             self.last_good = ts  # silence is counted from the first reading of any kind
         if not math.isfinite(value):
             return
+        if r.quality:
+            self._heard(ts, value, out)
         if value < r.range_low or value > r.range_high:
             if r.quality and not self.out_of_range:
                 out.append((ts, self.id, "out_of_range", 0, 1, value))
@@ -186,26 +196,37 @@ class BaselineChannel:
             self._quality(ts, value, out)
 
     def _is_spike(self, ts: float, value: float, out: list[Transition]) -> bool:
-        """Hampel over the last ``spike_window`` readings; raises and clears the spike check."""
+        """Hampel over the last ``spike_window`` readings; holds a candidate until the next reading
+        decides it; raises and clears the spike check. True: the reading is held."""
         r = self.rules
         history = self.spike_history
-        spike = False
-        if len(history) == r.spike_window:
+        cand_before, side_before, held_before, _, ew_dev, ew_weight = self.spike_state
+        cand, side, clipped, judged = False, 0.0, 0.0, len(history) == r.spike_window
+        if judged:
             med, mad = median_mad(sorted(history))
             deviation = abs(value - med)
-            spike = deviation > max(r.spike_k * MAD_SCALE * mad, r.spike_min_jump)
-        history.append(value)  # rejected readings enter the window too
-        if spike:
+            base = max(MAD_SCALE * mad, RANGE_SHARE * (r.range_high - r.range_low))
+            long_run = MEAN_AD_SCALE * ew_dev / ew_weight if ew_weight > 0 else 0.0
+            cand = deviation > max(r.spike_k * max(base, long_run), r.spike_min_jump)
+            side = math.copysign(1.0, value - med) if cand else 0.0
+            clipped = min(deviation, r.spike_k * base)
+        history.append(value)  # held readings enter the window too
+        a = 1.0 / (LONG_RUN_WINDOWS * r.spike_window)
+        confirms = cand and bool(cand_before) and side == side_before
+        held = cand and not confirms
+        self.spike_state = [float(cand), side, float(held), math.nan,
+                            (1 - a) * ew_dev + a * clipped, (1 - a) * ew_weight + a * judged]  # fmt: skip
+        if held_before and not confirms:  # the held reading before was a spike
             if not self.spike:
                 out.append((ts, self.id, "spike", 0, 1, value))
                 self.spike = True
             self.spike_clean = 0
-            return True
-        self.spike_clean += 1
-        if self.spike and self.spike_clean >= r.spike_window:
-            out.append((ts, self.id, "spike", 1, 0, value))
-            self.spike = False
-        return False
+        elif not held:
+            self.spike_clean += 1
+            if self.spike and self.spike_clean >= r.spike_window:
+                out.append((ts, self.id, "spike", 1, 0, value))
+                self.spike = False
+        return held
 
     def _add(self, ts: float, value: float, sign: float) -> None:
         t = ts - self._t_ref
@@ -285,7 +306,7 @@ class BaselineChannel:
             out.append((ts, self.id, "disp_rate", self.grade_rate, new, slope))
             self.grade_rate = new
 
-    def _quality(self, ts: float, value: float, out: list[Transition]) -> None:
+    def _heard(self, ts: float, value: float, out: list[Transition]) -> None:
         r = self.rules
         if self.silent:
             out.append((ts, self.id, "silent", 1, 0, value))
@@ -294,6 +315,9 @@ class BaselineChannel:
             out.append((self.last_good + r.silent_s, self.id, "silent", 0, 1, math.nan))
             out.append((ts, self.id, "silent", 1, 0, value))
         self.last_good = ts
+
+    def _quality(self, ts: float, value: float, out: list[Transition]) -> None:
+        r = self.rules
         if value < self.stuck_low:
             self.stuck_low = value
         if value > self.stuck_high:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from gateway.config.meaning import check_meaning
 from gateway.config.meaning_periods import check_periods
+from gateway.config.meaning_quality import check_spike_floors
 from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
 from gateway.config.salvage import meaning_despite
@@ -288,8 +289,8 @@ def load_config(path: str | Path) -> SiteConfig:
 
 def config_warnings(path: str | Path, config: SiteConfig) -> list[str]:
     """``FILE:LINE: key.path: warning: ...`` lines for a valid site file: rules that do not fit how
-    often their devices report. Warnings do not stop the gateway."""
+    often their devices report, spike checks without a floor. Warnings do not stop the gateway."""
     source = str(path)
     _, lines = parse_yaml(read_text(path, "site file", MAX_CONFIG_BYTES), source)
     at = lines.locate(source)
-    return [at(p.path, p.message) for p in check_periods(config)]
+    return [at(p.path, p.message) for p in check_periods(config) + check_spike_floors(config)]

@@ -52,7 +52,7 @@ def check_periods(config: SiteConfig) -> list[Problem]:
     if not periods:
         return []
     warnings: list[Problem] = []
-    for i, rule, channels in _rules_with_channels(config):
+    for i, rule, channels in rules_with_channels(config):
         known = [(c, periods[device_of(c)]) for c in channels if device_of(c) in periods]
         if not known:
             continue
@@ -62,7 +62,8 @@ def check_periods(config: SiteConfig) -> list[Problem]:
     return warnings
 
 
-def _rules_with_channels(config: SiteConfig) -> Iterator[tuple[int, RuleConfig, list[str]]]:
+def rules_with_channels(config: SiteConfig) -> Iterator[tuple[int, RuleConfig, list[str]]]:
+    """Every rule with the channels (sensors' and computed) it judges."""
     sensors = list(site_channels(config))
     sensor_ids = [s.id for s in sensors]
     sources = {

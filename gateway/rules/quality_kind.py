@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from analytics.quality import QUALITY_PARAMS, QualitySpec, QualityTable
-from gateway.config import QualityRuleConfig, SiteConfig, site_channels
-from gateway.config.modbus import ModbusDeviceConfig
+from gateway.config import QualityRuleConfig
+from gateway.config.meaning_quality import spike_floors
 from gateway.rules.parts import Binding, Compiled, Context
 
 UNITS = {"silent": "s", "stuck": "s", "out_of_range": "", "spike": ""}
-# Without a known resolution, the spike screen's least scale is this share of the channel's range:
-# 0.1 % of full scale, the accuracy class of common site sensors. Below it a reading's change is
-# the sensor's own noise, not a spike.
-RANGE_SHARE = 0.001
-INTEGER_TYPES = ("int16", "uint16", "int32", "uint32")
-
-
-def spike_floors(config: SiteConfig) -> dict[str, float]:
-    """Least spike scale per sensor channel: the larger of the resolution (an integer register's
-    scale) and RANGE_SHARE of the physical range, where known."""
-    out: dict[str, float] = {}
-    for entry in site_channels(config):
-        floor = 0.0
-        span = entry.config.range
-        if span is not None and all(math.isfinite(x) for x in span):
-            floor = RANGE_SHARE * abs(span[1] - span[0])
-        device = entry.device
-        if isinstance(device, ModbusDeviceConfig):
-            register = device.registers.get(entry.quantity)
-            if register is not None and register.type in INTEGER_TYPES:
-                floor = max(floor, abs(register.scale))
-        out[entry.id] = floor
-    return out
 
 
 def build_quality(book: Context, compiled: Compiled) -> None:

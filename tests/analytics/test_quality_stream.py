@@ -225,10 +225,10 @@ def reference(
                 last = (
                     watch_from if watch_from is not None and (not rows or watch_from < rows[0][0]) else None
                 )
-                for t, _, q in rows:
+                for t, v, q in rows:
                     if last is None:
                         last = t
-                    if not q & BAD_COMM:  # heard from the device, whatever the reading
+                    if not q & BAD_COMM and np.isfinite(v):  # heard: a number, whatever its quality
                         if t - last > spec.silent_s:
                             emit("silent", last + spec.silent_s, True)
                             emit("silent", t, False)
