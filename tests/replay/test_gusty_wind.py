@@ -64,7 +64,7 @@ def test_thirty_days_of_gusty_wind_do_not_chatter() -> None:
     assert 12.0 < means.mean() < 16.0 and 0.1 < float(np.median(sds / means)) < 0.2
     reference = reference_grade(speed)
     reference_changes = int((np.diff(np.r_[0, reference]) != 0).sum())
-    assert 100 < reference_changes, "the wind should reach every grade often"
+    assert reference_changes > 100, "the wind should reach every grade often"
 
     replayer = Replayer(SiteConfig.model_validate(SITE))
     column = replayer.site.index.column("anemo1.wind_speed")
