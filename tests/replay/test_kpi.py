@@ -81,13 +81,14 @@ def test_streamed_chatter_count_equals_the_whole_record_in_any_cut(seed: int) ->
     n = 600
     ts = np.sort(rng.uniform(0, 5000, n))
     binding = rng.integers(0, 6, n)
-    whole = chattering(ts, binding)
+    rising = rng.random(n) < 0.5
+    whole = chattering(ts, binding, rising)
     assert 0 < whole.sum() < n
     counter = ChatterCounter(6)
     got = []
     cuts = np.sort(rng.choice(np.arange(1, n), 30, replace=False))
     for part in np.split(np.arange(n), cuts):
-        got.append(counter.observe(ts[part], binding[part]))
+        got.append(counter.observe(ts[part], binding[part], rising[part]))
     np.testing.assert_array_equal(np.concatenate(got), whole)
     # Episodes: a chattering change after a change that did not chatter (per binding).
     for b in range(6):
@@ -98,6 +99,18 @@ def test_streamed_chatter_count_equals_the_whole_record_in_any_cut(seed: int) ->
 
 
 def test_three_changes_spread_over_more_than_a_minute_do_not_chatter() -> None:
-    assert not chattering(np.array([0.0, 30.0, 60.5]), np.zeros(3, dtype=np.int64)).any()
-    hit = chattering(np.array([0.0, 30.0, 60.0]), np.zeros(3, dtype=np.int64))
-    assert hit.tolist() == [False, False, True]
+    key = np.zeros(3, dtype=np.int64)
+    in_out_in = np.array([True, False, True])
+    assert not chattering(np.array([0.0, 30.0, 60.5]), key, in_out_in).any()
+    assert chattering(np.array([0.0, 30.0, 60.0]), key, in_out_in).tolist() == [False, False, True]
+
+
+def test_an_escalation_or_a_release_step_by_step_is_not_chattering() -> None:
+    key = np.zeros(3, dtype=np.int64)
+    t = np.array([0.0, 5.0, 10.0])
+    assert not chattering(t, key, np.array([True, True, True])).any()  # yellow, orange, red
+    assert not chattering(t, key, np.array([False, False, False])).any()
+    assert chattering(t, key, np.array([False, True, True])).tolist() == [False, False, True]
+    # Through the KPIs: 0 -> 1 -> 2 -> 3 in 10 s, cleared an hour later.
+    k = alarm_kpis([0.0, 5.0, 10.0, H], ["c"] * 4, ["r"] * 4, [1, 2, 3, 0], 0.0, 2 * H)
+    assert (k.alarms, k.chattering_pairs) == (1, 0)
