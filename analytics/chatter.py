@@ -1,5 +1,9 @@
 """Chattering (ISA-18.2 / EEMUA 191): an alarm that changes grade 3 or more times within 60 s.
 
+It is the back and forth that makes an alarm chatter: 3 changes within 60 s count when they go
+both ways (in, out, in; out and in again and up). A plain escalation (yellow, orange, red within a
+minute, as a crane overload rises) or a release step by step is not chattering.
+
 ``chattering`` marks, in a whole record of grade changes, each change that is at least the third
 within the window for its key (a (channel, rule) binding); ``ChatterCounter`` does the same as the
 changes stream out of the engine, one array per quantity over bindings, and counts episodes: a
@@ -22,11 +26,13 @@ I64 = npt.NDArray[np.int64]
 def chattering(
     ts: F64,
     key: npt.NDArray[np.integer],
+    rising: npt.NDArray[np.bool_],
     window_s: float = CHATTER_WINDOW_S,
     changes: int = CHATTER_CHANGES,
 ) -> npt.NDArray[np.bool_]:
     """Per change: it is the ``changes``-th (or later) change of its key within ``window_s`` (the
-    first and the last of them at most ``window_s`` apart). Input in any order."""
+    first and the last of them at most ``window_s`` apart), and those changes went both ways
+    (``rising``: the change raised the grade). Input in any order."""
     n = len(ts)
     out = np.zeros(n, dtype=bool)
     back = changes - 1
@@ -34,8 +40,11 @@ def chattering(
         return out
     order = np.lexsort((ts, key))
     k, t = np.asarray(key)[order], np.asarray(ts, dtype=np.float64)[order]
+    ups = np.r_[0, np.cumsum(np.asarray(rising, dtype=np.int64)[order])]
+    rises = ups[changes:] - ups[:-changes]  # rises among each run of ``changes`` changes
     with np.errstate(invalid="ignore"):  # carried "no change yet" times are -inf
         hit = (k[back:] == k[:-back]) & (t[back:] - t[:-back] <= window_s)
+    hit &= (rises > 0) & (rises < changes)
     out[order[back:]] = hit
     return out
 
@@ -62,23 +71,29 @@ class ChatterCounter:
         self.window_s = window_s
         self.changes = changes
         self._recent = np.full((bindings, changes - 1), -np.inf)  # oldest first
+        self._recent_rising = np.zeros((bindings, changes - 1), dtype=bool)
         self._chattering = np.zeros(bindings, dtype=bool)  # its last change chattered
         self.episodes: I64 = np.zeros(bindings, dtype=np.int64)
         self.chattering_changes: I64 = np.zeros(bindings, dtype=np.int64)
         self.last_ts = np.full(bindings, np.nan)  # time of the last chattering change
 
-    def observe(self, ts: F64, binding: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
-        """Count the changes (ts, binding); returns which of them chatter."""
+    def observe(
+        self, ts: F64, binding: npt.NDArray[np.integer], rising: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """Count the changes (ts, binding, raised the grade); returns which of them chatter."""
         if not len(ts):
             return np.zeros(0, dtype=bool)
         b = np.asarray(binding, dtype=np.int64)
+        up = np.asarray(rising, dtype=bool)
         rows = np.unique(b)
         back = self.changes - 1
         carried_b = np.repeat(rows, back)
         carried_t = self._recent[rows].reshape(-1)
+        carried_up = self._recent_rising[rows].reshape(-1)
         all_t = np.concatenate([carried_t, np.asarray(ts, dtype=np.float64)])
         all_b = np.concatenate([carried_b, b])
-        hit = chattering(all_t, all_b, self.window_s, self.changes)[len(carried_t) :]
+        all_up = np.concatenate([carried_up, up])
+        hit = chattering(all_t, all_b, all_up, self.window_s, self.changes)[len(carried_t) :]
         # Episodes: a chattering change after one that did not (or after the carried state).
         order = np.lexsort((ts, b))
         h, s_b, s_t = hit[order], b[order], np.asarray(ts, dtype=np.float64)[order]
@@ -94,12 +109,14 @@ class ChatterCounter:
         # Keep the newest (changes - 1) times of each binding.
         merged_t = np.concatenate([carried_t, s_t])
         merged_b = np.concatenate([carried_b, s_b])
+        merged_up = np.concatenate([carried_up, up[order]])
         o = np.lexsort((merged_t, merged_b))
         mt, mb = merged_t[o], merged_b[o]
         tail_end = np.r_[mb[1:] != mb[:-1], True]
         ends = np.flatnonzero(tail_end)
         idx = ends[:, None] - np.arange(back)[::-1][None, :]  # (rows, back), oldest first
         self._recent[mb[ends]] = mt[idx]  # every row has at least ``back`` entries (carried ones)
+        self._recent_rising[mb[ends]] = merged_up[o][idx]
         return hit
 
     @property

@@ -313,7 +313,7 @@ class Engine:
         binding = found.row
         # Ties in time are broken by binding; within a binding the tables keep time order.
         order = np.lexsort((binding, found.ts))
-        self.chatter.observe(found.ts[order], binding[order])
+        self.chatter.observe(found.ts[order], binding[order], (found.new_grade > found.old_grade)[order])
         return Transitions(
             ts=found.ts[order],
             binding=binding[order],

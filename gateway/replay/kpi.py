@@ -4,8 +4,8 @@ From the grade changes of every (channel, rule) over a span of data time:
 
 - alarms: raises (a grade above 0 after 0); per hour of the span, and the peak in any 10 minutes
   (EEMUA: under about 1 per 10 minutes per operator in steady operation; over 10 is a flood);
-- chattering: (channel, rule) pairs with 3 or more changes within 60 s (``analytics.chatter``),
-  with their number of episodes;
+- chattering: (channel, rule) pairs with 3 or more changes within 60 s, back and forth
+  (``analytics.chatter``), with their number of episodes;
 - standing: alarms still active at the end of the span, and episodes active longer than 24 h;
 - the ten most frequent (channel, rule) by alarms raised (the "bad actors").
 
@@ -129,7 +129,7 @@ def alarm_kpis(
     open_at_end = int((~same).sum())
     long = int(((until - t[up]) > STANDING_S).sum())
 
-    hit = chattering(t, key, CHATTER_WINDOW_S, CHATTER_CHANGES)
+    hit = chattering(t, key, g > prev, CHATTER_WINDOW_S, CHATTER_CHANGES)
     episodes = episode_starts(hit, key, t)
     m = len(names)
     per_alarms = np.bincount(key[raised], minlength=m)

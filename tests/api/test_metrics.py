@@ -218,3 +218,31 @@ async def test_shelving_maintenance_and_floods_are_scraped(tmp_path: Path) -> No
     assert 'smartsite_push_floods_total{receiver="robot"} 2.0' in text
     assert 'smartsite_push_flood_summarised_notices_total{receiver="robot"} 40.0' in text
     assert "maintenance_held" not in text  # a level in health, not a counter
+
+
+async def test_chattering_alarms_in_health_and_metrics(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        # Red at 1 s, back under the limits at 2 s: held a minute, then out at 62 s and straight
+        # back in (yellow at 62.5 s, red at 63 s): 3 changes within 60 s, out and in again.
+        batch = ReadingBatch.from_lists([1.0, 2.0, 62.5, 63.0], [0] * 4, [25.0, 5.0, 12.0, 25.0], [0] * 4)
+        events = runtime.pipeline.process(batch)
+        health = runtime.health()
+        samples, _ = await _scrape(client)
+    assert [(e.ts, e.grade) for e in events] == [(1.0, 3), (62.0, 0), (62.5, 1), (63.0, 3)]
+    chatter = health["chattering"]
+    assert (chatter["alarms"], chatter["episodes"], chatter["changes"]) == (1, 1, 1)
+    assert chatter["worst"][0]["channel"] == "anemo1.wind_speed" and chatter["worst"][0]["rule"] == "wind"
+    assert one(samples, "smartsite_alarms_chattering") == 1
+    assert one(samples, "smartsite_alarm_chattering_episodes_total") == 1
+    labels = {"channel": "anemo1.wind_speed", "rule": "wind"}
+    assert one(samples, "smartsite_alarm_chattering_episodes_by_alarm_total", **labels) == 1
+
+
+async def test_no_chattering_shows_zeros(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        samples, _ = await _scrape(client)
+        assert runtime.health()["chattering"]["worst"] == []
+    assert one(samples, "smartsite_alarms_chattering") == 0
+    assert one(samples, "smartsite_alarm_chattering_episodes_total") == 0

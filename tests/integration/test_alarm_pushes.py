@@ -27,7 +27,9 @@ devices:
     position: formwork bay A
     channels: {{{channels}}}
 rules:
-  - {{id: settle, type: threshold, channels: ["fw1.*"], upper: {{yellow: 6.4, orange: 6.8, red: 8.0}}}}
+  # min_hold_s 0: the storm below raises and clears every channel every 2 s (the dwell is tested apart)
+  - {{id: settle, type: threshold, channels: ["fw1.*"], upper: {{yellow: 6.4, orange: 6.8, red: 8.0}},
+     min_hold_s: 0}}
 alarms:
   store: alarms.db
   group_window_s: {window}
