@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import TokenTable
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
+from api.problems import PROBLEMS
 from api.routes import alarms, baselines, channels, devices, health, history, metrics
 from gateway.runtime import Runtime
 
@@ -36,7 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         baselines.router,
         devices.router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEMS)
     app.include_router(metrics.router)
     dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
 

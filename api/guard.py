@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
+from starlette.routing import Match
 
 from api.auth import ROLE_RANK, TokenTable
 
@@ -38,7 +39,8 @@ class RequestGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in CHANGES:
+        if scope["type"] != "http" or scope["method"] not in CHANGES or not _is_a_route(scope):
+            # Not a change, or no operation answers it: the router says 404 or 405 without the body.
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -67,6 +69,15 @@ class RequestGuard:
                 await _answer(send, 422, problem)
                 return
         await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _is_a_route(scope: Scope) -> bool:
+    """Whether an operation of the app takes this method at this path."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", None), "routes", None)
+    if routes is None:
+        return True  # not under a Starlette app: guard everything
+    return any(route.matches(scope)[0] == Match.FULL for route in routes)
 
 
 def _role_refusal(scope: Scope, authorization: str | None) -> tuple[int, str, dict[str, str]] | None:

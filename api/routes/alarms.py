@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
 from api.times import iso_times
-from api.validated import SiteTime
+from api.validated import FilterTime, SiteTime, epoch_s
 from gateway.alarms.shelving import DurationError
 from gateway.errors import AlarmConflictError, AlarmNotFoundError
 
@@ -74,12 +74,12 @@ def alarms(
     state: Literal["all", "active", "cleared", "open", "acknowledged", "rectifying", "closed"] = "all",
     grade: Annotated[int | None, Query(ge=1, le=3, description="at least this grade (max grade)")] = None,
     channel: str | None = None,
-    since: SiteTime | None = None,
+    since: FilterTime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[dict[str, Any]]:
     """Active alarms first (newest change first), then the others."""
     out = []
-    since_ts = since.timestamp() if since is not None else None
+    since_ts = epoch_s(since) if since is not None else None
     for record in runtime.desk.listing():
         if state == "active" and not record.active:
             continue
