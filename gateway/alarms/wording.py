@@ -73,9 +73,10 @@ def event_detail(
     if kind == "crane":
         detail.update({name: _finite(x) for name, x in zip(CRANE_DETAIL, numbers, strict=False)})
     elif kind == "wind":
-        # Grade 3 (and its clearing) is judged on the wind at the jib; grades 1 and 2 on the mean.
-        by_3s = new_grade == 3 or (new_grade == 0 and old_grade == 3)
-        detail["judged"] = facts.get("three_s", "wind_3s") if by_3s else facts.get("mean", "wind_2min")
+        # Grade 3 (and its clearing) is judged on the gust (the largest 3-s mean of the last
+        # 10 minutes, GB/T 28591); grades 1 and 2 on the mean.
+        by_gust = new_grade == 3 or (new_grade == 0 and old_grade == 3)
+        detail["judged"] = "gust" if by_gust else facts.get("mean", "wind_2min")
         if math.isfinite(value):
             detail["level"] = int(wind_level(value))
     elif kind == "combined":

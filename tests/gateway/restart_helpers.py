@@ -34,17 +34,20 @@ rules:
     channels: [pit.settle]
     upper: {{yellow: 5, orange: 8, red: 10}}
     hysteresis: 0.5
+    min_hold_s: 0  # these tests follow clears reading by reading (the dwell is tested on its own)
   - id: wall_limit
     type: threshold
     channels: [pit.wall]
     upper: {{yellow: 10, red: 20}}
     hysteresis: 1
+    min_hold_s: 0
   - id: tilt_rate
     type: rate
     channels: [pit.tilt]
     window_s: 3600
     per: hour
     upper: {{yellow: 2, orange: 4, red: 6}}
+    min_hold_s: 0
 sinks:
 {sinks}
 """
