@@ -33,5 +33,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: _problem("the action does not fit the current state"),
     413: _problem("the body is larger than the gateway accepts (64 KiB)"),
     422: _problem("the request is not valid: a sentence, or each problem with its location"),
+    429: _problem("too many changes with this token, or refused ones from this address (Retry-After)"),
     503: _problem("too many connections, or no local store for this"),
 }
