@@ -13,7 +13,7 @@ times, the answer does not depend on the cuts. Time passing without data changes
 of any involved channel once the silent one's value is older than ``max_age_s``.
 
 The alarm's channel is the first condition's channel; an event's value and limit are that
-condition's value (at the event's time) and threshold.
+condition's value (at the event's time) and threshold; its detail holds every condition's value.
 """
 
 from __future__ import annotations
@@ -151,7 +151,11 @@ class CombinedTable:
         c0 = self.first_cond[rows]
         upward = ~np.isnan(self.cond_above[c0])
         limit = np.where(upward, self.cond_above[c0], self.cond_below[c0])
-        return result(rows, prev[changed], new[changed], ev_t[changed], value[changed], limit, upward)
+        # Detail: every condition's value at the change, in the rule's order.
+        return result(
+            rows, prev[changed], new[changed], ev_t[changed], value[changed], limit, upward,
+            detail=first_value[changed],
+        )  # fmt: skip
 
     def _carry(self, tc: F64, vc: F64, u: I64) -> None:
         newest = np.flatnonzero(u > 0)

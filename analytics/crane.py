@@ -9,7 +9,11 @@ from the load ratio, and beyond the chart's far end it keeps growing with the ra
 The ratios are derived channels: each usable load reading is joined with the crane's newest usable
 radius reading at or before its time (as-of join, carried across blocks) and gets ``load_ratio``
 and ``moment_ratio`` readings at its own time. A load with no radius known yet gives unusable ones.
-The thresholds on the ratios (0.9 / 1.0 / 1.1) are ordinary threshold rules.
+One overload is one alarm: ``CraneOverloadTable`` grades the larger of the two ratios of each
+reading (with a chart whose rated load does not rise with the radius they agree at the chart's
+points; between them and beyond its far end the moment ratio is the larger, below its first radius
+the load ratio) with the ordinary threshold logic (0.9 / 1.0 / 1.1, hysteresis), so a lift over the
+chart raises one alarm that names load, radius, rated load and both ratios.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from analytics.table import F64, Block
+from analytics.table import F64, I8, Block, TableResult, result
+from analytics.thresholds import ThresholdSpec, ThresholdTable
 from analytics.wind import I64, compact, sorted_column_search
 
 
@@ -128,9 +133,16 @@ class CraneDeriver:
         self._rows = np.arange(m, dtype=np.int64)
         self.last_radius = np.full(m, np.nan)  # newest usable radius before this block
         self.last_radius_ts = np.full(m, np.nan)
+        # (K, M) radius each load reading of the last block was judged at (NaN: none known), read by
+        # the overload table for its messages.
+        self.block_radius = np.zeros((0, m))
 
     def __len__(self) -> int:
         return len(self.load)
+
+    def rated_load(self, crane: I64, radius: F64) -> F64:
+        """Rated load of each (crane, radius) pair from that crane's chart."""
+        return self._charts.interp(crane, radius, self._charts.rated)
 
     def derive(self, block: Block) -> None:
         m, k = len(self.load), block.rows
@@ -163,6 +175,8 @@ class CraneDeriver:
 
         usable = np.zeros((k, m), dtype=bool)
         usable[kk[known], mm[known]] = True
+        self.block_radius = np.full((k, m), np.nan)
+        self.block_radius[kk, mm] = radius
         for cols, vals in ((self.load_ratio, load_ratio), (self.moment_ratio, moment_ratio)):
             block.ts[:, cols] = t
             block.present[:, cols] = block.present[:, self.load]
@@ -175,3 +189,86 @@ class CraneDeriver:
         newest = np.flatnonzero(u > 0)
         self.last_radius[newest] = rc[u[newest] - 1, newest]
         self.last_radius_ts[newest] = rtc[u[newest] - 1, newest]
+
+
+# Slots of ``TableResult.detail`` for a crane overload change.
+CRANE_DETAIL = ("load", "radius", "rated", "load_ratio", "moment_ratio")
+
+
+class CraneOverloadTable:
+    """One alarm row per crane: the larger of its load and moment ratio against graded limits.
+
+    ``specs`` give, per crane of ``deriver`` (in its order), the rule number, the row's alarm channel
+    (the crane's load-ratio column) and the limits; ``channels`` of each spec is ignored. A change
+    carries ``CRANE_DETAIL`` (load t, radius m, rated load t at that radius, both ratios) as detail.
+    """
+
+    def __init__(self, deriver: CraneDeriver, specs: Sequence[ThresholdSpec]) -> None:
+        m = len(deriver)
+        if len(specs) != m:
+            raise ValueError("a crane overload table needs one spec per crane of its deriver")
+        self.deriver = deriver
+        self.rule = np.array([s.rule for s in specs], dtype=np.int32)
+        self.channel = deriver.load_ratio.astype(np.int32)
+        # The inner table judges a (K, M) block of the larger ratio: crane i in column i.
+        self._table = ThresholdTable(
+            [
+                ThresholdSpec(
+                    rule=s.rule,
+                    channels=np.array([i], dtype=np.int32),
+                    upper=s.upper,
+                    hysteresis=s.hysteresis,
+                    debounce_count=s.debounce_count,
+                    debounce_of=s.debounce_of,
+                    hold_s=s.hold_s,
+                )
+                for i, s in enumerate(specs)
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.rule)
+
+    @property
+    def grade(self) -> I8:
+        return self._table.grade
+
+    def tick(self, now: float) -> TableResult:
+        return self._table.tick(now)
+
+    def evaluate(self, block: Block) -> TableResult:
+        d = self.deriver
+        if len(d) == 0 or block.rows == 0:
+            return TableResult.empty()
+        lr, mr = block.value[:, d.load_ratio], block.value[:, d.moment_ratio]
+        with np.errstate(invalid="ignore"):
+            worst = np.fmax(lr, mr)
+        inner = Block(
+            ts=block.ts[:, d.load_ratio],
+            value=worst,
+            present=block.present[:, d.load_ratio],
+            usable=block.usable[:, d.load_ratio] & np.isfinite(worst),
+            quality=block.quality[:, d.load_ratio],
+        )
+        found = self._table.evaluate(inner)
+        if not len(found):
+            return found
+        # Each change happened at one load reading: find its block row by its time.
+        crane = found.row
+        same_time = inner.ts[:, crane] == found.ts[None, :]
+        at = np.argmax(same_time, axis=0)
+        load = block.value[at, d.load[crane]]
+        radius = d.block_radius[at, crane]
+        rated = d.rated_load(crane.astype(np.int64), radius)
+        detail = np.column_stack([load, radius, rated, lr[at, crane], mr[at, crane]])
+        detail[~same_time.any(axis=0)] = np.nan  # not at a reading of this block: nothing to tell
+        return result(
+            crane,
+            found.old_grade,
+            found.new_grade,
+            found.ts,
+            found.value,
+            found.limit,
+            found.upward,
+            detail=detail,
+        )

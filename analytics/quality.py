@@ -4,12 +4,16 @@ A reading that is not usable must never feed a value or trend rule: the ``SpikeS
 every block and clears ``usable`` for readings that jump away from their channel's recent level (a
 causal Hampel filter). The ``QualityTable`` then judges, per (rule, channel, check):
 
-- ``silent``: no usable reading for ``silent_s``. Raised at last_good + silent_s in data time, seen
-  from the gap before the next usable reading or from ``tick(now)``; cleared by the next usable one.
+- ``silent``: nothing heard from the channel for ``silent_s``. Any reading the device sent with a
+  number counts, whatever its quality (out of range, held as a spike): not a message without one
+  (null, NaN: the sensor said nothing), nor the gateway's record of a poll the device did not answer
+  (BAD_COMM). Raised at last heard + silent_s in data time, seen
+  from the gap before the next heard reading or from ``tick(now)``; cleared by the next heard one.
 - ``stuck``: the usable readings have stayed within ``stuck_tolerance`` of each other for at least
   ``stuck_window_s`` and ``stuck_min_samples`` readings; cleared by a reading that breaks the band.
 - ``out_of_range``: a reading flagged BAD_RANGE raises it; the next in-range reading clears it.
-- ``spike``: the screen rejected a reading; cleared after ``spike_window`` clean usable readings.
+- ``spike``: the screen found a held reading to be a spike (at the next usable reading); cleared
+  after ``spike_window`` clean usable readings.
 
 Every check is binary: its row sits at the rule's ``grade`` while raised, 0 otherwise.
 Pure numpy: no I/O, no clock; time comes with the data (and with ``tick``).
@@ -23,10 +27,12 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
 
 from analytics.table import F64, I8, IDX, Block, TableResult, result
 
 # Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
+BAD_COMM = 0x10  # the gateway's record of a poll the device did not answer
 BAD_VALUE = 0x20
 BAD_RANGE = 0x40
 
@@ -48,6 +54,8 @@ QUALITY_PARAMS = (
 )
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
+MEAN_AD_TO_SIGMA = 1.2533  # the same for the mean absolute deviation
+LONG_RUN_WINDOWS = 4  # the spike screen's long-run deviation spans about this many windows
 # Cap on the elements of one (rows, bindings, window) median computation; larger blocks are chunked.
 # Large blocks are worked through in slices of time rows so temporaries stay near the cache; the
 # result does not depend on how a block is cut, so this changes nothing but speed.
@@ -74,6 +82,9 @@ class QualitySpec:
     spike_window: int = 15
     spike_min_jump: float = 0.0
     grade: int = 1
+    # Least scale of the spike screen per channel (sensor resolution or a share of the range);
+    # None: no floor but spike_min_jump.
+    spike_floor: F64 | None = None
 
 
 def _bindings(specs: list[QualitySpec], enabled: list[bool]) -> tuple[I32, I32, IDX]:
@@ -114,18 +125,28 @@ def _shift_down(a: _A, first: npt.ArrayLike) -> _A:
 class SpikeScreen:
     """Causal Hampel filter per (rule, channel) binding of the quality rules that enable spikes.
 
-    A usable reading x is a spike when, against the median m and MAD of the binding's previous
-    ``spike_window`` usable readings, |x - m| > spike_k·1.4826·MAD and |x - m| > spike_min_jump (the
-    jump floor, so a perfectly flat channel, MAD 0, only flags jumps larger than it). The screen
-    judges only once it has a full window of history.
+    A usable reading x is a spike candidate when, against the median m of the binding's previous
+    ``spike_window`` usable readings, |x - m| > threshold, with
+
+        threshold = max(spike_k · scale, spike_min_jump)
+        scale = max(1.4826·MAD, floor, 1.2533·(long-run mean absolute deviation))
+
+    The floor (the sensor's resolution, or a share of the channel's range; per binding) keeps a flat
+    channel (MAD 0) from calling every least step a spike. The long-run deviation (an exponential
+    mean over about ``4·spike_window`` readings of the deviations, each clipped at the threshold the
+    window alone gives) keeps a window whose MAD is small by chance from doing the same to ordinary
+    noise: the MAD of 15 Gaussian readings is below half the true scale often enough to make a k=6
+    screen call 0.15 % of pure noise a spike. The screen judges only once it has a full window.
+
+    A candidate is held back (``found``: not usable) until the next usable reading decides it: a
+    next reading that is a candidate on the same side confirms a step, and is used (so is every
+    reading of the step that follows); one that is not makes the held reading a spike, noticed at
+    the deciding reading (``notice``, with the held reading's deviation and threshold). So no
+    reading is held back for more than one further reading, and a real step costs one reading.
 
     The window holds the channel's previous usable readings as they came into the screen, the
-    rejected ones included (a textbook Hampel filter). That keeps it a function of the input alone,
-    so it vectorises over time; and a genuine step is accepted after about half a window instead of
-    being rejected for ever, as it would be if rejected readings never entered the window.
-
-    After ``screen(block)``, ``spikes(block)`` gives the (K, R) mask of what it rejected, with the
-    deviation and threshold of each, for the spike alarm.
+    held ones included (a textbook Hampel filter). That keeps it a function of the input alone,
+    so it vectorises over time.
     """
 
     def __init__(self, specs: list[QualitySpec]) -> None:
@@ -135,12 +156,15 @@ class SpikeScreen:
         self.k = np.array([specs[i].spike_k for i in spec_of], dtype=np.float64).reshape(r)
         self.min_jump = np.array([specs[i].spike_min_jump for i in spec_of], dtype=np.float64).reshape(r)
         self.window = np.array([specs[i].spike_window for i in spec_of], dtype=np.intp).reshape(r)
+        floors = [_floors(s) for s, on in zip(specs, enabled, strict=True) if on]
+        self.floor = np.concatenate(floors) if floors else np.zeros(0)
         # Bindings grouped by window length: each group's history is one (W, R_g) array.
         self._groups: list[_SpikeGroup] = [
             _SpikeGroup(np.flatnonzero(self.window == w), int(w)) for w in np.unique(self.window)
         ]
         self._seen: F64 | None = None
         self.found = np.zeros((0, r), dtype=bool)
+        self.notice = np.zeros((0, r), dtype=bool)
         self.deviation = np.zeros((0, r))
         self.threshold = np.zeros((0, r))
 
@@ -150,6 +174,7 @@ class SpikeScreen:
     def screen(self, block: Block) -> None:
         k_rows, r = block.rows, len(self.channel)
         self.found = np.zeros((k_rows, r), dtype=bool)
+        self.notice = np.zeros((k_rows, r), dtype=bool)
         self.deviation = np.full((k_rows, r), np.nan)
         self.threshold = np.full((k_rows, r), np.nan)
         self._seen = block.ts
@@ -161,54 +186,78 @@ class SpikeScreen:
         step = max(1, _CHUNK_ELEMENTS // max(1, r * int(self.window.max())))
         for a in range(0, k_rows, step):
             b = min(k_rows, a + step)
+            out = _Verdicts(self.found[a:b], self.notice[a:b], self.deviation[a:b], self.threshold[a:b])
             for group in self._groups:
-                group.screen(
-                    self,
-                    block.value[a:b],
-                    usable_in[a:b],
-                    self.found[a:b],
-                    self.deviation[a:b],
-                    self.threshold[a:b],
-                )
+                group.screen(self, block.value[a:b], usable_in[a:b], out)
         ks, rs = np.nonzero(self.found)
         block.usable[ks, self.channel[rs]] = False
 
     def spikes(self, block: Block) -> tuple[B, F64, F64]:
-        """(found, |deviation|, threshold), each (K, R), of the block this screen last screened."""
+        """(notice, |deviation|, threshold), each (K, R), of the block this screen last screened:
+        where a held reading was found to be a spike, with that reading's deviation and threshold."""
         if not len(self.channel):
             empty = np.zeros((block.rows, 0))
             return np.zeros((block.rows, 0), dtype=bool), empty, empty.copy()
         if self._seen is not block.ts:
             raise RuntimeError("SpikeScreen.screen(block) must run on this block before the judges")
-        return self.found, self.deviation, self.threshold
+        return self.notice, self.deviation, self.threshold
+
+
+def _floors(spec: QualitySpec) -> F64:
+    n = len(spec.channels)
+    if spec.spike_floor is None:
+        return np.zeros(n)
+    return np.asarray(spec.spike_floor, dtype=np.float64).reshape(n)
+
+
+@dataclass(slots=True)
+class _Verdicts:
+    """(K, R) slices a group writes its verdicts into."""
+
+    found: B
+    notice: B
+    deviation: F64
+    threshold: F64
 
 
 class _SpikeGroup:
     """Bindings of one window length. ``history`` (R_g, W) is a ring of each binding's last W usable
     readings, written at ``head``; ``count`` says how much of it is filled. Median and MAD do not
-    depend on order, so a streaming reading is judged against the ring as it stands."""
+    depend on order, so a streaming reading is judged against the ring as it stands. Also carried:
+    the last usable reading's verdict (candidate, side, held) and the long-run deviation sums."""
 
     def __init__(self, rows: IDX, window: int) -> None:
+        n = len(rows)
         self.rows = rows
         self.w = window
-        self.history = np.full((len(rows), window), np.nan)
-        self.head = np.zeros(len(rows), dtype=np.int64)
-        self.count = np.zeros(len(rows), dtype=np.int64)
+        self.alpha = 1.0 / (LONG_RUN_WINDOWS * window)
+        self.history = np.full((n, window), np.nan)
+        self.head = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.cand = np.zeros(n, dtype=bool)
+        self.side = np.zeros(n)
+        self.held = np.zeros(n, dtype=bool)
+        self.held_dev = np.full(n, np.nan)
+        self.held_thr = np.full(n, np.nan)
+        self.ew_dev = np.zeros(n)  # exponential sums of clipped deviations and of their weights
+        self.ew_weight = np.zeros(n)
         # Scratch for streaming: sorting in place here spares a large allocation per block.
-        self._sorted = np.empty((len(rows), window))
-        self._sorted_t = np.empty((window, len(rows)))
+        self._sorted = np.empty((n, window))
+        self._sorted_t = np.empty((window, n))
 
-    def screen(
-        self, owner: SpikeScreen, block_value: F64, usable_in: B, found: B, deviation: F64, threshold: F64
-    ) -> None:
-        """Judge rows of a block; write verdicts into the (K, R) ``found``/... slices."""
+    def _long_scale(self, ew_dev: F64, ew_weight: F64) -> F64:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(ew_weight > 0, MEAN_AD_TO_SIGMA * ew_dev / ew_weight, 0.0)
+
+    def screen(self, owner: SpikeScreen, block_value: F64, usable_in: B, out: _Verdicts) -> None:
+        """Judge rows of a block; write verdicts into the (K, R) slices of ``out``."""
         rows, w = self.rows, self.w
         ch = owner.channel[rows]
         value = block_value[:, ch]
         good = usable_in[:, ch] & np.isfinite(value)
         k_rows, n = good.shape
         if k_rows == 1:
-            self._one(owner, value[0], good[0], found[0], deviation[0], threshold[0])
+            self._one(owner, value[0], good[0], out)
             return
         # Usable readings first in each column, in time order: position j is the j-th usable one.
         order = np.argsort(~good, axis=0, kind="stable")
@@ -220,41 +269,76 @@ class _SpikeGroup:
             [np.take_along_axis(self.history, oldest_first, axis=1), packed.T], axis=1
         )  # (R_g, W + K)
         pos = np.arange(k_rows, dtype=np.int64)[:, None]
-        judged = (pos < n_good) & (self.count + pos >= w)  # (K, R_g)
+        real = pos < n_good
+        judged = real & (self.count + pos >= w)  # (K, R_g)
         dev = np.full((k_rows, n), np.nan)
-        thr = np.full((k_rows, n), np.nan)
+        side = np.zeros((k_rows, n))
+        base = np.full((k_rows, n), np.nan)  # the window's own scale, floored
         windows = sliding_window_view(seq, w, axis=1)  # (R_g, K + 1, W)
         step = max(1, _CHUNK_ELEMENTS // max(1, n * w))
+        floor = owner.floor[rows]
         for start in range(0, k_rows, step):
             stop = min(k_rows, start + step)
             if not judged[start:stop].any():
                 continue
             med, mad = _median_mad(windows[:, start:stop])
-            dev[start:stop] = np.abs(packed[start:stop] - med.T)
-            thr[start:stop] = np.maximum(owner.k[rows] * MAD_TO_SIGMA * mad.T, owner.min_jump[rows])
+            diff = packed[start:stop] - med.T
+            dev[start:stop] = np.abs(diff)
+            side[start:stop] = np.sign(diff)
+            base[start:stop] = np.maximum(MAD_TO_SIGMA * mad.T, floor)
+        k = owner.k[rows]
+        # Long-run deviation before each reading: an exponential mean, decayed at every usable
+        # reading, fed the judged ones (each clipped at the window's own threshold).
+        a = self.alpha
         with np.errstate(invalid="ignore"):
-            spike = judged & (dev > thr)
-        dev[~judged] = np.nan
-        thr[~judged] = np.nan
+            clipped = np.where(judged, np.fmin(dev, k * base), 0.0)
+        after_dev = lfilter([a], [1.0, a - 1.0], clipped, axis=0, zi=((1.0 - a) * self.ew_dev)[None, :])[0]
+        after_w = lfilter(
+            [a], [1.0, a - 1.0], judged.astype(np.float64), axis=0, zi=((1.0 - a) * self.ew_weight)[None, :]
+        )[0]
+        before_dev = _shift_down(after_dev, self.ew_dev)
+        before_w = _shift_down(after_w, self.ew_weight)
+        scale = np.fmax(base, self._long_scale(before_dev, before_w))
+        thr = np.maximum(k * scale, owner.min_jump[rows])
+        with np.errstate(invalid="ignore"):
+            cand = judged & (dev > thr)
+        side = np.where(cand, side, 0.0)
+        prev_cand = _shift_down(cand, self.cand)
+        prev_side = _shift_down(side, self.side)
+        confirms = cand & prev_cand & (side == prev_side)
+        held = cand & ~confirms
+        prev_held = _shift_down(held, self.held)
+        notice = real & prev_held & ~confirms
+        dev_held = np.where(held, dev, np.nan)
+        thr_held = np.where(held, thr, np.nan)
+        notice_dev = np.where(notice, _shift_down(dev_held, self.held_dev), np.nan)
+        notice_thr = np.where(notice, _shift_down(thr_held, self.held_thr), np.nan)
         # Back from packed positions to the block's rows.
-        spike_b = np.zeros_like(spike)
-        dev_b = np.full_like(dev, np.nan)
-        thr_b = np.full_like(thr, np.nan)
-        np.put_along_axis(spike_b, order, spike, axis=0)
-        np.put_along_axis(dev_b, order, dev, axis=0)
-        np.put_along_axis(thr_b, order, thr, axis=0)
-        found[:, rows] = spike_b
-        deviation[:, rows] = dev_b
-        threshold[:, rows] = thr_b
+        for src, dst in ((held, out.found), (notice, out.notice), (notice_dev, out.deviation),
+                         (notice_thr, out.threshold)):  # fmt: skip
+            back = np.zeros_like(src) if src.dtype == bool else np.full_like(src, np.nan)
+            np.put_along_axis(back, order, src, axis=0)
+            dst[:, rows] = back
+        # State after the block: of the last usable reading, where there was one.
+        any_good = n_good > 0
+        last = np.maximum(n_good - 1, 0)[None, :]
+        for name, arr in (("cand", cand), ("side", side), ("held", held), ("held_dev", dev_held),
+                          ("held_thr", thr_held), ("ew_dev", after_dev), ("ew_weight", after_w)):  # fmt: skip
+            now = np.take_along_axis(arr, last, axis=0)[0]
+            setattr(self, name, np.where(any_good, now, getattr(self, name)))
         # The last W usable readings become the ring, oldest in slot 0.
         self.history[:] = np.take_along_axis(seq, n_good[:, None] + np.arange(w), axis=1)
         self.head[:] = 0
         self.count = np.minimum(self.count + n_good, w)
 
-    def _one(self, owner: SpikeScreen, value: F64, good: B, found: B, deviation: F64, threshold: F64) -> None:
+    def _one(self, owner: SpikeScreen, value: F64, good: B, out: _Verdicts) -> None:
         """One reading per binding at most (streaming): judge against the ring, then write it in."""
         rows, w = self.rows, self.w
         judged = good & (self.count >= w)
+        n = len(rows)
+        dev = np.full(n, np.nan)
+        side = np.zeros(n)
+        base = np.full(n, np.nan)
         if judged.any():
             lanes = np.flatnonzero(judged)
             m = len(lanes)
@@ -264,12 +348,33 @@ class _SpikeGroup:
             work_t = self._sorted_t[:, :m]
             work_t[...] = work.T
             med, mad = _median_mad_sorted(work_t)
-            dev = np.abs(value[lanes] - med)
-            thr = np.maximum(owner.k[rows[lanes]] * MAD_TO_SIGMA * mad, owner.min_jump[rows[lanes]])
-            found[rows[lanes]] = dev > thr
-            deviation[rows[lanes]] = dev
-            threshold[rows[lanes]] = thr
+            diff = value[lanes] - med
+            dev[lanes] = np.abs(diff)
+            side[lanes] = np.sign(diff)
+            base[lanes] = np.maximum(MAD_TO_SIGMA * mad, owner.floor[rows[lanes]])
+        k = owner.k[rows]
+        scale = np.fmax(base, self._long_scale(self.ew_dev, self.ew_weight))
+        thr = np.maximum(k * scale, owner.min_jump[rows])
+        with np.errstate(invalid="ignore"):
+            cand = judged & (dev > thr)
+            clipped = np.where(judged, np.fmin(dev, k * base), 0.0)
+        side = np.where(cand, side, 0.0)
+        confirms = cand & self.cand & (side == self.side)
+        held = cand & ~confirms
+        notice = good & self.held & ~confirms
+        out.found[0, rows] = held
+        out.notice[0, rows] = notice
+        out.deviation[0, rows] = np.where(notice, self.held_dev, np.nan)
+        out.threshold[0, rows] = np.where(notice, self.held_thr, np.nan)
         lanes = np.flatnonzero(good)
+        a = self.alpha
+        self.ew_dev[lanes] = (1.0 - a) * self.ew_dev[lanes] + a * clipped[lanes]
+        self.ew_weight[lanes] = (1.0 - a) * self.ew_weight[lanes] + a * judged[lanes]
+        self.cand[lanes] = cand[lanes]
+        self.side[lanes] = side[lanes]
+        self.held[lanes] = held[lanes]
+        self.held_dev[lanes] = np.where(held, dev, np.nan)[lanes]
+        self.held_thr[lanes] = np.where(held, thr, np.nan)[lanes]
         self.history[lanes, self.head[lanes]] = value[lanes]
         self.head[lanes] = (self.head[lanes] + 1) % w
         self.count[lanes] = np.minimum(self.count[lanes] + 1, w)
@@ -445,8 +550,8 @@ class _Silent:
     def __init__(self, rows: IDX, channel: I32, silent_s: F64) -> None:
         self.rows, self.ch, self.s = rows, channel, silent_s
         n = len(rows)
-        # Time of the last usable reading; before any, of the first reading of any quality or the
-        # first tick: a channel that never sends a usable reading is silent too.
+        # Time of the last reading heard; before any, of the first poll record or the first tick:
+        # a channel that is never heard from is silent too.
         self.last_good = np.full(n, np.nan)
         self.raised = np.zeros(n, dtype=bool)
         self.raised_at = np.full(n, np.nan)
@@ -456,8 +561,9 @@ class _Silent:
             return
         ch = self.ch
         t = block.ts[:, ch]
-        good = good_all[:, ch]
+        del good_all  # silence is about hearing from the device, not about the reading's quality
         present = block.present[:, ch]
+        good = present & np.isfinite(block.value[:, ch]) & ((block.quality[:, ch] & BAD_COMM) == 0)
         ref = self.last_good.copy()
         arm = np.isnan(ref) & present.any(axis=0)
         first_present = np.argmax(present, axis=0)

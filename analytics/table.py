@@ -26,6 +26,11 @@ F64 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
 IDX = npt.NDArray[np.intp]
 
+# Numbers a table may attach to each grade change for its message (crane: load, radius, rated load,
+# both ratios; combined: each condition's value); NaN where unused. What each slot means is the
+# table's own convention, told in its docstring.
+DETAIL_SLOTS = 8
+
 
 @dataclass(slots=True)
 class Block:
@@ -55,6 +60,7 @@ class TableResult:
     upward: npt.NDArray[np.bool_]  # the limit was crossed from below (False: a lower limit)
     time_to_limit_s: F64  # NaN where the rule made no forecast
     failure_time: F64  # epoch seconds; NaN where none
+    detail: F64  # (n, DETAIL_SLOTS) numbers for the message; NaN where unused
 
     @staticmethod
     def empty() -> TableResult:
@@ -62,7 +68,7 @@ class TableResult:
         i8 = np.zeros(0, dtype=np.int8)
         return TableResult(
             np.zeros(0, dtype=np.intp), i8, i8.copy(), f, f.copy(), f.copy(),
-            np.zeros(0, dtype=bool), f.copy(), f.copy(),
+            np.zeros(0, dtype=bool), f.copy(), f.copy(), np.zeros((0, DETAIL_SLOTS)),
         )  # fmt: skip
 
     def __len__(self) -> int:
@@ -92,9 +98,17 @@ def result(
     upward: npt.NDArray[np.bool_] | None = None,
     time_to_limit_s: F64 | None = None,
     failure_time: F64 | None = None,
+    detail: F64 | None = None,
 ) -> TableResult:
-    """Build a TableResult from arrays of equal length (of changes only), filling the optionals."""
+    """Build a TableResult from arrays of equal length (of changes only), filling the optionals.
+
+    ``detail`` may have fewer than ``DETAIL_SLOTS`` columns (the rest are NaN) and no more.
+    """
     n = len(row)
+    full = np.full((n, DETAIL_SLOTS), np.nan)
+    if detail is not None and n:
+        given = np.asarray(detail, dtype=np.float64).reshape(n, -1)
+        full[:, : given.shape[1]] = given[:, :DETAIL_SLOTS]
     return TableResult(
         row=np.asarray(row, dtype=np.intp),
         old_grade=np.asarray(old_grade, dtype=np.int8),
@@ -105,6 +119,7 @@ def result(
         upward=np.ones(n, dtype=bool) if upward is None else np.asarray(upward, dtype=bool),
         time_to_limit_s=np.full(n, np.nan) if time_to_limit_s is None else time_to_limit_s,
         failure_time=np.full(n, np.nan) if failure_time is None else failure_time,
+        detail=full,
     )
 
 

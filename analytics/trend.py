@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 from analytics.robust import (
     NEVER,
@@ -46,6 +47,20 @@ NAN3: Limits = (math.nan, math.nan, math.nan)
 DAY_S = 86400.0
 CHINA_UTC_OFFSET_S = 8 * 3600.0
 CHUNK = 2048  # evaluations gathered at once (temporaries stay in cache)
+# Rates and forecasts are judged on the slope the data support at this one-sided confidence: the
+# fitted slope shrunk toward 0 by t(CONFIDENCE, n - 2) standard errors, so that sampling noise alone
+# does not cross a limit.
+CONFIDENCE = 0.95
+
+
+def supported_slope(fit: Fit) -> F64:
+    """The fit's slope shrunk toward 0 by its one-sided CONFIDENCE margin (0 when the margin covers
+    it): the least steep trend that the window's samples support (NaN where no slope)."""
+    dof = np.maximum(fit.n - 2.0, 1.0)
+    quantile = stats.t.ppf(CONFIDENCE, dof)
+    with np.errstate(invalid="ignore"):
+        shrunk = np.maximum(np.abs(fit.slope) - quantile * fit.se, 0.0)
+    return np.asarray(np.where(np.isnan(fit.slope), np.nan, np.copysign(shrunk, fit.slope)), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +201,9 @@ def _fit_chunks(
 class RateTable(_SlotTable):
     """Graded limits on the robust rate, plus GB 50497's sustained rule as rows of their own.
 
+    The judged rate is the slope the window supports at CONFIDENCE (``supported_slope``), per ``per``;
+    events carry it as their value.
+
     Rows 0..M-1 are the graded rate rows (one per rule and channel). Then, for every rate row whose
     rule sets ``sustained_share`` (and a limit), one sustained row with the same channel and rule:
     ``is_sustained`` marks them and ``sustained_of`` names their rate row. A day (data time, day
@@ -221,7 +239,7 @@ class RateTable(_SlotTable):
         self.grade_down = np.zeros(m, dtype=np.int8)
         self._first_up = _first_set(self.upper)
         self._first_down = _first_set(self.lower)
-        self.rate = np.full(m, np.nan)  # latest judged rate per rate row (per ``per``)
+        self.rate = np.full(m, np.nan)  # latest judged (supported) rate per rate row (per ``per``)
 
         share = _per_row(objs, "sustained_share", spec_of)
         up1 = _pick(self.upper, self._first_up)
@@ -267,7 +285,7 @@ class RateTable(_SlotTable):
         )
         sw.commit(seg)
         rows = seg.row
-        rate = fit.slope * self.per_s[rows]
+        rate = supported_slope(fit) * self.per_s[rows]
         parts = [self._graded(rows, seg.ts, rate)]
         if len(self.sustained_of):
             parts.append(self._sustained(rows, seg.ts, rate))
@@ -459,7 +477,8 @@ class TimeToLimitTable(_SlotTable):
     """The robust trend extrapolated to the control value, as Prometheus ``predict_linear`` does.
 
     The limit's side is fixed by the row's first usable value (limit above it: an upper limit). The
-    time to the limit is (limit - fitted value now) / slope while the trend moves toward the limit,
+    time to the limit is (limit - fitted value now) / slope while the trend moves toward the limit
+    (even the slope the window supports at CONFIDENCE does: noise alone moves nothing toward it),
     0 once the fitted value is at or past it, and infinite (clears) when it moves away or is flat.
     Grade g is reached when the time is at most ``horizons_s[g]`` and held up to ``1 + hysteresis``
     times that. Events carry the fitted value (``value``), the control limit (``limit``), the limit's
@@ -513,8 +532,9 @@ class TimeToLimitTable(_SlotTable):
         upward = self.limit[rows] >= sw.v0[rows]
         gap = self.limit[rows] - level
         slope = fit.slope
+        supported = supported_slope(fit)
         with np.errstate(invalid="ignore", divide="ignore"):
-            toward = np.where(upward, slope > 0, slope < 0)
+            toward = np.where(upward, supported > 0, supported < 0)
             past = np.where(upward, gap <= 0, gap >= 0)
             ttl = np.where(past, 0.0, np.where(toward, gap / slope, np.inf))
         ttl = np.where(np.isnan(slope), np.nan, ttl)

@@ -427,7 +427,7 @@ class WindSpec:
     rule: int
     channels: npt.NDArray[np.int32]  # the alarm's channel (the <dev>.wind_speed column)
     mean: npt.NDArray[np.int32]  # the judged mean: <dev>.wind_2min or <dev>.wind_10min column
-    three_s: npt.NDArray[np.int32]  # <dev>.wind_3s column
+    gust: npt.NDArray[np.int32]  # <dev>.gust column: the largest 3-s mean of the last 10 minutes
     watch_level: int = 5
     stop_lifting_level: int = 6
     working_limit: float = 20.0
@@ -437,10 +437,15 @@ class WindSpec:
 
 class WindTable:
     """Wind rules: grade 1 at the watch level, 2 at the stop-lifting level (both on the mean), 3 when
-    the 3-s wind reaches the working limit. Hysteresis (m/s) on every boundary: a grade is reached at
+    the gust reaches the working limit. Hysteresis (m/s) on every boundary: a grade is reached at
     its boundary and held until the wind falls below boundary - hysteresis.
 
-    An event's value is the judged wind (mean for grades 1-2, 3-s wind for 3), its limit the boundary
+    Grade 3 is judged on the gust (GB/T 28591, CMA: the largest 3-s mean over the observation
+    period, here 10 minutes), not on the current 3-s mean: one burst at the crane's working limit
+    keeps grade 3 for the period that defines a gust, instead of flipping 3 <-> 2 with every eddy of
+    turbulent wind (a 3-s mean around the limit crosses it every few seconds).
+
+    An event's value is the judged wind (mean for grades 1-2, gust for 3), its limit the boundary
     in m/s. ``time_to_limit_s`` forecasts when a rising mean (least squares over ``trend_window_s``)
     crosses the stop-lifting boundary; NaN when the mean is not rising or already past it.
     """
@@ -459,9 +464,9 @@ class WindTable:
         self.rule = np.repeat(np.array([s.rule for s in specs], dtype=np.int32), counts)
         self.channel = cat("channels").astype(np.int32)
         self.mean_col = cat("mean")
-        self.three_s_col = cat("three_s")
-        if len(self.mean_col) != m or len(self.three_s_col) != m:
-            raise ValueError("a wind spec needs one mean and one 3-s column per channel")
+        self.gust_col = cat("gust")
+        if len(self.mean_col) != m or len(self.gust_col) != m:
+            raise ValueError("a wind spec needs one mean and one gust column per channel")
         watch = per_row([level_floor(s.watch_level) for s in specs])
         stop = per_row([level_floor(s.stop_lifting_level) for s in specs])
         working = per_row([s.working_limit for s in specs])
@@ -471,7 +476,7 @@ class WindTable:
         tolerance = np.array([LEVEL_TOLERANCE, LEVEL_TOLERANCE, 0.0])
         self._reach = self.limit - tolerance
         self._held = self._reach - self.hysteresis[:, None]
-        self._on = np.zeros((m, 3), dtype=bool)  # per boundary: watch, stop (mean), working (3-s)
+        self._on = np.zeros((m, 3), dtype=bool)  # per boundary: watch, stop (mean), working (gust)
         self._history = _Ring(m, ("v",))
         self._rows = np.arange(m, dtype=np.int64)
 
@@ -490,18 +495,18 @@ class WindTable:
         if m == 0 or k == 0:
             return TableResult.empty()
         mean = block.value[:, self.mean_col]
-        gust3 = block.value[:, self.three_s_col]
+        gust = block.value[:, self.gust_col]
         t = block.ts[:, self.mean_col]
         ok = (
             block.usable[:, self.mean_col]
-            & block.usable[:, self.three_s_col]
+            & block.usable[:, self.gust_col]
             & np.isfinite(mean)
-            & np.isfinite(gust3)
+            & np.isfinite(gust)
             & np.isfinite(t)
         )
         old_on = self._on.copy()
         on = np.empty((k, m, 3), dtype=bool)
-        for b, quantity in ((0, mean), (1, mean), (2, gust3)):
+        for b, quantity in ((0, mean), (1, mean), (2, gust)):
             on[:, :, b] = _hysteresis_states(quantity, ok, self._reach[:, b], self._held[:, b], old_on[:, b])
         self._on = on[-1].copy()
         self._remember(t, mean, ok)
@@ -513,11 +518,11 @@ class WindTable:
         if not len(kk):
             return TableResult.empty()
         new, old = grade[kk, mm], prev[kk, mm]
-        # Which quantity explains the grade: the 3-s wind for grade 3, the mean otherwise; on clearing,
+        # Which quantity explains the grade: the gust for grade 3, the mean otherwise; on clearing,
         # the one that explained the grade before.
-        by_3s = np.where(new > 0, new == 3, old == 3)
-        value = np.where(by_3s, gust3[kk, mm], mean[kk, mm])
-        boundary = np.where(by_3s, 2, np.where(new > 0, new - 1, 0))
+        by_gust = np.where(new > 0, new == 3, old == 3)
+        value = np.where(by_gust, gust[kk, mm], mean[kk, mm])
+        boundary = np.where(by_gust, 2, np.where(new > 0, new - 1, 0))
         limit = self.limit[mm, boundary]
         ts = t[kk, mm]
         ttl = self._forecast(kk, mm, ts, mean[kk, mm], ok)

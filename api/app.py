@@ -10,7 +10,8 @@ from fastapi.responses import HTMLResponse
 from api.auth import TokenTable
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
-from api.routes import alarms, channels, health, history, metrics
+from api.problems import PROBLEMS
+from api.routes import alarms, baselines, channels, devices, health, history, metrics
 from gateway.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -28,8 +29,15 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.tokens = TokenTable(runtime.config.api)
     app.add_middleware(RequestGuard)
     install_error_handlers(app)
-    for router in (health.router, channels.router, history.router, alarms.router):
-        app.include_router(router, prefix=API_PREFIX)
+    for router in (
+        health.router,
+        channels.router,
+        history.router,
+        alarms.router,
+        baselines.router,
+        devices.router,
+    ):
+        app.include_router(router, prefix=API_PREFIX, responses=PROBLEMS)
     app.include_router(metrics.router)
     dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
 

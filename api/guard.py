@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
+from starlette.routing import Match
 
 from api.auth import ROLE_RANK, TokenTable
+from api.rate import CHANGE_BURST, CHANGES_PER_S, REFUSAL_BURST, REFUSALS_PER_S, RateLimit, retry_after
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,18 +35,37 @@ CHANGE_ROLE = "supervisor"
 
 
 class RequestGuard:
-    def __init__(self, app: App, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: App,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        changes: RateLimit | None = None,
+        refusals: RateLimit | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.changes = changes or RateLimit(CHANGES_PER_S, CHANGE_BURST)
+        self.refusals = refusals or RateLimit(REFUSALS_PER_S, REFUSAL_BURST)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in CHANGES:
+        if scope["type"] != "http" or scope["method"] not in CHANGES or not _is_a_route(scope):
+            # Not a change, or no operation answers it: the router says 404 or 405 without the body.
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        refusal = _role_refusal(scope, headers.get("authorization"))
+        authorization = headers.get("authorization")
+        refusal = _role_refusal(scope, authorization)
         if refusal is not None:
+            client = scope.get("client") or ("unknown", 0)
+            wait = self.refusals.take(str(client[0]))
+            if wait is not None:
+                await _answer(send, 429, "too many refused changes from this address", retry_after(wait))
+                return
             await _answer(send, *refusal)
+            return
+        wait = self.changes.take(authorization or "anonymous")
+        if wait is not None:
+            await _answer(send, 429, "too many changes with this token; try again shortly", retry_after(wait))
             return
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -67,6 +88,15 @@ class RequestGuard:
                 await _answer(send, 422, problem)
                 return
         await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _is_a_route(scope: Scope) -> bool:
+    """Whether an operation of the app takes this method at this path."""
+    app = scope.get("app")
+    routes = getattr(getattr(app, "router", None), "routes", None)
+    if routes is None:
+        return True  # not under a Starlette app: guard everything
+    return any(route.matches(scope)[0] == Match.FULL for route in routes)
 
 
 def _role_refusal(scope: Scope, authorization: str | None) -> tuple[int, str, dict[str, str]] | None:

@@ -9,10 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would read "0.5" or 1700000000 as epoch seconds; the schema says ISO 8601.
+    if isinstance(value, (int, float)) or (isinstance(value, str) and "-" not in value.strip()[1:]):
+        raise ValueError("must be ISO 8601 with a UTC offset, e.g. 2026-12-02T08:00:00+08:00")
+    return value
 
 
 def _site_time(moment: datetime) -> datetime:
@@ -27,4 +34,19 @@ def _site_time(moment: datetime) -> datetime:
     return utc
 
 
-SiteTime = Annotated[datetime, AfterValidator(_site_time)]
+SiteTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_site_time)]
+
+
+def _filter_time(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("needs a UTC offset: add 'Z' or one like '+08:00'")
+    return moment
+
+
+# A time that only filters (``since``): any date-time with an offset; never stored, so no range.
+FilterTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_filter_time)]
+
+
+def epoch_s(moment: datetime) -> float:
+    """Seconds since 1970 for any aware datetime, also those whose UTC date lies outside years 1..9999."""
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()

@@ -34,7 +34,15 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_alarm ON audit(alarm_id, seq);
+CREATE TABLE IF NOT EXISTS maintenance (
+    device TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 """
+
+# A device's audit entries share the audit table with the alarms' under this subject (alarm ids
+# are hex, so they never collide).
+DEVICE_SUBJECT = "device:"
 
 
 class AlarmStore(SqliteFile):
@@ -78,6 +86,51 @@ class AlarmStore(SqliteFile):
                     for entry in audit
                 ],
             )
+
+    async def save_maintenance(
+        self, device: str, window: dict[str, Any] | None, audit: list[dict[str, Any]]
+    ) -> None:
+        """A device's maintenance window (None: ended) and its audit entries, in one transaction."""
+        await self._run(self._save_maintenance, device, window, audit)
+
+    def _save_maintenance(
+        self, device: str, window: dict[str, Any] | None, audit: list[dict[str, Any]]
+    ) -> None:
+        db = self._conn()
+        with db:
+            if window is None:
+                db.execute("DELETE FROM maintenance WHERE device = ?", (device,))
+            else:
+                db.execute(
+                    "INSERT INTO maintenance(device, body) VALUES (?, ?)"
+                    " ON CONFLICT(device) DO UPDATE SET body=excluded.body",
+                    (device, json.dumps(window, ensure_ascii=False)),
+                )
+            db.executemany(
+                "INSERT INTO audit(alarm_id, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?)",
+                [
+                    (
+                        DEVICE_SUBJECT + device,
+                        float(entry["ts"]),
+                        str(entry["actor"]),
+                        str(entry["action"]),
+                        str(entry.get("note", "")),
+                        json.dumps(entry.get("detail", {}), ensure_ascii=False),
+                    )
+                    for entry in audit
+                ],
+            )
+
+    async def load_maintenance(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = await self._run(self._load_maintenance)
+        return found
+
+    def _load_maintenance(self) -> dict[str, dict[str, Any]]:
+        cur = self._conn().execute("SELECT device, body FROM maintenance")
+        return {device: json.loads(body) for device, body in cur}
+
+    async def device_audit_trail(self, device: str) -> list[dict[str, Any]]:
+        return await self.audit_trail(DEVICE_SUBJECT + device)
 
     async def load_recent(self, since: float, limit: int = 10_000) -> list[dict[str, Any]]:
         """Records not closed, and records changed since ``since`` (for reopening and views)."""

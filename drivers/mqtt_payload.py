@@ -13,11 +13,10 @@ from typing import Any
 
 from jsonpath_ng import parse as jsonpath_parse
 
+from drivers.device_time import IMPLAUSIBLE_TS, TimePolicy, epoch_seconds, judge_stamp, plausible
 from gateway.models import Quality
 
 MAX_PAYLOAD_BYTES = 256 * 1024
-# Epoch values above this are milliseconds (1e11 s is the year 5138).
-_MILLISECONDS_ABOVE = 1e11
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +53,7 @@ class DeviceBinding:
     device: str
     columns: dict[str, int]
     layout: PayloadLayout | None = None  # None: the contract's {"ts": ..., "values": {...}}
+    time: TimePolicy = field(default_factory=TimePolicy)
     _compiled: _CompiledLayout | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -71,17 +71,26 @@ class Decoded:
     malformed: str | None = None
     # Reasons readings were flagged or skipped, with counts (e.g. "non_numeric", "unknown_quantity").
     problems: dict[str, int] = field(default_factory=dict)
-    # The first problem's detail, for the once-per-device log line.
+    # The first problem's detail, for the once-per-device log line (and each kind's first one).
     detail: str | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    # The newest plausible device stamp of the message, kept or not: how far the device's clock is
+    # from the gateway's (None: the message carried no device time).
+    newest_stamp: float | None = None
 
     def _problem(self, kind: str, detail: str) -> None:
         self.problems[kind] = self.problems.get(kind, 0) + 1
+        self.details.setdefault(kind, detail)
         if self.detail is None:
             self.detail = detail
 
 
 class PayloadError(ValueError):
-    pass
+    """A time that cannot be read; ``reason`` is the counted kind (``malformed`` or ``implausible_ts``)."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _to_float(raw: int | float) -> float:
@@ -97,29 +106,35 @@ def _shown(raw: Any) -> str:
 
 
 def parse_timestamp(raw: Any, naive_tz: tzinfo) -> float:
-    """Epoch seconds from a number (s or ms) or an ISO 8601 string (naive means site time).
+    """Epoch seconds from a number (s, ms, µs or ns, told apart by magnitude) or an ISO 8601 string
+    (naive means site time).
 
-    Only times after 1970 and before the year 5138 count: anything else is a broken clock, and a time
-    past the year 9999 cannot even be written as ISO 8601 in an alarm event.
+    Only times in the years 2000..2100 count: anything else is a broken clock (reason
+    ``implausible_ts``), and is refused rather than read in another unit.
     """
     if isinstance(raw, bool):
         raise PayloadError("ts is a boolean")
     if isinstance(raw, (int, float)):
-        ts = _to_float(raw)
-        if ts > _MILLISECONDS_ABOVE:
-            ts /= 1000.0
-    elif isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise PayloadError(f"ts {raw[:40]!r} is not ISO 8601") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=naive_tz)
-        ts = moment.timestamp()
-    else:
+        found = epoch_seconds(_to_float(raw))
+        if found is None:
+            raise PayloadError(
+                f"ts {_shown(raw)} is not a time in 2000..2100 (as s, ms, µs or ns)", IMPLAUSIBLE_TS
+            )
+        return found
+    if not isinstance(raw, str):
         raise PayloadError(f"ts has type {type(raw).__name__}")
-    if not (math.isfinite(ts) and 0 < ts <= _MILLISECONDS_ABOVE):
-        raise PayloadError(f"ts {_shown(raw)} is not a time")
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise PayloadError(f"ts {raw[:40]!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=naive_tz)
+    try:
+        ts = moment.timestamp()
+    except (OverflowError, ValueError):  # the year 1 or 9999 shifted by a zone
+        ts = math.nan
+    if not plausible(ts):
+        raise PayloadError(f"ts {_shown(raw)} is not a time in 2000..2100", IMPLAUSIBLE_TS)
     return ts
 
 
@@ -143,20 +158,58 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
     if not isinstance(values, dict):
         out.malformed = "no 'values' object"
         return out
-    try:
-        ts, flags = _reading_time(doc.get("ts"), arrival_ts, naive_tz)
-    except PayloadError as exc:
-        out.malformed = str(exc)
-        return out
-    _add_values(out, values.items(), binding, ts, flags)
+    _add_reading(out, doc.get("ts"), list(values.items()), binding, arrival_ts, naive_tz, whole=True)
     return out
 
 
-def _reading_time(raw: Any, arrival_ts: float, naive_tz: tzinfo) -> tuple[float, int]:
-    if raw is not None:
-        return parse_timestamp(raw, naive_tz), Quality.GOOD
-    # No device time: the arrival time stands in, and the reading says so.
-    return arrival_ts, Quality.TIME_ESTIMATED
+def _add_reading(
+    out: Decoded,
+    raw_ts: Any,
+    values: list[tuple[Any, Any]],
+    binding: DeviceBinding,
+    arrival: float,
+    tz: tzinfo,
+    whole: bool = False,
+) -> bool:
+    """One reading object (a time and its values): its time read and checked, its values added.
+
+    A refused time refuses every value of the reading, each counted under the time's reason; a time
+    of the wrong form makes the whole message malformed when it is the message's only reading.
+    False when the time could not be read at all.
+    """
+    if raw_ts is None or binding.time.source == "gateway":
+        # No device time, or one not to be used (whatever it says): the arrival time stands in,
+        # and the reading says so.
+        _add_values(out, values, binding, arrival, Quality.TIME_ESTIMATED)
+        return True
+    try:
+        stamp = parse_timestamp(raw_ts, tz)
+    except PayloadError as exc:
+        if exc.reason == "malformed" and whole:
+            out.malformed = str(exc)
+        else:
+            _refuse(out, "bad_time" if exc.reason == "malformed" else exc.reason, str(exc), len(values))
+        return False
+    out.newest_stamp = stamp if out.newest_stamp is None else max(out.newest_stamp, stamp)
+    verdict = judge_stamp(stamp, arrival, binding.time)
+    if verdict.reason is not None:
+        _refuse(out, verdict.reason, _off_by(stamp, arrival, binding.time), len(values))
+    if verdict.ts is not None:
+        flags = Quality.TIME_ESTIMATED if verdict.estimated else Quality.GOOD
+        _add_values(out, values, binding, verdict.ts, flags)
+    return True
+
+
+def _off_by(stamp: float, arrival: float, policy: TimePolicy) -> str:
+    ahead = stamp - arrival
+    if ahead > 0:
+        return f"stamped {ahead:.0f} s ahead of the gateway clock (tolerance {policy.tolerance_s:g} s)"
+    return f"stamped {-ahead / 86400:.1f} days before arrival (limit {policy.max_age_s / 86400:g} days)"
+
+
+def _refuse(out: Decoded, reason: str, detail: str, count: int) -> None:
+    for _ in range(max(count, 1)):
+        out._problem(reason, detail)
 
 
 def _first(path: Any, doc: Any) -> Any:
@@ -183,13 +236,11 @@ def _decode_layout(
     else:
         items = [doc]
     for item in items:
-        try:
-            ts, flags = _reading_time(_first(layout.ts, item) if layout.ts else None, arrival_ts, naive_tz)
-        except PayloadError as exc:
-            out._problem("bad_time", str(exc))
-            continue
         pairs = [(q, _first(path, item)) for q, path in layout.values.items()]
-        _add_values(out, [(q, raw) for q, raw in pairs if raw is not None], binding, ts, flags)
+        present = [(q, raw) for q, raw in pairs if raw is not None]
+        raw_ts = _first(layout.ts, item) if layout.ts else None
+        if not _add_reading(out, raw_ts, present, binding, arrival_ts, naive_tz):
+            continue
         for q, raw in pairs:
             if raw is None:
                 out._problem("missing_value", f"{q}: not in the payload")

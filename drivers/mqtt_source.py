@@ -14,12 +14,16 @@ from types import TracebackType
 
 import aiomqtt
 
+from drivers.device_time import TIME_REASONS
 from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.outage import Backoff, OutageLog
 from gateway.models import ReadingBatch
 
 log = logging.getLogger(__name__)
+
+# Told each message's clock offset: (device, arrival time, newest device stamp - arrival).
+ClockWatch = Callable[[str, float, float], None]
 
 UNKNOWN_DEVICE = "(unknown device)"
 
@@ -51,6 +55,7 @@ class MqttSource:
         identifier: str | None = None,
         persistent_session: bool = False,
         ack_after_store: bool = False,
+        clock_watch: ClockWatch | None = None,
     ) -> None:
         self._link = link
         self._topics = device_topics
@@ -64,6 +69,9 @@ class MqttSource:
         self._identifier = identifier or f"smartsite-in-{uuid.uuid4().hex[:12]}"
         self._outage = OutageLog(log, f"MQTT input {link.describe()}")
         self._logged: set[tuple[str, str]] = set()
+        # Time refusals of each device's current episode (logged once, summed up when it ends).
+        self._time_episode: dict[str, Counter[str]] = {}
+        self._clock_watch = clock_watch
         # Acknowledge a QoS 1 message to the broker only when the gateway stored its readings
         # (``take_receipt``); only a persistent session makes the broker deliver it again.
         self._ack_after_store = ack_after_store and self._persistent
@@ -157,7 +165,12 @@ class MqttSource:
             self._reject(binding.device, "malformed", decoded.malformed)
             return None
         for kind, count in decoded.problems.items():
-            self._reject(binding.device, kind, decoded.detail or kind, count)
+            self._reject(binding.device, kind, decoded.details.get(kind, kind), count)
+        self._time_episodes(binding.device, decoded.problems, decoded.newest_stamp is not None)
+        # A clock declared untrusted (time_source: gateway) is not reported.
+        watch = self._clock_watch if binding.time.source != "gateway" else None
+        if decoded.newest_stamp is not None and watch is not None:
+            watch(binding.device, arrival, decoded.newest_stamp - arrival)
         if not decoded.ts:
             return None
         stats.readings += len(decoded.ts)
@@ -169,6 +182,27 @@ class MqttSource:
         if (device, kind) not in self._logged:
             self._logged.add((device, kind))
             log.warning("device %s: %s (%s); further ones are only counted", device, kind, detail)
+
+    def _time_episodes(self, device: str, problems: dict[str, int], stamped: bool) -> None:
+        """A time refusal is logged once per episode: the first message whose stamps all pass ends it."""
+        refused = Counter({k: n for k, n in problems.items() if k in TIME_REASONS})
+        if refused:
+            self._time_episode.setdefault(device, Counter()).update(refused)
+            return
+        episode = self._time_episode.pop(device, None)
+        if episode is None or not stamped:
+            return
+        for kind in episode:
+            self._logged.discard((device, kind))
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(episode.items()))
+        log.warning("device %s: readings stamped in time again (meanwhile %s)", device, summary)
+
+    def time_rejected(self) -> Counter[str]:
+        """Readings refused or clamped for their time, over all devices, by reason."""
+        total: Counter[str] = Counter()
+        for s in self.stats.values():
+            total.update({k: n for k, n in s.rejected.items() if k in TIME_REASONS})
+        return total
 
     def rejected_total(self) -> dict[str, dict[str, int]]:
         return {d: dict(s.rejected) for d, s in self.stats.items() if s.rejected}

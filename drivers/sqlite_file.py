@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
+
+T = TypeVar("T")
 
 
 class SqliteFile:
@@ -45,6 +48,11 @@ class SqliteFile:
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in the file's worker thread: for tables other modules keep here."""
+        result: T = await self._run(lambda: fn(self._conn(), *args))
+        return result
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

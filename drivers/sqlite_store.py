@@ -7,6 +7,7 @@ the retention (``drivers.store_retention``) and the history API, all from one wo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -123,16 +124,29 @@ class SqliteStore(SqliteFile):
         try:
             chunks: dict[str, list[ForwardChunk]] = await self._run(self._append, batches)
         except sqlite3.Error as exc:
-            if "full" not in str(exc) or not self._may_evict_for_room():
-                # "database is locked", "disk I/O error", a full disk just evicted for: keep it.
-                raise RetryableSinkError(self.name, str(exc)) from exc
+            if "full" not in str(exc):
+                raise RetryableSinkError(self.name, str(exc)) from exc  # locked, I/O error: keep it
+            # The write-ahead log may hold most of the disk (many versions of the same pages):
+            # fold it into the database and cut it to nothing, then try once more.
+            with contextlib.suppress(sqlite3.Error):
+                await self._run(self._truncate_wal)
+            try:
+                return await self._run(self._append, batches)
+            except sqlite3.Error as still:
+                if "full" not in str(still) or not self._may_evict_for_room():
+                    raise RetryableSinkError(self.name, str(still)) from still
             log.error("local store: disk full (%s); evicting the oldest records", exc)
             try:
                 await self._run(self._evict_for_room)
+                with contextlib.suppress(sqlite3.Error):
+                    await self._run(self._truncate_wal)
                 chunks = await self._run(self._append, batches)
             except sqlite3.Error as again:
                 raise RetryableSinkError(self.name, str(again)) from again
         return chunks
+
+    def _truncate_wal(self) -> None:
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def _may_evict_for_room(self) -> bool:
         now = time.monotonic()
@@ -379,11 +393,13 @@ class SqliteStore(SqliteFile):
         self.counters.evicted_unsent.update(report.unsent_by_destination)
 
     def size_bytes(self) -> int:
-        """The file's size (it never shrinks: pages freed by eviction are reused)."""
-        try:
-            return self.path.stat().st_size
-        except OSError:
-            return 0
+        """Bytes on disk: the database and its write-ahead log (pages freed by eviction are reused;
+        the log is cut back at checkpoints and when the disk is full)."""
+        total = 0
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
 
     def stats(self) -> dict[str, int]:
         return {

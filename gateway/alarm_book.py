@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analytics import Transitions
+from gateway.alarms.wording import Facts, event_detail, event_message
 from gateway.models import AlarmEvent, AlarmState, iso_utc
 
 GRADE_NAMES = {0: "normal", 1: "yellow", 2: "orange", 3: "red"}
@@ -26,11 +27,13 @@ class AlarmBook:
         binding_rule: list[str],
         binding_unit: list[str],
         reopen: Callable[[str, str, float], str | None] | None = None,
+        binding_facts: list[Facts] | None = None,
     ) -> None:
         self.site = site
         self._channel = binding_channel
         self._rule = binding_rule
         self._unit = binding_unit
+        self._facts = binding_facts or [Facts() for _ in binding_channel]
         # The alarm each binding has open (the records themselves live on the alarm desk).
         self._open: dict[int, str] = {}
         # A raise within ``reopen_window_s`` of the same binding's clear reopens that alarm, unless
@@ -41,9 +44,18 @@ class AlarmBook:
         self.is_closed: Callable[[str], bool] = lambda _alarm_id: False
         self._last_cleared: dict[int, tuple[str, float]] = {}
 
+    def binding_names(self) -> list[tuple[str, str, str]]:
+        """(channel, rule, unit) of each binding, in the engine's numbering."""
+        return list(zip(self._channel, self._rule, self._unit, strict=True))
+
+    def resume(self, binding: int, alarm_id: str) -> None:
+        """After a restart: the alarm this binding still has open (an active record on the desk)."""
+        self._open[binding] = alarm_id
+
     def apply(self, t: Transitions) -> list[AlarmEvent]:
         events: list[AlarmEvent] = []
-        for ts, binding, old, new, value, limit, upward, ttl, failure in zip(
+        numbers = t.detail.tolist() if len(t.detail) == len(t) else [[] for _ in range(len(t))]
+        for ts, binding, old, new, value, limit, upward, ttl, failure, detail in zip(
             t.ts.tolist(),
             t.binding.tolist(),
             t.old_grade.tolist(),
@@ -53,9 +65,11 @@ class AlarmBook:
             t.upward.tolist(),
             t.time_to_limit_s.tolist(),
             t.failure_time.tolist(),
+            numbers,
             strict=True,
         ):
-            event = self._event(ts, binding, old, new, value, limit, upward, _forecast(ttl, failure))
+            about = event_detail(self._facts[binding], old, new, value, limit, upward, ttl, failure, detail)
+            event = self._event(ts, binding, old, new, value, limit, upward, _forecast(ttl, failure), about)
             events.append(event)
         return events
 
@@ -69,12 +83,14 @@ class AlarmBook:
         limit: float,
         upward: bool,
         forecast: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> AlarmEvent:
         state = AlarmState.of_transition(old, new)
         channel, rule, unit = self._channel[binding], self._rule[binding], self._unit[binding]
-        message = _message(channel, state, new, value, limit, unit, upward)
         clean_value = value if math.isfinite(value) else None
         clean_limit = limit if math.isfinite(limit) else None
+        judged = {"grade": new, "state": state, "value": clean_value, "limit": clean_limit, "unit": unit}
+        message = event_message(channel, state, new, judged | {"detail": detail or {"upward": upward}})
         alarm_id = self._open.get(binding)
         if alarm_id is None:
             alarm_id = self._reopens(binding, channel, rule, ts) or uuid.uuid4().hex
@@ -95,6 +111,7 @@ class AlarmBook:
             message=message,
             alarm_id=alarm_id,
             forecast=forecast,
+            detail=detail,
         )
 
     def _reopens(self, binding: int, channel: str, rule: str, ts: float) -> str | None:
@@ -114,18 +131,3 @@ def _forecast(time_to_limit_s: float, failure_time: float) -> dict[str, Any] | N
     if math.isfinite(failure_time):
         forecast["failure_time"] = iso_utc(failure_time)
     return forecast or None
-
-
-def _message(
-    channel: str, state: str, grade: int, value: float, limit: float, unit: str, upward: bool
-) -> str:
-    unit_text = f" {unit}" if unit else ""
-    if not math.isfinite(limit):
-        return f"{channel} {GRADE_NAMES[grade]} ({state}): {value:g}{unit_text}"
-    if state == AlarmState.CLEARED:
-        return f"{channel} back to normal: {value:g}{unit_text} (limit {limit:g}{unit_text})"
-    side = "at or above" if upward else "at or below"
-    return (
-        f"{channel} {GRADE_NAMES[grade]} ({state}): {value:g}{unit_text} {side} "
-        f"the {GRADE_NAMES[grade]} limit {limit:g}{unit_text}"
-    )

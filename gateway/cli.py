@@ -110,11 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(path: Path) -> int:
     from gateway.config import load_config
+    from gateway.config.loader import config_warnings
     from gateway.site import Site
 
     config = load_config(path)
     site = Site(config)
     site.analytics()  # compiling the rules is part of the check
+    for warning in config_warnings(path, config):
+        print(warning, file=sys.stderr)
     sensors = sum(len(d.channels) for d in config.devices)
     computed = len(site.channels) - sensors
     print(

@@ -159,6 +159,8 @@ class AlarmEvent:
     alarm_id: str
     id: str = field(default_factory=new_event_id)
     forecast: dict[str, Any] | None = None
+    # What the rule judged, for messages (``gateway.alarms.wording``): ``kind`` and its numbers.
+    detail: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         event: dict[str, Any] = {
@@ -177,6 +179,8 @@ class AlarmEvent:
         }
         if self.forecast is not None:
             event["forecast"] = self.forecast
+        if self.detail is not None:
+            event["detail"] = self.detail
         return event
 
     def to_json(self) -> str:

@@ -4,7 +4,7 @@ Every batch goes first to the store writer (``gateway.forward``): the local stor
 forward queues, which hold the analytics back rather than drop anything. The other sinks (the
 alarm desk) have their own bounded queue and worker, so a slow one never holds up the rest; a
 retryable failure keeps the batch and retries with backoff; a full queue drops the oldest batch
-with a counter and one log line per episode.
+with a counter and one log line per episode, but never one that carries an alarm event.
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
 from gateway.alarm_book import AlarmBook
 from gateway.errors import RetryableSinkError, SinkRejectedError
 from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
+from gateway.sink_queue import SinkQueue
 
 log = logging.getLogger(__name__)
 _quiet_log = logging.getLogger(f"{__name__}.quiet")
@@ -53,10 +57,13 @@ class PipelineStats:
     events: int = 0
     cycles: int = 0
     analytics_failures: int = 0
+    live_readings: int = 0  # judged on the live path while the store failed
+    stored_unjudged: int = 0  # the same readings, stored later from the store's own session
     rejected: Counter[str] = field(default_factory=Counter)
 
 
 Receipt = Callable[[], None]
+Submitted = tuple[ReadingBatch, Receipt | None, bool]  # the batch, its receipt, from the live path
 
 
 class DurableWriter(Protocol):
@@ -74,7 +81,7 @@ class DurableWriter(Protocol):
 class SinkWorker:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self.queue: asyncio.Queue[SinkBatch] = asyncio.Queue(SINK_QUEUE_BATCHES)
+        self.queue = SinkQueue(SINK_QUEUE_BATCHES)
         self.health = SinkHealth(sink.name)
         # A sink that logs its own link's outages (the MQTT uplink) is not logged twice.
         quiet = getattr(sink, "reports_outages", False)
@@ -82,21 +89,20 @@ class SinkWorker:
         self._overflowing = False
 
     def offer(self, batch: SinkBatch) -> None:
-        if self.queue.full():
-            # The oldest batch goes, never the newest: live data matters most.
-            self.queue.get_nowait()
-            self.queue.task_done()
-            self.health.dropped_batches += 1
+        # When full, the oldest batch of readings alone goes, never one with an alarm event or a
+        # cycle, and never the newest: live data matters most (gateway.sink_queue).
+        if self.queue.offer(batch):
+            self.health.dropped_batches = self.queue.dropped
             if not self._overflowing:
                 self._overflowing = True
                 log.error(
-                    "sink %s: queue full (%d batches); dropping the oldest, counted in health",
+                    "sink %s: queue full (%d batches); dropping the oldest readings-only batches "
+                    "(alarm events are kept), counted in health",
                     self.sink.name,
                     SINK_QUEUE_BATCHES,
                 )
         else:
             self._overflowing = False
-        self.queue.put_nowait(batch)
         self.health.queue_depth = self.queue.qsize()
 
     async def run(self) -> None:
@@ -142,25 +148,37 @@ class Pipeline:
         durable: DurableWriter | None = None,
         cycles: CycleDetector | None = None,
         site: str = "site",
+        judged: Callable[[ReadingBatch], None] | None = None,
+        store_derived: bool = True,
     ) -> None:
         self.engine = engine
+        self._judged = judged  # told of every batch just judged (baselines taken from it)
         self.book = book
         self.workers = [SinkWorker(s) for s in sinks]
         self.durable = durable
         self.cycles = cycles
         self._site = site
+        # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
+        self.store_derived = store_derived
         self.stats = PipelineStats()
-        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None]] = asyncio.Queue(INPUT_QUEUE_BATCHES)
+        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None, bool]] = asyncio.Queue(
+            INPUT_QUEUE_BATCHES
+        )
         self._on_events = on_events
+        # Per channel, the newest time judged on the live path (None until it first runs).
+        self._live_until: npt.NDArray[np.float64] | None = None
         # When the clock tick last went round (monotonic): the systemd watchdog's proof of life.
         self.last_tick_monotonic: float | None = None
 
-    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None) -> None:
+    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None, live: bool = False) -> None:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
 
         ``receipt`` is called once the batch is durably stored (or at once without a store).
+        ``live``: from the live path that runs while the store fails (``gateway.store_failover``):
+        judged only; the broker still holds these messages for the store's own session, whose
+        copies are then stored without being judged twice.
         """
-        await self._input.put((batch, receipt))
+        await self._input.put((batch, receipt, live))
 
     async def run(self) -> None:
         while True:
@@ -183,10 +201,14 @@ class Pipeline:
                 except TimeoutError:
                     break
             try:
-                receipts = [r for _, r in batches if r is not None]
-                batch = ReadingBatch.concat([b for b, _ in batches])
+                receipts = [r for _, r, _ in batches if r is not None]
+                batch = ReadingBatch.concat([b for b, _, live in batches if not live])
+                live_batch = ReadingBatch.concat([b for b, _, live in batches if live])
                 try:
-                    self.process(batch, receipts)
+                    if len(batch) or receipts:
+                        self.process(batch, receipts)
+                    if len(live_batch):
+                        self.process_live(live_batch)
                 except Exception:
                     self._analytics_failed(batch, receipts)
             finally:
@@ -206,7 +228,42 @@ class Pipeline:
             self._emit(ReadingBatch.empty(), events)
         return events
 
+    def emit_events(self, events: list[AlarmEvent]) -> None:
+        """Alarm events made outside the core (a device's clock notice), to every sink."""
+        if events:
+            self._emit(ReadingBatch.empty(), events)
+
+    def process_live(self, batch: ReadingBatch) -> list[AlarmEvent]:
+        """Judge readings of the live path: their alarms go out, the readings are not stored here."""
+        result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
+        events = self.book.apply(result.transitions)
+        self.stats.readings += len(batch)
+        self.stats.live_readings += len(batch)
+        self.stats.batches += 1
+        self.stats.rejected.update(result.rejected)
+        if self._live_until is None:
+            self._live_until = np.full(len(self.engine.state), -np.inf)
+        np.maximum.at(self._live_until, batch.channel, batch.ts)
+        if self._judged is not None:
+            self._judged(ReadingBatch(batch.ts, batch.channel, batch.value, result.quality))
+        cycles: tuple[dict[str, Any], ...] = ()
+        if self.cycles is not None:
+            found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
+            cycles = tuple(c.to_dict(self._site) for c in found)
+            self.stats.cycles += len(cycles)
+        if events or cycles:
+            self._emit(ReadingBatch.empty(), events, cycles=cycles)
+        return events
+
     def process(self, batch: ReadingBatch, receipts: Sequence[Receipt] = ()) -> list[AlarmEvent]:
+        stored_only = ReadingBatch.empty()
+        if self._live_until is not None and len(batch):
+            # Judged already on the live path while the store failed: stored now, not judged twice.
+            seen = batch.ts <= self._live_until[batch.channel]
+            if seen.any():
+                stored_only = _select(batch, seen)
+                batch = _select(batch, ~seen)
+                self.stats.stored_unjudged += len(stored_only)
         result = self.engine.process(batch.ts, batch.channel, batch.value, batch.quality)
         events = self.book.apply(result.transitions)
         self.stats.readings += len(batch)
@@ -218,6 +275,14 @@ class Pipeline:
             cycles = tuple(c.to_dict(self._site) for c in found)
             self.stats.cycles += len(cycles)
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
+        if self._judged is not None:
+            self._judged(out)
+        if len(stored_only):
+            out = ReadingBatch.concat([out, stored_only])
+        derived = result.derived
+        if self.store_derived and len(derived):
+            computed = ReadingBatch(derived.ts, derived.channel, derived.value, derived.quality)
+            out = ReadingBatch.concat([out, computed])
         self._emit(out, events, receipts, cycles)
         return events
 
@@ -270,3 +335,7 @@ class Pipeline:
         except TimeoutError:
             return False
         return True
+
+
+def _select(batch: ReadingBatch, mask: npt.NDArray[np.bool_]) -> ReadingBatch:
+    return ReadingBatch(batch.ts[mask], batch.channel[mask], batch.value[mask], batch.quality[mask])

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import asdict
@@ -21,18 +23,26 @@ from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
+from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
-from gateway.config import SiteConfig
+from gateway.baselines import Baselines
+from gateway.chatter_health import chattering_health
+from gateway.clock_notice import ClockNotices, clock_channel
+from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.modbus_build import build_modbus_hubs
-from gateway.models import AlarmEvent, ChannelMeta, Quality, iso_utc
+from gateway.models import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
 from gateway.pipeline import Pipeline
+from gateway.reserve import Reserve
+from gateway.resume import Resumed, resume
 from gateway.site import Site
+from gateway.store_failover import CHANNEL as FAILOVER_CHANNEL
+from gateway.store_failover import LiveSource, StoreFailover
 from gateway.store_paths import alarm_store_path
 from gateway.supervisor import TaskHealth, supervised
 
@@ -40,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT_S = 3.0
 TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data arrives
+TRUSTED_CLOCK = TimePolicy("device", math.inf, math.inf)
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
 Source = MqttSource | ModbusHub
@@ -57,12 +68,18 @@ class Runtime:
         config: SiteConfig,
         base_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
+        trust_device_clocks: bool = False,
     ) -> None:
+        """``trust_device_clocks``: take every plausible device stamp as it is, with no clock notice
+        (``smartsite evaluate``, whose gateway clock stands still while a scenario plays)."""
         self.config = config
+        self.trust_device_clocks = trust_device_clocks
         self.site = Site(config)
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
         self.engine, self.book = self.site.analytics()
+        mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
+        self.clock_notices = ClockNotices(self.site.id, mqtt_devices)
         self.forwarding = build_forwarding(
             config, self._channel_metas(), self.base_dir, self._broker_link, clock=clock
         )
@@ -71,7 +88,12 @@ class Runtime:
         self.book.reopen = self.desk.reopen_id
         self.book.reopen_window_s = self.config.alarms.reopen_window_s
         self.book.is_closed = self.desk.is_closed
+        clocks = self.clock_notices.book
+        clocks.reopen, clocks.is_closed = self.desk.reopen_id, self.desk.is_closed
+        clocks.reopen_window_s = self.config.alarms.reopen_window_s
         self.sinks: list[Sink] = [self.desk]
+        self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
+        self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
             self.engine,
             self.book,
@@ -80,7 +102,10 @@ class Runtime:
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
             site=self.site.id,
+            judged=self.baselines.watch,
+            store_derived=config.site.store_derived,
         )
+        self.failover = self._build_failover()
         self.task_health: dict[str, TaskHealth] = {}
         self.started_at: float | None = None
         self.started_monotonic: float | None = None
@@ -98,6 +123,8 @@ class Runtime:
     def _build_sources(self) -> list[Source]:
         sources: list[Source] = []
         topics = self.site.device_topics()
+        if self.trust_device_clocks:
+            topics = {t: dataclasses.replace(b, time=TRUSTED_CLOCK) for t, b in topics.items()}
         if topics:
             # With a local store, a message is acknowledged to the broker only once stored: the
             # broker keeps what a crash would otherwise lose (persistent session).
@@ -112,11 +139,55 @@ class Runtime:
                     identifier=self.config.mqtt.client_id or f"smartsite-{self.site.id}-in",
                     persistent_session=self.config.mqtt.persistent_session,
                     ack_after_store=durable,
+                    clock_watch=None if self.trust_device_clocks else self._clock_seen,
                 )
             )
         columns = {e.id: self.site.index.column(e.id) for e in self.site.channels if e.derived_by is None}
         sources += build_modbus_hubs(self.config, columns, clock=self.clock)
         return sources
+
+    def _build_failover(self) -> StoreFailover | None:
+        """Alarms go on while the local store cannot write (``gateway.store_failover``)."""
+        if self.forwarding is None:
+            return None
+        reserve = Reserve(alarm_store_path(self.config, self.base_dir).with_suffix(".reserve"))
+
+        async def submit_live(batch: ReadingBatch) -> None:
+            await self.pipeline.submit(batch, None, live=True)
+
+        failover = StoreFailover(
+            self.site.id,
+            self.forwarding.writer,
+            self._live_sources,
+            submit_live,
+            self.pipeline.emit_events,
+            reserve,
+            self.clock,
+        )
+        book = failover.book
+        book.reopen, book.is_closed = self.desk.reopen_id, self.desk.is_closed
+        book.reopen_window_s = self.config.alarms.reopen_window_s
+        return failover
+
+    def _live_sources(self) -> list[LiveSource]:
+        """MQTT clients for the live path: clean session, acknowledged at once, judged only."""
+        topics = self.site.device_topics()
+        if not topics:
+            return []
+        return [
+            MqttSource(
+                self._broker_link(),
+                topics,
+                wildcard=self.site.device_wildcard(),
+                naive_tz=ZoneInfo(self.config.site.timezone),
+                clock=self.clock,
+                name="mqtt-in-live",
+                identifier=f"{self.config.mqtt.client_id or f'smartsite-{self.site.id}-in'}-live",
+            )
+        ]
+
+    def _clock_seen(self, device: str, arrival: float, offset: float) -> None:
+        self.pipeline.emit_events(self.clock_notices.observe(device, arrival, offset))
 
     def _build_desk(self) -> AlarmDesk:
         alarms = self.config.alarms
@@ -127,6 +198,8 @@ class Runtime:
             else None
         )
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
+        where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
+        where[FAILOVER_CHANNEL] = ("gateway", "")
         notify = self.pushes.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
@@ -155,6 +228,7 @@ class Runtime:
                 await self.forwarding.enter(stack)
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
+            await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)
             async with asyncio.TaskGroup() as group:
@@ -169,6 +243,9 @@ class Runtime:
                     workers += [self._start(group, n, run) for n, run in self.forwarding.services()]
                 workers += [self._start(group, name, run) for name, run in services or []]
                 workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
+                workers.append(self._start(group, "baselines", self.baselines.run))
+                if self.failover is not None:
+                    workers.append(self._start(group, "store-failover", self.failover.run))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
                 for task in feeders:
@@ -181,9 +258,17 @@ class Runtime:
                         DRAIN_TIMEOUT_S,
                         self.pipeline.waiting(),
                     )
+                await self.baselines.flush()
                 for task in workers:
                     task.cancel()
         log.info("stopped")
+
+    async def resume(self) -> Resumed:
+        """Before the first live reading (stores and desk open): baselines, windows and active
+        alarms as they were before the restart (``gateway.resume``)."""
+        self.resumed = await resume(self.site, self.engine, self.book, self.desk, self.baselines, self.store)
+        await self.baselines.flush()
+        return self.resumed
 
     async def _tick(self) -> None:
         await self.pipeline.tick_every(TICK_PERIOD_S, self.clock)
@@ -257,18 +342,30 @@ class Runtime:
             raise NoStoreError()
         return await self.store.history(channel, start, end, step)
 
+    def _time_rejected(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for source in self.sources:
+            if isinstance(source, MqttSource):
+                total += source.time_rejected()
+        return total
+
     def health(self) -> dict[str, Any]:
         now = self.clock()
+        names = self.book.binding_names()
         return {
-            "status": "ok",
+            # Not ok while the store cannot write: alarms go on, nothing is kept or forwarded.
+            "status": "degraded" if self.failover is not None and self.failover.active else "ok",
+            "store_failover": self.failover.health() if self.failover is not None else None,
             "site": self.site.id,
             "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
             "readings": self.pipeline.stats.readings,
             "alarm_events": self.pipeline.stats.events,
             "crane_cycles": self.pipeline.stats.cycles,
             "analytics_failures": self.pipeline.stats.analytics_failures,
-            "rejected": dict(self.pipeline.stats.rejected),
+            # The analytics' reasons (out_of_order, rewound, ...) and the intake's time checks.
+            "rejected": dict(self.pipeline.stats.rejected + self._time_rejected()),
             "sources": [_source_health(s) for s in self.sources],
+            "clocks_off": self.clock_notices.off(),
             "store": self.store_stats(),
             "store_writer": None
             if self.forwarding is None
@@ -287,6 +384,8 @@ class Runtime:
                     "queue_depth": w.queue.qsize(),
                     "retries": w.health.retries,
                     "dropped_batches": w.health.dropped_batches,
+                    # batches with alarm events kept past the queue's bound: they are never dropped
+                    "kept_beyond_bound": w.queue.over_bound,
                     "failing": w.health.failing,
                     "last_error": w.health.last_error,
                 }
@@ -296,7 +395,13 @@ class Runtime:
                 "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
                 "active": sum(1 for r in self.desk.records.values() if r.active),
                 "notices": self.desk.notices_made,
+                **self.desk.controls_health(),  # shelved, maintenance, suppressed
             },
+            "resumed": None if self.resumed is None else self.resumed.as_dict(),
+            "baselines": self.baselines.health(),
+            "chattering": chattering_health(
+                self.engine.chatter, [c for c, _, _ in names], [r for _, r, _ in names]
+            ),
             "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
             "tasks": [
                 {"name": h.name, "restarts": h.restarts, "failing": h.failing}

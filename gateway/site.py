@@ -5,8 +5,10 @@ from __future__ import annotations
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import DeviceBinding
+from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import PayloadLayout
 from gateway.alarm_book import AlarmBook
+from gateway.alarms.wording import Facts
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
 from gateway.crane_cycles import cycle_detector
 from gateway.rules import Binding, RuleBook
@@ -44,7 +46,8 @@ class Site:
                 if device.payload is not None
                 else None
             )
-            topics[topic] = DeviceBinding(device.id, columns, layout)
+            time = TimePolicy(device.time_source, device.clock_tolerance_s, device.max_reading_age_s)
+            topics[topic] = DeviceBinding(device.id, columns, layout, time)
         return topics
 
     def device_wildcard(self) -> str:
@@ -57,4 +60,5 @@ def alarm_book(site: str, bindings: list[Binding]) -> AlarmBook:
         binding_channel=[b.channel for b in bindings],
         binding_rule=[b.rule for b in bindings],
         binding_unit=[b.unit for b in bindings],
+        binding_facts=[Facts(b.kind, b.facts) for b in bindings],
     )

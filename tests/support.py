@@ -58,8 +58,11 @@ async def eventually(
 class Mosquitto:
     """A private mosquitto on a free loopback port, with persistence, that a test can kill and restart."""
 
-    def __init__(self, folder: Path, port: int | None = None, listener_conf: str = "") -> None:
-        """``listener_conf``: lines for the listener (TLS files, password file) in place of anonymous."""
+    def __init__(
+        self, folder: Path, port: int | None = None, listener_conf: str = "", max_inflight: int = 1000
+    ) -> None:
+        """``listener_conf``: lines for the listener (TLS files, password file) in place of anonymous.
+        ``max_inflight``: 20 is mosquitto's own default, as a site broker left untuned has it."""
         self.folder = folder
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -75,7 +78,7 @@ class Mosquitto:
             "autosave_on_changes true\n"
             "max_queued_messages 100000\n"
             # The gateway acknowledges a message only once stored (tens of ms): allow many in flight.
-            "max_inflight_messages 1000\n"
+            f"max_inflight_messages {max_inflight}\n"
             "user root\n"
             f"log_dest file {folder}/mosquitto.log\n"
         )

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
-from api.validated import SiteTime
+from api.times import iso_times
+from api.validated import FilterTime, SiteTime, epoch_s
+from gateway.alarms.shelving import DurationError
 from gateway.errors import AlarmConflictError, AlarmNotFoundError
 
 router = APIRouter(tags=["alarms"])
@@ -37,12 +39,27 @@ class CloseBody(BaseModel):
     )
 
 
-def _actor(request: Request, role: str) -> str:
+class ShelveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(min_length=1, max_length=2000, description="why it is silenced")]
+    duration_s: Annotated[
+        float, Field(gt=0, allow_inf_nan=False, description="for how long; at most alarms.max_shelve_s")
+    ]
+
+
+class NoteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+
+
+def actor_of(request: Request, role: str) -> str:
     name = request.headers.get("x-actor", "").strip()[:100]
     return f"{name} ({role})" if name else role
 
 
 def _errors(exc: Exception) -> HTTPException:
+    if isinstance(exc, DurationError):
+        return HTTPException(422, str(exc))
     if isinstance(exc, AlarmNotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, AlarmConflictError):
@@ -57,12 +74,12 @@ def alarms(
     state: Literal["all", "active", "cleared", "open", "acknowledged", "rectifying", "closed"] = "all",
     grade: Annotated[int | None, Query(ge=1, le=3, description="at least this grade (max grade)")] = None,
     channel: str | None = None,
-    since: SiteTime | None = None,
+    since: FilterTime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> list[dict[str, Any]]:
     """Active alarms first (newest change first), then the others."""
     out = []
-    since_ts = since.timestamp() if since is not None else None
+    since_ts = epoch_s(since) if since is not None else None
     for record in runtime.desk.listing():
         if state == "active" and not record.active:
             continue
@@ -90,7 +107,7 @@ async def alarm(alarm_id: str, runtime: RuntimeDep, _role: Viewer) -> dict[str, 
     except AlarmNotFoundError as exc:
         raise _errors(exc) from None
     view = record.view()
-    view["audit"] = await runtime.desk.audit_trail(alarm_id)
+    view["audit"] = iso_times(await runtime.desk.audit_trail(alarm_id))
     return view
 
 
@@ -99,7 +116,7 @@ async def acknowledge(
     alarm_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: AckBody | None = None
 ) -> dict[str, Any]:
     try:
-        record = await runtime.desk.ack(alarm_id, _actor(request, role), (body or AckBody()).note)
+        record = await runtime.desk.ack(alarm_id, actor_of(request, role), (body or AckBody()).note)
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
     return record.view()
@@ -112,7 +129,7 @@ async def assign(
     deadline = body.deadline.timestamp() if body.deadline is not None else None
     try:
         record = await runtime.desk.assign(
-            alarm_id, _actor(request, role), body.assignee, deadline, body.note
+            alarm_id, actor_of(request, role), body.assignee, deadline, body.note
         )
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
@@ -125,7 +142,31 @@ async def close(
 ) -> dict[str, Any]:
     """Close (销号) after rectification; supervisors only."""
     try:
-        record = await runtime.desk.close(alarm_id, _actor(request, role), body.note, body.override_reason)
+        record = await runtime.desk.close(alarm_id, actor_of(request, role), body.note, body.override_reason)
+    except (AlarmNotFoundError, AlarmConflictError) as exc:
+        raise _errors(exc) from None
+    return record.view()
+
+
+@router.post("/alarms/{alarm_id}/shelve")
+async def shelve(
+    alarm_id: str, body: ShelveBody, request: Request, runtime: RuntimeDep, role: Supervisor
+) -> dict[str, Any]:
+    """Silence the alarm's pushes and escalation for a bounded time, with a reason (a rise to red
+    is still pushed and ends the shelf)."""
+    try:
+        record = await runtime.desk.shelve(alarm_id, actor_of(request, role), body.reason, body.duration_s)
+    except (AlarmNotFoundError, AlarmConflictError, DurationError) as exc:
+        raise _errors(exc) from None
+    return record.view()
+
+
+@router.post("/alarms/{alarm_id}/unshelve")
+async def unshelve(
+    alarm_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: NoteBody | None = None
+) -> dict[str, Any]:
+    try:
+        record = await runtime.desk.unshelve(alarm_id, actor_of(request, role), (body or NoteBody()).note)
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
     return record.view()

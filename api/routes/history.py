@@ -30,6 +30,14 @@ MIN_STEP_S = 0.001  # timestamps are shown to the millisecond; finer buckets wou
 MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z, the last time ISO 8601 can show
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# Documented in the schema (not enforced by pydantic: parse_time and parse_step say what is wrong).
+_SECONDS = r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+STEP_PATTERN = _SECONDS + r"|^(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ms|s|m|h|d))+$"
+TIME_PATTERN = (
+    _SECONDS + r"|^[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?"
+    r"(Z|[+ -][0-1][0-9]:?[0-5][0-9])$"
+)
+ZERO_STEP_PATTERN = r"^[\s0.eE+-]*$|^(([0.]+)(ms|s|m|h|d))+$"  # a step of nothing at all
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # "+08:00" in an unencoded query string arrives as " 08:00": a form-encoded "+" means a space.
@@ -99,15 +107,25 @@ async def history(
     runtime: RuntimeDep,
     _role: Viewer,
     start: Annotated[
-        str | None, Query(description="ISO 8601 with offset, or epoch seconds; default end - 1 h")
+        str | None,
+        Query(
+            description="ISO 8601 with offset, or epoch seconds; default end - 1 h",
+            json_schema_extra={"pattern": TIME_PATTERN},
+        ),
     ] = None,
     end: Annotated[
-        str | None, Query(description="ISO 8601 with offset, or epoch seconds; default now")
+        str | None,
+        Query(
+            description="ISO 8601 with offset, or epoch seconds; default now",
+            json_schema_extra={"pattern": TIME_PATTERN},
+        ),
     ] = None,
     step: Annotated[
         str | None,
         Query(
-            description="bucket width: seconds (60) or a duration (30s, 5m, 1h, 1d); omit for raw readings"
+            description="bucket width: seconds (60) or a duration (30s, 5m, 1h, 1d); omit for raw readings",
+            # Documented, not enforced by pydantic: parse_step says what is wrong in words.
+            json_schema_extra={"pattern": STEP_PATTERN, "not": {"pattern": ZERO_STEP_PATTERN}},
         ),
     ] = None,
 ) -> dict[str, Any]:

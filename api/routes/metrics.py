@@ -104,12 +104,67 @@ def _health(health: Mapping[str, Any]) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "smartsite_alarms_open", "Alarms not yet closed by people", value=alarms.get("open", 0)
     )
+    chatter = health.get("chattering", {})
+    yield GaugeMetricFamily(
+        "smartsite_alarms_chattering",
+        "Alarms (channel, rule) that changed grade 3 or more times within 60 s since the start",
+        value=chatter.get("alarms", 0),
+    )
+    yield CounterMetricFamily(
+        "smartsite_alarm_chattering_episodes",
+        "Episodes of an alarm changing grade 3 or more times within 60 s",
+        value=chatter.get("episodes", 0),
+    )
+    worst = CounterMetricFamily(
+        "smartsite_alarm_chattering_episodes_by_alarm",
+        "Chattering episodes of the alarms that chattered most (up to ten)",
+        labels=["channel", "rule"],
+    )
+    for item in chatter.get("worst", []):
+        worst.add_metric([item["channel"], item["rule"]], item.get("episodes", 0))
+    yield worst
+    yield from _alarm_controls(alarms, health.get("pushes", []))
     restarts = CounterMetricFamily(
         "smartsite_task_restarts", "Restarts of a supervised task after it failed", labels=["task"]
     )
     for task in health.get("tasks", []):
         restarts.add_metric([task["name"]], task.get("restarts", 0))
     yield restarts
+
+
+def _alarm_controls(alarms: Mapping[str, Any], pushes: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:
+    """Shelving, maintenance (检修) and alarm floods per receiver."""
+    yield GaugeMetricFamily(
+        "smartsite_alarms_shelved", "Alarms shelved by a supervisor now", value=alarms.get("shelved", 0)
+    )
+    yield GaugeMetricFamily(
+        "smartsite_devices_in_maintenance",
+        "Devices in maintenance now (their channels raise no alarm)",
+        value=len(alarms.get("maintenance", [])),
+    )
+    suppressed = CounterMetricFamily(
+        "smartsite_alarm_suppressed",
+        "Alarm events and pushes held back by shelving or maintenance, by what",
+        labels=["what"],
+    )
+    for what, count in sorted(alarms.get("suppressed", {}).items()):
+        if what != "maintenance_held":  # a level, not a count: it is in health
+            suppressed.add_metric([what], count)
+    yield suppressed
+    label = ["receiver"]
+    flooding = GaugeMetricFamily(
+        "smartsite_push_flooding", "1 while the receiver is in an alarm flood (summaries)", labels=label
+    )
+    floods = CounterMetricFamily("smartsite_push_floods", "Alarm flood episodes", labels=label)
+    summarised = CounterMetricFamily(
+        "smartsite_push_flood_summarised_notices", "Notices sent inside flood summaries", labels=label
+    )
+    for push in pushes:
+        name = [str(push.get("receiver", ""))]
+        flooding.add_metric(name, 1.0 if push.get("flooding") else 0.0)
+        floods.add_metric(name, push.get("floods", 0))
+        summarised.add_metric(name, push.get("flood_summarised", 0))
+    yield from (flooding, floods, summarised)
 
 
 def _store(stats: Mapping[str, int]) -> Iterator[Metric]:

@@ -17,6 +17,10 @@ from types import TracebackType
 from typing import Any
 
 from drivers.alarm_store import AlarmStore
+from gateway.alarms import shelving
+from gateway.alarms.controls import SYSTEM, DeskControls
+from gateway.alarms.controls import entry as _entry
+from gateway.alarms.maintenance import MaintenanceBook
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.record import AlarmRecord, Status
 from gateway.config.alarms import AlarmsConfig
@@ -25,7 +29,6 @@ from gateway.models import AlarmEvent, AlarmState, SinkBatch
 
 log = logging.getLogger(__name__)
 
-SYSTEM = "system"
 KEEP_EVENT_IDS = 64  # per record, to recognise an event offered twice
 # Records changed within this long are kept in memory (views, reopening); older closed ones are not.
 KEEP_CLOSED_S = 7 * 86400.0
@@ -33,7 +36,9 @@ KEEP_CLOSED_S = 7 * 86400.0
 Notify = Callable[[list[Notice]], Awaitable[None]]
 
 
-class AlarmDesk:
+class AlarmDesk(DeskControls):
+    """Shelving and maintenance (检修) are in ``DeskControls`` (gateway.alarms.controls)."""
+
     name = "alarms"
 
     def __init__(
@@ -53,6 +58,9 @@ class AlarmDesk:
         self.clock = clock
         self.records: dict[str, AlarmRecord] = {}
         self.notices_made = 0
+        self.devices = {device for device, _ in where.values()}
+        self.maintenance = MaintenanceBook()
+        self.shelved_notices = 0  # pushes not made because their alarm was shelved
 
     # Sink contract
 
@@ -62,6 +70,7 @@ class AlarmDesk:
         for data in await self.store.load_recent(since):
             record = AlarmRecord.from_store(data)
             self.records[record.id] = record
+        self.maintenance.load(await self.store.load_maintenance())
         return self
 
     async def __aexit__(
@@ -95,6 +104,15 @@ class AlarmDesk:
                 best = record
         return None if best is None else best.id
 
+    async def retire(self, alarm_id: str, note: str) -> None:
+        """End a record the data no longer follows (a second active record of one (channel, rule),
+        left by an older version): inactive, audited, no notice."""
+        record = self._find(alarm_id)
+        now = self.clock()
+        record.active, record.state = False, AlarmState.CLEARED
+        record.cleared_ts, record.escalate_at, record.updated = now, None, now
+        await self._save(record, [_entry(now, SYSTEM, "superseded", note)], [])
+
     def is_closed(self, alarm_id: str) -> bool:
         record = self.records.get(alarm_id)
         return record is not None and record.status == Status.CLOSED
@@ -106,8 +124,13 @@ class AlarmDesk:
         now = self.clock()
         audit: list[dict[str, Any]] = []
         kinds: list[str] = []
+        device, position = self._where.get(event.channel, (event.channel.rsplit(".", 1)[0], ""))
+        if record is None and self.maintenance.hold(device, event):
+            return  # the device is in maintenance (检修): no record, no push; counted
+        breaks_shelf = (
+            record is not None and record.shelf is not None and shelving.rises_to_red(record, event.grade)
+        )
         if record is None:
-            device, position = self._where.get(event.channel, (event.channel.rsplit(".", 1)[0], ""))
             record = AlarmRecord(
                 id=event.alarm_id,
                 site=event.site,
@@ -133,11 +156,15 @@ class AlarmDesk:
         record.active = event.state != AlarmState.CLEARED
         record.value, record.limit = event.value, event.limit
         record.message, record.forecast = event.message, event.forecast
+        record.detail = event.detail
         record.updated = now
         record.events = [*record.events, event.id][-KEEP_EVENT_IDS:]
         audit.append(
             _entry(now, SYSTEM, event.state, event.message, {"event": event.id, "grade": event.grade})
         )
+        if breaks_shelf:  # a rise to red is pushed whatever the shelf said
+            detail = shelving.unshelve(record)
+            audit.append(_entry(now, SYSTEM, "unshelved", "rose to red while shelved", detail))
 
         notices: list[Notice] = []
         if event.state == AlarmState.CLEARED:
@@ -178,15 +205,18 @@ class AlarmDesk:
     async def escalate_due(self) -> int:
         now = self.clock()
         tiers = self.config.tiers
-        count = 0
+        count = await self._end_due(now)
         for record in list(self.records.values()):
             if record.status != Status.OPEN or not record.active:
                 continue
+            if record.shelf is not None or self.maintenance.covers(record.device):
+                continue  # paused while shelved or in maintenance; resumes when that ends
             notices: list[Notice] = []
             audit: list[dict[str, Any]] = []
             if record.escalate_at is not None and now >= record.escalate_at and record.tier < len(tiers) - 1:
                 record.tier += 1
-                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now)
+                extra = {"tier": tiers[record.tier].name}
+                notices += self._tell(record, [record.tier], NoticeKind.OVERDUE, now, extra)
                 audit.append(
                     _entry(now, SYSTEM, "escalated_to_tier", tiers[record.tier].name, {"tier": record.tier})
                 )
@@ -238,7 +268,7 @@ class AlarmDesk:
         record.acked_by, record.acked_at = actor, now
         record.escalate_at = None  # acknowledging stops the escalation
         record.updated = now
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now)
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.ACKNOWLEDGED, now, _who(actor, note))
         await self._save(record, [_entry(now, actor, "acknowledged", note)], notices)
         return record
 
@@ -278,8 +308,11 @@ class AlarmDesk:
         record.escalate_at = None
         record.updated = now
         detail = {"override_reason": override_reason} if record.active else {}
-        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now)
-        await self._save(record, [_entry(now, actor, "closed", note, detail)], notices)
+        audit = [_entry(now, actor, "closed", note, detail)]
+        if record.shelf is not None:
+            audit.append(_entry(now, actor, "unshelved", "closed", shelving.unshelve(record)))
+        notices = self._tell(record, range(record.tier + 1), NoticeKind.CLOSED, now, _who(actor, note))
+        await self._save(record, audit, notices)
         return record
 
     async def audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
@@ -291,12 +324,22 @@ class AlarmDesk:
 
     # Notices
 
-    def _tell(self, record: AlarmRecord, tiers: Any, kind: str, now: float) -> list[Notice]:
+    def _tell(
+        self, record: AlarmRecord, tiers: Any, kind: str, now: float, extra: dict[str, Any] | None = None
+    ) -> list[Notice]:
+        """Notices of ``kind`` to the receivers of ``tiers``; ``extra`` is what the renderer reads
+        beside the record: ``by`` and ``note`` (who acted), ``tier`` (the tier's name, for 督办)."""
         receivers: list[str] = []
         for index in tiers:
             if 0 <= index < len(self.config.tiers):
                 receivers += [r for r in self.config.tiers[index].receivers if r not in receivers]
         if not receivers:
+            return []
+        if record.shelf is not None:
+            self.shelved_notices += len(receivers)
+            return []
+        if self.maintenance.covers(record.device):
+            self.maintenance.suppressed_notices += len(receivers)
             return []
         record.notified_at = now
         view = record.view()
@@ -309,6 +352,7 @@ class AlarmDesk:
                 ts=now,
                 alarm=view,
                 group=record.device,
+                extra=dict(extra or {}),
             )
             for receiver in receivers
         ]
@@ -320,7 +364,5 @@ class AlarmDesk:
             self.notices_made += len(notices)
 
 
-def _entry(
-    ts: float, actor: str, action: str, note: str, detail: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    return {"ts": ts, "actor": actor, "action": action, "note": note, "detail": detail or {}}
+def _who(actor: str, note: str) -> dict[str, Any]:
+    return {"by": actor, "note": note} if note else {"by": actor}

@@ -22,6 +22,7 @@ once and the rest of the burst waits until ``group_window_s`` after that send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -63,6 +64,12 @@ class ReceiverStats:
     oldest_pending_age_s: float  # 0 when nothing waits
     failing: bool  # the last attempt failed and the notices wait for a retry
     last_error: str | None
+    # Alarm floods (gateway.alarms.flood), filled in by Pushes
+    flooding: bool = False
+    floods: int = 0
+    flood_summaries: int = 0
+    flood_summarised: int = 0
+    alarms_in_window: int = 0
 
 
 class _Receiver:
@@ -75,6 +82,7 @@ class _Receiver:
         self.task: asyncio.Task[None] | None = None
         self.retry_at = -math.inf
         self.last_send_at = -math.inf
+        self.last_delivered_at = -math.inf
         self.sent = 0
         self.messages = 0
         self.failed_attempts = 0
@@ -111,6 +119,7 @@ class Outbox:
         max_batch: int = 500,
         send_timeout_s: float = 60.0,
         rand: Callable[[], float] = random.random,
+        group_window_for: Callable[[str, float], float] | None = None,
     ) -> None:
         if group_window_s < 0 or retry_cap_s <= 0 or retry_first_s <= 0 or max_batch < 1:
             raise ValueError("outbox: group_window_s >= 0, retry delays > 0 and max_batch >= 1 required")
@@ -124,6 +133,8 @@ class Outbox:
         self.send_timeout_s = send_timeout_s
         self._clock = clock
         self._rand = rand
+        # A receiver's wait between messages, given the normal one (longer during an alarm flood).
+        self._window_for = group_window_for or (lambda _receiver, normal_s: normal_s)
         self._receivers: dict[str, _Receiver] = {}
         self._store_outage = OutageLog(log, "outbox store")
         self._started = False
@@ -242,14 +253,25 @@ class Outbox:
             await state.wake.wait()
             return
         due = max(backlog.next_attempt_at, state.retry_at)
+        window = self._window_for(state.id, self.group_window_s)
         if self.leading_edge:
             due = max(due, state.last_send_at + self.group_window_s)
+        if window > self.group_window_s:
+            # A flood's summaries are spaced from the last one the receiver got; a failed attempt
+            # reached nobody, so its retry keeps the ordinary backoff.
+            due = max(due, state.last_delivered_at + window)
         delay = due - self._clock()
-        if delay > max(self.group_window_s, self.retry_cap_s) + 1.0:
+        if delay > max(window, self.retry_cap_s) + 1.0:
             # Longer than any wait the outbox sets: the wall clock was set back (NTP after boot).
             # What was due stays due instead of waiting out the jump.
             delay = 0.0
         if delay > 0:
+            if window > self.group_window_s:
+                # A long wait (a flood's summaries): a notice enqueued meanwhile may shorten it (a
+                # red alarm), so wake for it and work the wait out again.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.wake.wait(), delay)
+                return
             # Notices enqueued meanwhile are due no earlier than this, so no need to wake for them.
             await asyncio.sleep(delay)
             return
@@ -285,6 +307,7 @@ class Outbox:
             await self._delivered(state, ids)
 
     async def _delivered(self, state: _Receiver, ids: list[str]) -> None:
+        state.last_delivered_at = self._clock()
         state.failing = False
         state.retry_at = -math.inf
         state.backoff.reset()

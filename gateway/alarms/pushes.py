@@ -2,11 +2,13 @@
 
 ``Pushes`` is what the desk hands its notices to. Notices are stored before ``enqueue`` returns;
 each receiver's dispatcher renders the due ones into one message for its channel and marks them
-delivered only when the receiver accepted it.
+delivered only when the receiver accepted it. A receiver in an alarm flood gets summaries instead,
+spaced wider (gateway.alarms.flood).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +19,8 @@ from types import TracebackType
 from drivers.mqtt_link import MqttLink
 from drivers.notify.base import Channel
 from drivers.outbox_store import OutboxStore
-from gateway.alarms.channels import build_channel, pages_for
+from gateway.alarms.channels import build_channel, language_of, pages_for
+from gateway.alarms.flood import FloodWatch
 from gateway.alarms.notice import Notice
 from gateway.alarms.outbox import Outbox, ReceiverStats
 from gateway.config.alarms import AlarmsConfig, ReceiverConfig
@@ -27,15 +30,27 @@ from gateway.errors import SinkRejectedError
 class ChannelSender:
     """The outbox's ``Sender``: render the notices for the receiver and send on its channel."""
 
-    def __init__(self, alarms: AlarmsConfig, channels: dict[str, tuple[ReceiverConfig, Channel]]) -> None:
+    def __init__(
+        self,
+        alarms: AlarmsConfig,
+        channels: dict[str, tuple[ReceiverConfig, Channel]],
+        flood: FloodWatch | None = None,
+    ) -> None:
         self._alarms = alarms
         self._channels = channels
+        self._flood = flood
 
     async def send(self, receiver_id: str, notices: list[Notice]) -> None:
         found = self._channels.get(receiver_id)
         if found is None:
             raise SinkRejectedError(receiver_id, "no such receiver in the site file (any more)")
         receiver, channel = found
+        if self._flood is not None and self._flood.flooding(receiver_id):
+            language = language_of(receiver, self._alarms)
+            url = self._alarms.dashboard_url
+            await channel.send(self._flood.summary(receiver_id, receiver.type, notices, language, url))
+            self._flood.sent(receiver_id, len(notices))
+            return
         # A robot gets a storm as a few messages within its size limit. If a later page fails, the
         # whole group is retried: the earlier pages may be shown twice, none is lost.
         for message in pages_for(receiver, self._alarms, notices):
@@ -58,15 +73,17 @@ class Pushes:
             for r in alarms.receivers
         }
         self._store = OutboxStore(store_path)
+        self.flood = FloodWatch(alarms.flood, clock)
         self.outbox = Outbox(
             self._store,
-            ChannelSender(alarms, self._channels),
+            ChannelSender(alarms, self._channels, self.flood),
             group_window_s=alarms.group_window_s,
             retry_cap_s=alarms.retry_cap_s,
             clock=clock,
             receivers=list(self._channels),
             # The first notice after a quiet spell goes at once; a storm behind it is grouped.
             leading_edge=True,
+            group_window_for=self.flood.group_window,
         )
         self._stack = AsyncExitStack()
 
@@ -88,6 +105,7 @@ class Pushes:
 
     async def enqueue(self, notices: Sequence[Notice]) -> None:
         await self.outbox.enqueue(list(notices))
+        self.flood.note(notices)  # once stored: a notice the store refused is offered again
 
     def stats(self) -> dict[str, ReceiverStats]:
-        return self.outbox.stats()
+        return {r: dataclasses.replace(s, **self.flood.stats(r)) for r, s in self.outbox.stats().items()}

@@ -38,6 +38,7 @@ class AlarmRecord:
     limit: float | None = None
     message: str = ""
     forecast: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None  # what the rule judged (gateway.alarms.wording)
     cleared_ts: float | None = None
     status: str = Status.OPEN
     acked_by: str | None = None
@@ -54,6 +55,8 @@ class AlarmRecord:
     escalate_at: float | None = None
     notified_at: float | None = None
     events: list[str] = field(default_factory=list)  # ids of the alarm events applied
+    # While shelved: {"until", "by", "reason", "since"} (gateway.alarms.shelving), else None.
+    shelf: dict[str, Any] | None = None
 
     def to_store(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +94,7 @@ class AlarmRecord:
             "unit": self.unit,
             "message": self.message,
             "forecast": self.forecast,
+            "detail": self.detail,
             "raised_at": iso_utc(self.raised_ts),
             "updated_at": iso_utc(self.updated),
             "cleared_at": when(self.cleared_ts),
@@ -104,4 +108,8 @@ class AlarmRecord:
             "override_reason": self.override_reason,
             "reopened": self.reopened,
             "tier": self.tier,
+            "shelved": self.shelf is not None,
+            "shelved_until": None if self.shelf is None else iso_utc(float(self.shelf["until"])),
+            "shelved_by": None if self.shelf is None else self.shelf["by"],
+            "shelve_reason": None if self.shelf is None else self.shelf["reason"],
         }

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers.notify.base import Rendered
+from gateway.alarms import wording
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.models import iso_utc
 
@@ -217,6 +218,20 @@ def _forecast(alarm: Mapping[str, Any], language: str) -> str | None:
     return when_text.strip(" （）()") or None
 
 
+def _lasted(alarm: Mapping[str, Any], language: str) -> str | None:
+    """How long a cleared alarm was active (data time from its raise to its clear)."""
+    try:
+        raised = datetime.fromisoformat(str(alarm.get("raised_at")).replace("Z", "+00:00"))
+        cleared = datetime.fromisoformat(str(alarm.get("cleared_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    seconds = (cleared - raised).total_seconds()
+    if seconds < 0:
+        return None
+    span = wording.duration(seconds, language)
+    return f"持续 {span}" if language == "zh" else f"lasted {span}"
+
+
 def _short_time(iso: str) -> str:
     """``2025-05-01T08:00:00.000Z`` → ``2025-05-01 08:00 UTC``; other text as it is."""
     try:
@@ -261,16 +276,24 @@ def _line(notice: Notice, language: str, dashboard_url: str) -> _Line:
     if not where and alarm.get("message"):
         where.append(str(alarm["message"]))
     facts: list[str] = []
-    comparison = _comparison(alarm, notice, language)
+    detail = alarm.get("detail")
+    told = wording.describe(alarm, language) if isinstance(detail, Mapping) else None
+    comparison = told or _comparison(alarm, notice, language)
     if comparison:
         where.append(comparison)
     rate = rate_text(alarm.get("rate"), str(alarm.get("unit") or ""))
     if rate:
         facts.append(w.rate.format(rate=rate))
-    if notice.kind not in (NoticeKind.CLEARED, NoticeKind.CLOSED, NoticeKind.ACKNOWLEDGED):
+    forecast_told = isinstance(detail, Mapping) and detail.get("kind") in wording.FORECAST_TOLD
+    if (
+        notice.kind not in (NoticeKind.CLEARED, NoticeKind.CLOSED, NoticeKind.ACKNOWLEDGED)
+        and not forecast_told
+    ):
         forecast = _forecast(alarm, language)
         if forecast:
             facts.append(forecast)
+    if notice.kind == NoticeKind.CLEARED and (lasted := _lasted(alarm, language)):
+        facts.append(lasted)
     extra = notice.extra
     tier = extra.get("tier") or (alarm.get("tier") if notice.kind == NoticeKind.OVERDUE else None)
     if tier and notice.kind == NoticeKind.OVERDUE:

@@ -6,16 +6,21 @@ also writes into the core's config):
 - out of range: a reading outside the physical range raises the ``out_of_range`` check and is not
   used further; the next in-range reading clears it;
 - spike screen: a causal Hampel filter over the channel's last ``spike_window`` readings (the
-  rejected ones included, as in the core); a reading further than max(spike_k·1.4826·MAD,
-  spike_min_jump) from their median is a spike: it raises the ``spike`` check (cleared after
-  ``spike_window`` clean readings) and feeds neither the thresholds nor the rate nor silent/stuck;
+  held ones included, as in the core); a reading further than max(spike_k·scale, spike_min_jump)
+  from their median, scale = max(1.4826·MAD, 0.1 % of the range, 1.2533·long-run mean absolute
+  deviation), is held: the next reading on the same side confirms a step (it is used), any other
+  makes the held one a spike, which raises the ``spike`` check then (cleared after
+  ``spike_window`` clean readings); a held reading feeds neither the thresholds nor the rate nor
+  stuck;
 - graded thresholds with hysteresis on the value;
 - robust rate, the textbook way, at every reading: the raw readings of the trailing window, their
   median and MAD, Hampel (readings further than hampel_k·1.4826·MAD from the median are dropped;
   with a MAD of 0 the mean absolute deviation ×1.2533 stands in, as in the core), least squares on
   the inliers; judged when at least ``min_samples`` inliers span ``min_coverage`` of the window;
   graded with the same limits;
-- silent and stuck checks.
+- silent (any reading with a number is heard) and stuck checks;
+- every rule's grade held ``min_hold_s`` after it was last reached before it may fall (the time
+  passes with each reading of the channel, or with a tick ``TICK_GRACE_S`` later).
 
 The core does the same rules over slots (``window_s / slots`` seconds, slot means for the Hampel
 step) and judges the rate once per slot; the baseline keeps every reading and judges at every one.
@@ -35,13 +40,17 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from analytics.hold import TICK_GRACE_S
 from gateway.bench.data import BenchRules
+from gateway.config.meaning_quality import RANGE_SHARE
 
 Transition = tuple[float, int, str, int, int, float]  # ts, channel, rule, old, new, value
 
 MAD_SCALE = 1.4826  # MAD -> standard deviation for normal data
 MEAN_AD_SCALE = 1.2533  # mean absolute deviation -> standard deviation for normal data
+LONG_RUN_WINDOWS = 4  # the spike screen's long-run deviation spans about this many windows
 REBASE_WINDOWS = 4.0  # re-origin the regression sums after this many windows (keeps them exact)
+LOWER_NAME = {"disp_lower": "disp"}  # the lower side's changes, held apart, go out as the rule's
 
 
 def _grade(value: float, limits: tuple[float, ...], old: int, h: float, upward: bool) -> int:
@@ -93,6 +102,54 @@ def median_mad(ordered: list[float]) -> tuple[float, float]:
     return med, 0.5 * (_kth_deviation(ordered, med, h) + _kth_deviation(ordered, med, h + 1))
 
 
+class Held:
+    """Minimum dwell of one rule's grade on one channel: each level, once the rule falls below it,
+    stays on until ``hold`` seconds later, unless the rule reaches it again by then."""
+
+    __slots__ = ("fell_at", "grade", "raw", "rule", "value")
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule  # the name its changes go out with
+        self.grade = 0  # as the alarm shows it
+        self.raw = 0  # as the rule gives it
+        self.fell_at = [math.nan, math.nan, math.nan]  # per level 1..3
+        self.value = math.nan
+
+    def change(self, t: Transition, hold: float, out: list[Transition]) -> None:
+        ts, channel, _, old, new, value = t
+        rule = self.rule
+        self.release(ts, hold, channel, out, strictly_before=True)
+        self.raw, self.value = new, value
+        if new > old:
+            for level in range(old + 1, new + 1):
+                self.fell_at[level - 1] = math.nan
+            if new > self.grade:
+                out.append((ts, channel, rule, self.grade, new, value))
+                self.grade = new
+        else:
+            for level in range(new + 1, old + 1):
+                self.fell_at[level - 1] = ts
+
+    def release(
+        self, now: float, hold: float, channel: int, out: list[Transition], strictly_before: bool
+    ) -> None:
+        """Let the levels whose hold ended by ``now`` fall, one change per end time."""
+        while True:
+            ends = [f + hold for f in self.fell_at if not math.isnan(f)]
+            due = [e for e in ends if (e < now if strictly_before else e <= now)]
+            if not due:
+                return
+            end = min(due)
+            for level in range(3):
+                if not math.isnan(self.fell_at[level]) and self.fell_at[level] + hold <= end:
+                    self.fell_at[level] = math.nan
+            pending = [level + 1 for level in range(3) if not math.isnan(self.fell_at[level])]
+            new = max([self.raw, *pending])
+            if new != self.grade:
+                out.append((end, channel, self.rule, self.grade, new, self.value))
+                self.grade = new
+
+
 class BaselineChannel:
     """Every rule of one channel, fed one reading at a time."""
 
@@ -107,6 +164,7 @@ class BaselineChannel:
         "grade_lower",
         "grade_rate",
         "grade_upper",
+        "held",
         "id",
         "last_good",
         "last_ts",
@@ -117,6 +175,7 @@ class BaselineChannel:
         "spike",
         "spike_clean",
         "spike_history",
+        "spike_state",
         "stuck",
         "stuck_count",
         "stuck_high",
@@ -142,6 +201,8 @@ class BaselineChannel:
         self.spike_history: deque[float] = deque(maxlen=rules.spike_window)
         self.spike = False
         self.spike_clean = 0
+        # Candidate, side, held, held reading's deviation, long-run deviation sums.
+        self.spike_state: list[float] = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0]
         self.out_of_range = False
         self.last_good = math.nan
         self.silent = False
@@ -150,16 +211,36 @@ class BaselineChannel:
         self.stuck_low = math.inf
         self.stuck_high = -math.inf
         self.stuck_count = 0
+        # Minimum dwell per rule; the core holds the two sides of "disp" as one grade, which is the
+        # same here as they never hold at once (the lower limit is far below the upper ones).
+        self.held: dict[str, Held] = {}
 
     def update(self, ts: float, value: float, out: list[Transition]) -> None:
         if ts <= self.last_ts:  # stale or duplicate time: rejected before any rule
             return
         self.last_ts = ts
+        raw: list[Transition] = []
+        self._judge(ts, value, raw)
+        self._hold(ts, raw, out)
+
+    def _hold(self, now: float, raw: list[Transition], out: list[Transition]) -> None:
+        hold = self.rules.min_hold_s
+        for t in raw:
+            held = self.held.get(t[2])
+            if held is None:
+                held = self.held[t[2]] = Held(LOWER_NAME.get(t[2], t[2]))
+            held.change(t, hold, out)
+        for held in self.held.values():
+            held.release(now, hold, self.id, out, strictly_before=False)
+
+    def _judge(self, ts: float, value: float, out: list[Transition]) -> None:
         r = self.rules
         if r.quality and math.isnan(self.last_good):
             self.last_good = ts  # silence is counted from the first reading of any kind
         if not math.isfinite(value):
             return
+        if r.quality:
+            self._heard(ts, value, out)
         if value < r.range_low or value > r.range_high:
             if r.quality and not self.out_of_range:
                 out.append((ts, self.id, "out_of_range", 0, 1, value))
@@ -178,7 +259,7 @@ class BaselineChannel:
         lower = (math.nan, math.nan, r.lower_red)
         new = _grade(value, lower, self.grade_lower, r.hysteresis, False)
         if new != self.grade_lower:
-            out.append((ts, self.id, "disp", self.grade_lower, new, value))
+            out.append((ts, self.id, "disp_lower", self.grade_lower, new, value))
             self.grade_lower = new
         if r.rate:
             self._rate(ts, value, out)
@@ -186,26 +267,37 @@ class BaselineChannel:
             self._quality(ts, value, out)
 
     def _is_spike(self, ts: float, value: float, out: list[Transition]) -> bool:
-        """Hampel over the last ``spike_window`` readings; raises and clears the spike check."""
+        """Hampel over the last ``spike_window`` readings; holds a candidate until the next reading
+        decides it; raises and clears the spike check. True: the reading is held."""
         r = self.rules
         history = self.spike_history
-        spike = False
-        if len(history) == r.spike_window:
+        cand_before, side_before, held_before, _, ew_dev, ew_weight = self.spike_state
+        cand, side, clipped, judged = False, 0.0, 0.0, len(history) == r.spike_window
+        if judged:
             med, mad = median_mad(sorted(history))
             deviation = abs(value - med)
-            spike = deviation > max(r.spike_k * MAD_SCALE * mad, r.spike_min_jump)
-        history.append(value)  # rejected readings enter the window too
-        if spike:
+            base = max(MAD_SCALE * mad, RANGE_SHARE * (r.range_high - r.range_low))
+            long_run = MEAN_AD_SCALE * ew_dev / ew_weight if ew_weight > 0 else 0.0
+            cand = deviation > max(r.spike_k * max(base, long_run), r.spike_min_jump)
+            side = math.copysign(1.0, value - med) if cand else 0.0
+            clipped = min(deviation, r.spike_k * base)
+        history.append(value)  # held readings enter the window too
+        a = 1.0 / (LONG_RUN_WINDOWS * r.spike_window)
+        confirms = cand and bool(cand_before) and side == side_before
+        held = cand and not confirms
+        self.spike_state = [float(cand), side, float(held), math.nan,
+                            (1 - a) * ew_dev + a * clipped, (1 - a) * ew_weight + a * judged]  # fmt: skip
+        if held_before and not confirms:  # the held reading before was a spike
             if not self.spike:
                 out.append((ts, self.id, "spike", 0, 1, value))
                 self.spike = True
             self.spike_clean = 0
-            return True
-        self.spike_clean += 1
-        if self.spike and self.spike_clean >= r.spike_window:
-            out.append((ts, self.id, "spike", 1, 0, value))
-            self.spike = False
-        return False
+        elif not held:
+            self.spike_clean += 1
+            if self.spike and self.spike_clean >= r.spike_window:
+                out.append((ts, self.id, "spike", 1, 0, value))
+                self.spike = False
+        return held
 
     def _add(self, ts: float, value: float, sign: float) -> None:
         t = ts - self._t_ref
@@ -285,7 +377,7 @@ class BaselineChannel:
             out.append((ts, self.id, "disp_rate", self.grade_rate, new, slope))
             self.grade_rate = new
 
-    def _quality(self, ts: float, value: float, out: list[Transition]) -> None:
+    def _heard(self, ts: float, value: float, out: list[Transition]) -> None:
         r = self.rules
         if self.silent:
             out.append((ts, self.id, "silent", 1, 0, value))
@@ -294,6 +386,9 @@ class BaselineChannel:
             out.append((self.last_good + r.silent_s, self.id, "silent", 0, 1, math.nan))
             out.append((ts, self.id, "silent", 1, 0, value))
         self.last_good = ts
+
+    def _quality(self, ts: float, value: float, out: list[Transition]) -> None:
+        r = self.rules
         if value < self.stuck_low:
             self.stuck_low = value
         if value > self.stuck_high:
@@ -315,13 +410,14 @@ class BaselineChannel:
             self.stuck = True
 
     def tick(self, now: float, out: list[Transition]) -> None:
-        if not self.rules.quality:
-            return
-        if math.isnan(self.last_good):
-            self.last_good = now
-        if not self.silent and now - self.last_good > self.rules.silent_s:
-            out.append((self.last_good + self.rules.silent_s, self.id, "silent", 0, 1, math.nan))
-            self.silent = True
+        raw: list[Transition] = []
+        if self.rules.quality:
+            if math.isnan(self.last_good):
+                self.last_good = now
+            if not self.silent and now - self.last_good > self.rules.silent_s:
+                raw.append((self.last_good + self.rules.silent_s, self.id, "silent", 0, 1, math.nan))
+                self.silent = True
+        self._hold(now - TICK_GRACE_S, raw, out)
 
 
 class BaselineSite:

@@ -56,6 +56,7 @@ class BenchRules:
     spike_k: float = 6.0
     spike_window: int = 15
     spike_min_jump: float = 0.0
+    min_hold_s: float = 60.0  # every rule's minimum dwell (analytics.hold)
 
 
 def available_kinds() -> set[str]:
@@ -89,6 +90,7 @@ def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
             "upper": {"yellow": yellow, "orange": orange, "red": red},
             "lower": {"red": rules.lower_red},
             "hysteresis": rules.hysteresis,
+            "min_hold_s": rules.min_hold_s,
         }
     ]
     if rules.rate:
@@ -104,6 +106,7 @@ def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
                 "upper": {"yellow": ry, "orange": ro, "red": rr},
                 "min_samples": rules.rate_min_samples,
                 "hampel_k": rules.rate_hampel_k,
+                "min_hold_s": rules.min_hold_s,
             }
         )
     if rules.quality:
@@ -119,6 +122,7 @@ def bench_site(n_channels: int, rules: BenchRules) -> SiteConfig:
                 "spike_k": rules.spike_k,
                 "spike_window": rules.spike_window,
                 "spike_min_jump": rules.spike_min_jump,
+                "min_hold_s": rules.min_hold_s,
             }
         )
     return SiteConfig.model_validate({"site": {"id": "bench"}, "devices": devices, "rules": rule_list})

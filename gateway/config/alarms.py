@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.base import ID_PATTERN, Positive, Strict
 
@@ -87,6 +87,26 @@ class GradeSeconds(Strict):
         return (self.yellow, self.orange, self.red)[max(1, min(grade, 3)) - 1]
 
 
+class FloodConfig(Strict):
+    """A flood (EEMUA 191: more than 10 alarms in 10 minutes for one person): pushes become a summary.
+
+    Counted per receiver over the new alarms and grade rises it is told of. The flood ends when
+    fewer than ``end_below`` were told in the last ``window_s``; meanwhile one summary at most every
+    ``summary_every_s`` (counts by grade, the channels with most notices, the dashboard link)."""
+
+    enabled: bool = True
+    alarms: Annotated[int, Field(ge=1)] = 10
+    window_s: Seconds = 600.0
+    end_below: Annotated[int, Field(ge=1)] = 5
+    summary_every_s: Annotated[float, Field(ge=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _ends_below_its_start(self) -> FloodConfig:
+        if self.end_below > self.alarms:
+            raise ValueError(f"end_below ({self.end_below}) must not exceed alarms ({self.alarms})")
+        return self
+
+
 class AlarmsConfig(Strict):
     language: Language = "zh"
     dashboard_url: str = Field(default="http://127.0.0.1:8080", description="links in pushes")
@@ -102,3 +122,7 @@ class AlarmsConfig(Strict):
     retry_cap_s: Seconds = 300.0
     tiers: list[TierConfig] = Field(default_factory=list)
     receivers: list[ReceiverConfig] = Field(default_factory=list)
+    # Shelving an alarm and maintenance (检修) of a device are always for a bounded time.
+    max_shelve_s: Seconds = Field(default=24 * 3600.0, description="longest a supervisor may shelve")
+    max_maintenance_s: Seconds = Field(default=72 * 3600.0, description="longest maintenance window")
+    flood: FloodConfig = Field(default_factory=FloodConfig)

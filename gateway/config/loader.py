@@ -12,9 +12,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from gateway.config.meaning import Problem, check_meaning
+from gateway.config.meaning import check_meaning
+from gateway.config.meaning_periods import check_periods
+from gateway.config.meaning_quality import check_spike_floors
 from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
+from gateway.config.salvage import meaning_despite
+from gateway.config.suggest import allowed_keys, did_you_mean
 from gateway.errors import ConfigError
 
 # A 2,000-channel site file is about 300 KB. The bounds keep a pathological file (tens of thousands
@@ -96,14 +100,6 @@ class TooManyNodesError(Exception):
         self.limit = limit
 
 
-def listed(problems: list[str]) -> list[str]:
-    """The first problems in full, then how many more (a file wrong 100,000 times says so briefly)."""
-    if len(problems) <= MAX_PROBLEMS_LISTED:
-        return problems
-    more = len(problems) - MAX_PROBLEMS_LISTED
-    return [*problems[:MAX_PROBLEMS_LISTED], f"... and {more} more problems like these"]
-
-
 def _count_nodes(loader_class: Any, text: str, limit: int) -> None:
     """Refuse a document of more than ``limit`` nodes before building any of them."""
     loader = loader_class(text)
@@ -171,7 +167,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, LineIndex]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
+        # One line per problem: libyaml's words may run over several (found by fuzzing).
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
         if "nesting depth" in problem:  # libyaml's words for what the pure-Python parser hits later
             where, problem = source, "nested too deeply"
         raise ConfigError([f"{where}: (YAML syntax): {problem}"]) from exc
@@ -197,30 +194,72 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
     if not isinstance(data, dict):
         raise ConfigError([at((), "expected a mapping of sections (site, devices, rules, ...)")])
 
+    at = _naming_rules(at, data)
+    problems: list[tuple[KeyPath, str]] = []
+    preset_bad: list[KeyPath] = []
     if isinstance(data.get("rules"), list):
         data["rules"], preset_problems = apply_presets(data["rules"])
-        if preset_problems:
-            raise ConfigError([at(("rules", i, "preset"), message) for i, message in preset_problems])
+        for i, message in preset_problems:
+            problems.append((("rules", i, "preset"), message))
+            preset_bad.append(("rules", i))
 
+    # Every problem at once: type problems, then the meaning checks on what is valid.
+    bad_locs: list[tuple[str | int, ...]] = list(preset_bad)
+    unnamed = 0  # type problems past the listed ones: counted, not each located
     try:
         config = SiteConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        config = None
         errors = exc.errors(include_url=False)
-        for error in errors[:MAX_PROBLEMS_LISTED]:
-            path = _data_path(data, tuple(error["loc"]))
+        unnamed = max(0, len(errors) - MAX_PROBLEMS_LISTED)
+        for number, error in enumerate(errors):
+            loc = tuple(error["loc"])
+            bad_locs.append(loc)
+            if number >= MAX_PROBLEMS_LISTED:
+                continue  # counted below; naming each of 100,000 would cost more than it tells
+            if any(loc[: len(b)] == b for b in preset_bad):
+                continue  # its preset is the problem; the fields it would fill are not
+            path = _data_path(data, loc)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "union_tag_invalid":
                 path = (*path, "type")
-            problems.append(at(path, message))
-        if len(errors) > MAX_PROBLEMS_LISTED:
-            problems.append(f"... and {len(errors) - MAX_PROBLEMS_LISTED} more problems like these")
-        raise ConfigError(problems) from None
-
-    meaning: list[Problem] = check_meaning(config)
-    if meaning:
-        raise ConfigError(listed([at(p.path, p.message) for p in meaning]))
+            if error["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+                allowed = allowed_keys(SiteConfig, loc[:-1])
+                if allowed is not None:
+                    message += did_you_mean(loc[-1], allowed)
+            problems.append((path, message))
+    if config is not None and not problems:
+        meaning = check_meaning(config)
+    else:
+        meaning = meaning_despite(data, bad_locs)
+    problems += [(p.path, p.message) for p in meaning]
+    if problems:
+        named = [at(path, message) for path, message in _by_line(problems, lines)]
+        more = max(0, len(named) - MAX_PROBLEMS_LISTED) + unnamed
+        tail = [f"... and {more} more problems like these"] if more else []
+        raise ConfigError(named[:MAX_PROBLEMS_LISTED] + tail)
+    assert config is not None
     return config
+
+
+def _by_line(problems: list[tuple[KeyPath, str]], lines: LineIndex) -> list[tuple[KeyPath, str]]:
+    """Problems in the order of the file (those without a line last), so one can work down it."""
+    return sorted(problems, key=lambda p: lines.line_of(p[0]) or 10**9)
+
+
+def _naming_rules(at: Callable[[KeyPath, str], str], data: dict[str, Any]) -> Callable[[KeyPath, str], str]:
+    """Problems inside a rule name the rule by its id, as people call it (``rule 'pit_wall':``)."""
+    rules = data.get("rules")
+
+    def named(path: KeyPath, message: str) -> str:
+        if len(path) > 1 and path[0] == "rules" and isinstance(path[1], int) and isinstance(rules, list):
+            rule = rules[path[1]] if 0 <= path[1] < len(rules) else None
+            rule_id = rule.get("id") if isinstance(rule, dict) else None
+            if isinstance(rule_id, str) and rule_id:
+                message = f"rule {rule_id!r}: {message}"
+        return at(path, message)
+
+    return named
 
 
 def read_text(path: str | Path, what: str, max_bytes: int) -> str:
@@ -246,3 +285,12 @@ def read_text(path: str | Path, what: str, max_bytes: int) -> str:
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
     return parse_config(read_text(path, "site file", MAX_CONFIG_BYTES), source=str(path))
+
+
+def config_warnings(path: str | Path, config: SiteConfig) -> list[str]:
+    """``FILE:LINE: key.path: warning: ...`` lines for a valid site file: rules that do not fit how
+    often their devices report, spike checks without a floor. Warnings do not stop the gateway."""
+    source = str(path)
+    _, lines = parse_yaml(read_text(path, "site file", MAX_CONFIG_BYTES), source)
+    at = lines.locate(source)
+    return [at(p.path, p.message) for p in check_periods(config) + check_spike_floors(config)]

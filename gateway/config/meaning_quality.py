@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
+import math
+
+from gateway.config.channels import site_channels
+from gateway.config.meaning_periods import rules_with_channels
+from gateway.config.modbus import ModbusDeviceConfig
+from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rules import QualityRuleConfig
 
-# A causal Hampel screen on Gaussian noise rejects this share of ordinary readings (measured with
-# analytics.quality.SpikeScreen, 200 000 samples): k=6 W=5 5 %, k=4 W=15 1 %, k=6 W=15 0.15 %.
-MIN_SPIKE_WINDOW_WITHOUT_FLOOR = 9
+# The spike screen (analytics.quality.SpikeScreen, its scale floored by a long-run deviation) calls
+# this share of Gaussian noise a spike (200 000 samples): k=3 W=15 0.3 %, k=4 W=15 0.01 %, k=6 W=5
+# and W=15 none. The window's length no longer matters much; k does.
 MIN_SPIKE_K_WITHOUT_FLOOR = 4.0
+# Without a known resolution, the spike screen's least scale is this share of the channel's range:
+# 0.1 % of full scale, the accuracy class of common site sensors. Below it a reading's change is
+# the sensor's own noise, not a spike.
+RANGE_SHARE = 0.001
+INTEGER_TYPES = ("int16", "uint16", "int32", "uint32")
+
+
+def spike_floors(config: SiteConfig) -> dict[str, float]:
+    """Least spike scale per sensor channel: the larger of the resolution (an integer register's
+    scale) and RANGE_SHARE of the physical range; 0 where neither is known."""
+    out: dict[str, float] = {}
+    for entry in site_channels(config):
+        floor = 0.0
+        span = entry.config.range
+        if span is not None and all(math.isfinite(x) for x in span):
+            floor = RANGE_SHARE * abs(span[1] - span[0])
+        device = entry.device
+        if isinstance(device, ModbusDeviceConfig):
+            register = device.registers.get(entry.quantity)
+            if register is not None and register.type in INTEGER_TYPES:
+                floor = max(floor, abs(register.scale))
+        out[entry.id] = floor
+    return out
+
+
+def check_spike_floors(config: SiteConfig) -> list[Problem]:
+    """Warnings: spike checks on sensor channels with no floor at all (no range, no resolution, no
+    spike_min_jump), where a flat reading's least change is taken for a spike."""
+    floors = spike_floors(config)
+    warnings: list[Problem] = []
+    for i, rule, channels in rules_with_channels(config):
+        if not isinstance(rule, QualityRuleConfig) or rule.spike_k is None or rule.spike_min_jump > 0:
+            continue
+        bare = [c for c in channels if floors.get(c) == 0.0]
+        if bare:
+            more = f" (and {len(bare) - 1} more)" if len(bare) > 1 else ""
+            warnings.append(
+                Problem(
+                    ("rules", i, "spike_k"),
+                    f"warning: {bare[0]}{more} has no range and no resolution, so a flat reading's "
+                    "least change is a spike: give the channel its range, or set spike_min_jump",
+                )
+            )
+    return warnings
 
 
 def check_quality_rule(base: KeyPath, rule: QualityRuleConfig) -> list[Problem]:
@@ -33,22 +83,13 @@ def check_quality_rule(base: KeyPath, rule: QualityRuleConfig) -> list[Problem]:
         for name in ("spike_window", "spike_min_jump"):
             if name in set_fields:
                 problems.append(Problem((*base, name), "has no effect: the spike check is off (set spike_k)"))
-    if spike and rule.spike_min_jump == 0 and rule.spike_k is not None:
-        if rule.spike_window < MIN_SPIKE_WINDOW_WITHOUT_FLOOR:
-            problems.append(
-                Problem(
-                    (*base, "spike_window"),
-                    f"a window of {rule.spike_window} readings without spike_min_jump rejects several % "
-                    f"of ordinary noise as spikes: use at least {MIN_SPIKE_WINDOW_WITHOUT_FLOOR}, "
-                    "or set spike_min_jump above the sensor's noise",
-                )
+    too_small = rule.spike_k is not None and rule.spike_k < MIN_SPIKE_K_WITHOUT_FLOOR
+    if spike and rule.spike_min_jump == 0 and too_small:
+        problems.append(
+            Problem(
+                (*base, "spike_k"),
+                f"spike_k {rule.spike_k:g} without spike_min_jump rejects ordinary noise as spikes: "
+                f"use at least {MIN_SPIKE_K_WITHOUT_FLOOR:g}, or set spike_min_jump",
             )
-        if rule.spike_k < MIN_SPIKE_K_WITHOUT_FLOOR:
-            problems.append(
-                Problem(
-                    (*base, "spike_k"),
-                    f"spike_k {rule.spike_k:g} without spike_min_jump rejects ordinary noise as spikes: "
-                    f"use at least {MIN_SPIKE_K_WITHOUT_FLOOR:g}, or set spike_min_jump",
-                )
-            )
+        )
     return problems

@@ -131,6 +131,7 @@ def _check_crane(base: KeyPath, rule: CraneRuleConfig, channel_ids: list[str]) -
                     f"chart radii must increase strictly: {r2} m follows {r1} m",
                 )
             )
+    problems += _check_chart(base, rule.chart)
     limits = [
         (n, v)
         for n, v in zip(("yellow", "orange", "red"), rule.ratios.as_tuple(), strict=True)
@@ -150,6 +151,34 @@ def _check_crane(base: KeyPath, rule: CraneRuleConfig, channel_ids: list[str]) -
         if not value > 0:
             problems.append(
                 Problem((*base, "ratios", name), f"a load ratio limit must be positive, not {value}")
+            )
+    return problems
+
+
+def _check_chart(base: KeyPath, chart: list[tuple[float, float]]) -> list[Problem]:
+    """A load chart a limiter could be certified with: positive radii and rated loads, and a rated
+    load that never rises as the hook goes out (a rising one would let the crane lift more, further
+    out, than it may nearer in: a typo in the chart)."""
+    problems: list[Problem] = []
+    for i, (radius, rated) in enumerate(chart):
+        if not radius > 0:
+            problems.append(
+                Problem((*base, "chart", i, 0), f"a chart radius must be positive, not {radius} m")
+            )
+        if not rated > 0:
+            problems.append(
+                Problem(
+                    (*base, "chart", i, 1), f"the rated load at {radius} m must be positive, not {rated} t"
+                )
+            )
+    for i, ((r1, q1), (r2, q2)) in enumerate(itertools.pairwise(chart)):
+        if r1 < r2 and q2 > q1 > 0:
+            problems.append(
+                Problem(
+                    (*base, "chart", i + 1, 1),
+                    f"the rated load must not rise with the radius: {q2} t at {r2} m is more than "
+                    f"{q1} t at {r1} m",
+                )
             )
     return problems
 

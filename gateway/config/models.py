@@ -23,6 +23,10 @@ class SiteInfo(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
     name: str = ""
     timezone: str = "Asia/Shanghai"
+    store_derived: bool = Field(
+        default=True,
+        description="store, forward and keep history of computed channels (wind means, crane ratios)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -68,6 +72,13 @@ def _json_path(path: str) -> str:
     return path
 
 
+# Whose clock stamps a reading: the device's, checked against the gateway's (a reading stamped
+# beyond ``clock_tolerance_s`` ahead is refused); the device's, clamped to the arrival time when
+# beyond it; or the gateway's (the arrival time) always.
+TimeSource = Literal["device_checked", "device", "gateway"]
+WEEK_S = 7 * 86400.0
+
+
 class MqttDeviceConfig(Strict):
     """A sensor that publishes JSON over MQTT (often through a 4G DTU)."""
 
@@ -79,6 +90,18 @@ class MqttDeviceConfig(Strict):
     channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
     payload: PayloadConfig | None = Field(
         default=None, description='default: the contract\'s {"ts": ..., "values": {...}}'
+    )
+    time_source: TimeSource = Field(
+        default="device_checked", description="device_checked | device | gateway: whose clock stamps readings"
+    )
+    clock_tolerance_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = Field(
+        default=300.0, description="how far ahead of the gateway's clock a device stamp may be"
+    )
+    max_reading_age_s: Annotated[float, Field(gt=0, le=366 * 86400, allow_inf_nan=False)] = Field(
+        default=WEEK_S, description="older readings are refused (a DTU's backlog after an outage is not)"
+    )
+    period_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] | None = Field(
+        default=None, description="how often the device reports; lets check-config judge rule windows"
     )
 
 

@@ -39,11 +39,39 @@ class Debounce(Strict):
     hold_s: NonNegative = 0.0
 
 
+# Minimum dwell by rule kind (s of data time; ``min_hold_s`` overrides): 60 s for what is judged
+# on fast readings, so that no alarm goes in, out and in again within ISA-18.2's chattering window;
+# longer for trends, whose judged quantity moves slowly and whose alarms should not flicker.
+MIN_HOLD_S = {
+    "threshold": 60.0,
+    "cumulative": 60.0,
+    "wind": 60.0,
+    "crane": 60.0,
+    "combined": 60.0,
+    "quality": 60.0,
+    "rate": 600.0,
+    "acceleration": 600.0,
+    "time_to_limit": 600.0,
+    "failure_forecast": 600.0,
+}
+
+
 class RuleBase(Strict):
     id: RuleId
     channels: list[str] = Field(min_length=1, description="channel ids or shell-style patterns")
     description: str = ""
     preset: str | None = Field(default=None, description="name of the preset that filled defaults")
+    min_hold_s: NonNegative | None = Field(
+        default=None,
+        description="a grade, once reached, is held this long (s of data time) before it may fall; "
+        "default by kind (MIN_HOLD_S), 0 = no dwell",
+    )
+
+    def hold_s(self) -> float:
+        """The rule's minimum dwell: its own ``min_hold_s`` or its kind's default."""
+        if self.min_hold_s is not None:
+            return float(self.min_hold_s)
+        return MIN_HOLD_S.get(str(getattr(self, "type", "")), 0.0)
 
 
 class ThresholdRuleConfig(RuleBase):
@@ -151,7 +179,8 @@ class CraneRuleConfig(RuleBase):
 
     type: Literal["crane"]
     radius: str = Field(description="radius channel of the same crane")
-    chart: list[tuple[Positive, Positive]] = Field(min_length=2, description="[[radius m, rated t], ...]")
+    # Positive and falling rated loads are meaning checks (meaning_site_rules), told in words.
+    chart: list[tuple[Finite, Finite]] = Field(min_length=2, description="[[radius m, rated t], ...]")
     ratios: GradedLimits = GradedLimits(yellow=0.9, orange=1.0, red=1.1)
     hysteresis: NonNegative = 0.02
     cycles: CycleConfig = Field(default_factory=CycleConfig, description="working-cycle detection")

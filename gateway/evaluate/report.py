@@ -23,9 +23,19 @@ def _delays(score: ScenarioScore) -> str:
     return ", ".join(shown) or "-"
 
 
+def _kpi_cells(score: ScenarioScore) -> tuple[str, str, str, str]:
+    k = score.kpis
+    if k is None:
+        return ("-", "-", "-", "-")
+    return (f"{k.alarms_per_hour:.2f}", str(k.peak_10min), str(k.chattering_pairs), str(k.standing_at_end))
+
+
 def format_table(scores: Sequence[ScenarioScore]) -> str:
     """One line per scenario, then one line per miss, false alarm and error."""
-    header = ("scenario", "expected", "detected", "false", "delays s", "frames", "wall s", "result")
+    header = (
+        "scenario", "expected", "detected", "false", "delays s",
+        "alarms/h", "peak/10min", "chatter", "standing", "frames", "wall s", "result",
+    )  # fmt: skip
     rows = [
         (
             s.name,
@@ -33,6 +43,7 @@ def format_table(scores: Sequence[ScenarioScore]) -> str:
             str(s.detected),
             str(len(s.false_alarms)),
             _delays(s),
+            *_kpi_cells(s),
             str(s.frames),
             f"{s.wall_s:.1f}",
             "ok" if s.ok else ("ERROR" if s.error else "FAIL"),
@@ -52,6 +63,9 @@ def format_table(scores: Sequence[ScenarioScore]) -> str:
             lines.append(f"{s.name}: missed {r.expectation.describe()}")
         for f in s.false_alarms:
             lines.append(f"{s.name}: false alarm {f.describe()}")
+        if s.kpis is not None:
+            for p in s.kpis.chattering:
+                lines.append(f"{s.name}: chattering {p.channel} {p.rule}: {p.chattering_episodes} episode(s)")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from gateway.models import AlarmEvent, AlarmState
+from gateway.replay.kpi import AlarmKpis
 
 DETECTING_STATES = (AlarmState.RAISED, AlarmState.ESCALATED)
 
@@ -123,6 +124,7 @@ class ScenarioScore:
     readings: int = 0
     wall_s: float = 0.0
     error: str | None = None  # the run itself failed (the gateway never caught up, ...)
+    kpis: AlarmKpis | None = None  # alarm KPIs of every event of the run (gateway.replay.kpi)
 
     @property
     def expected(self) -> int:
@@ -160,6 +162,7 @@ class ScenarioScore:
             "wall_s": round(self.wall_s, 3),
             "alarms": [r.to_dict() for r in self.results],
             "false_alarm_events": [f.to_dict() for f in self.false_alarms],
+            "kpis": None if self.kpis is None else self.kpis.to_dict(),
         }
 
 

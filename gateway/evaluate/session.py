@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.evaluate.plan import Plan, load_plan
 from gateway.evaluate.run import EvaluationError, run_frames
 from gateway.evaluate.score import ScenarioScore, score
+from gateway.replay.kpi import kpis_of_events
 
 
 async def evaluate_plan(plan: Plan, speed: float = math.inf, batch_s: float | None = None) -> ScenarioScore:
@@ -38,6 +39,7 @@ async def evaluate_plan(plan: Plan, speed: float = math.inf, batch_s: float | No
         out.wall_s = time.monotonic() - started
         return out
     out = score(plan.name, result.events, plan.expectations, plan.allowances, plan.start_ts)
+    out.kpis = kpis_of_events(result.events, plan.start_ts, plan.start_ts + plan.duration_s)
     out.frames = result.play.frames
     out.readings = result.readings
     out.wall_s = result.wall_s

@@ -5,6 +5,12 @@ that also queues them for every destination; then the live chunks go to the forw
 sources are told (an MQTT source acknowledges the broker only now, so a message the gateway took
 is never lost to a crash). When the disk falls behind, ``wait_room`` holds the analytics back,
 and through them the sources: data waits upstream (the broker, the bus) instead of being dropped.
+
+When the store fails (a full disk, an I/O error) for longer than ``FAILING_AFTER_S``, alarms must
+not wait for it: ``wait_room`` no longer holds the analytics back, and past the high-water mark the
+oldest batches that nobody will send again (no receipt: Modbus, the live MQTT path) lose their
+readings from memory, counted as ``not_stored``; their alarm events and cycles are kept. Batches
+with a receipt are always kept: their messages stay unacknowledged at the broker until stored.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from drivers import Backoff, OutageLog, SqliteStore
 from gateway.errors import RetryableSinkError
 from gateway.forward.forwarder import Forwarder
-from gateway.models import ForwardChunk, SinkBatch
+from gateway.models import ForwardChunk, ReadingBatch, SinkBatch
 from gateway.pipeline import SinkHealth
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,9 @@ FLUSH_READINGS = 20_000  # write at once when this many are waiting
 # A broker lets only so many QoS 1 messages wait for our PUBACK (mosquitto: 20 by default), and we
 # acknowledge only once stored: write before that window is full, or the input stalls.
 FLUSH_RECEIPTS = 16
-HIGH_WATER_READINGS = 200_000  # hold the analytics back above this
+HIGH_WATER_READINGS = 200_000  # hold the analytics back above this (while the store works)
+# A store failing this long is failing, not slow: the analytics stop waiting for it.
+FAILING_AFTER_S = 2.0
 
 Receipt = Callable[[], None]
 
@@ -43,6 +53,7 @@ class StoreWriter:
         self.health = SinkHealth(store.name)
         self._batches: list[SinkBatch] = []
         self._receipts: list[Receipt] = []
+        self._has_receipts: list[bool] = []  # per batch in _batches: someone will send it again?
         self._waiting_readings = 0
         self._has_data = asyncio.Event()
         self._full = asyncio.Event()
@@ -52,21 +63,64 @@ class StoreWriter:
         self._idle.set()
         self._outage = OutageLog(log, "local store")
         self.rejected_readings = 0
+        self.not_stored_readings = 0  # dropped from memory while the store failed (see module doc)
+        self._failing_since: float | None = None  # monotonic, first failure of the current outage
+        self._shedding = False
+
+    @property
+    def failing(self) -> bool:
+        """The store has failed for longer than ``FAILING_AFTER_S``: alarms go on without it."""
+        since = self._failing_since
+        return since is not None and time.monotonic() - since >= FAILING_AFTER_S
+
+    @property
+    def last_error(self) -> str | None:
+        return self.health.last_error
 
     def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None:
         self._batches.append(batch)
         self._receipts.extend(receipts)
+        self._has_receipts.append(bool(receipts))
         self._waiting_readings += len(batch.readings)
-        self.health.queue_depth = self._waiting_readings
         if self._waiting_readings >= FLUSH_READINGS or batch.events or len(self._receipts) >= FLUSH_RECEIPTS:
             self._full.set()
         if self._waiting_readings >= HIGH_WATER_READINGS:
-            self._room.clear()
+            if self.failing:
+                self._shed()
+            else:
+                self._room.clear()
+        self.health.queue_depth = self._waiting_readings
         self._idle.clear()
         self._has_data.set()
 
+    def _shed(self) -> None:
+        """Drop the readings of the oldest batches no source will send again, down to half the mark."""
+        dropped = 0
+        for i, batch in enumerate(self._batches):
+            if self._waiting_readings - dropped <= HIGH_WATER_READINGS // 2:
+                break
+            if self._has_receipts[i] or not len(batch.readings):
+                continue
+            dropped += len(batch.readings)
+            self._batches[i] = replace(batch, readings=ReadingBatch.empty())
+        kept = [i for i, b in enumerate(self._batches) if len(b.readings) or b.events or b.cycles]
+        self._batches = [self._batches[i] for i in kept]
+        self._has_receipts = [self._has_receipts[i] for i in kept]
+        self._waiting_readings -= dropped
+        self.not_stored_readings += dropped
+        if dropped and not self._shedding:
+            self._shedding = True
+            log.error(
+                "local store failing (%s): readings no source sends again are dropped from memory "
+                "past %d waiting (alarm events kept; counted as not_stored)",
+                self.health.last_error,
+                HIGH_WATER_READINGS,
+            )
+
     async def wait_room(self) -> None:
-        await self._room.wait()
+        while not self._room.is_set() and not self.failing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), FAILING_AFTER_S / 4)
 
     async def run(self) -> None:
         backoff = Backoff(first=0.2, cap=5.0)
@@ -78,7 +132,7 @@ class StoreWriter:
                     await asyncio.wait_for(self._full.wait(), FLUSH_S)
             self._full.clear()
             batches, receipts = self._batches, self._receipts
-            self._batches, self._receipts = [], []
+            self._batches, self._receipts, self._has_receipts = [], [], []
             self._waiting_readings = 0
             self._has_data.clear()
             self._room.set()
@@ -110,6 +164,8 @@ class StoreWriter:
                 self.health.retries += 1
                 self.health.failing = True
                 self.health.last_error = exc.reason
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
                 self._outage.failed(exc.reason)
                 await asyncio.sleep(backoff.next_delay())
                 continue
@@ -130,6 +186,7 @@ class StoreWriter:
                 return {}
             backoff.reset()
             self._outage.recovered()
+            self._failing_since, self._shedding = None, False
             self.health.failing = False
             self.health.written += 1
             return chunks

@@ -5,6 +5,10 @@ each chunk on all cores. Channel names come dictionary-encoded, so they are mapp
 columns once per distinct name, never per row. A chunk that the fast, typed parse refuses (a
 non-numeric value, a bad timestamp, mixed timestamp forms) is parsed again leniently: every bad row
 is counted under its reason and dropped, the good rows go on. Memory stays bounded by the chunk size.
+
+Times follow the live MQTT path's rules (``drivers.device_time``): epoch numbers in s, ms, µs or ns,
+told apart by magnitude; ISO 8601 without an offset is the site's time zone; a time outside the
+years 2000..2100 is counted as ``implausible_ts`` and dropped.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import mmap
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -27,18 +32,20 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 
 from analytics import ChannelIndex
+from drivers.device_time import IMPLAUSIBLE_TS, epoch_seconds_array
 from gateway.errors import GatewayError
 
 HEADER = "ts,channel,value"
 COLUMNS = ["ts", "channel", "value"]
 CHUNK_BYTES = 32 << 20
 _TS_ISO = pa.timestamp("us", tz="UTC")
+_TS_NAIVE = pa.timestamp("us")  # ISO 8601 without an offset: the site's time
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 
 # Reasons a row is dropped by the reader (the engine counts its own, e.g. out of range).
 MALFORMED_ROW = "malformed_row"  # wrong number of fields, a line cut short, not a JSON object
-BAD_TIMESTAMP = "bad_timestamp"  # not epoch seconds, not ISO 8601 with an offset
+BAD_TIMESTAMP = "bad_timestamp"  # neither an epoch number nor ISO 8601
 NON_NUMERIC_VALUE = "non_numeric_value"
 MISSING_FIELD = "missing_field"  # JSON line without ts, channel or value
 UNKNOWN_CHANNEL = "unknown_channel"
@@ -94,8 +101,11 @@ class ReadingReader:
         index: ChannelIndex,
         chunk_bytes: int = CHUNK_BYTES,
         keep: npt.NDArray[np.bool_] | None = None,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self.path = Path(path)
+        self.timezone = timezone  # of ISO times without an offset (the site's)
+        self._tz: tzinfo = ZoneInfo(timezone)
         self.index = index
         self.chunk_bytes = max(1024, int(chunk_bytes))
         self.keep = keep
@@ -152,7 +162,8 @@ class ReadingReader:
         if header.replace(" ", "") != HEADER:
             raise ReplayInputError(
                 f"{self.path}: CSV header is {header[:80]!r}; expected exactly '{HEADER}' "
-                "(ts as ISO 8601 with an offset or epoch seconds)"
+                "(ts as ISO 8601, without an offset in the site's time zone, or an epoch number in "
+                "s or ms)"
             )
         ts_type = self._csv_ts_type(mm, first_end)
         for piece in self._pieces(mm, first_end):
@@ -169,11 +180,21 @@ class ReadingReader:
         try:
             float(first)
         except ValueError:
-            return _TS_ISO
+            try:
+                naive = datetime.fromisoformat(first).tzinfo is None
+            except ValueError:
+                naive = False
+            return _TS_NAIVE if naive else _TS_ISO
         return pa.float64()
 
     def _csv_piece(self, piece: bytes, ts_type: pa.DataType) -> Chunk | None:
         malformed = 0
+        try:
+            piece.decode("utf-8")
+        except UnicodeDecodeError:
+            # Arrow cannot show such a row to the handler below and gives up on the whole piece
+            # (found by fuzzing): mark the bytes, so their rows fail as bad values and are counted.
+            piece = piece.decode("utf-8", "replace").encode("utf-8")
 
         def skip(_row: Any) -> str:
             nonlocal malformed
@@ -197,19 +218,25 @@ class ReadingReader:
                 null_values=[],
                 strings_can_be_null=False,
             )
-            table = pa_csv.read_csv(pa.BufferReader(pa.py_buffer(piece)), read, parse, as_text)
+            try:
+                table = pa_csv.read_csv(pa.BufferReader(pa.py_buffer(piece)), read, parse, as_text)
+            except pa.ArrowInvalid:
+                rows = piece.count(b"\n") + (not piece.endswith(b"\n"))
+                self.stats.rows += rows
+                self.stats.rejected[MALFORMED_ROW] += rows
+                return None
             lenient = True
         self.stats.rows += table.num_rows + malformed
         if malformed:
             self.stats.rejected[MALFORMED_ROW] += malformed
         if lenient:
-            ts, ts_ok = _lenient_ts(table.column("ts"))
+            ts, ts_ok = _lenient_ts(table.column("ts"), self.timezone, self._tz)
             value, value_ok = _lenient_float(table.column("value"))
             good = ts_ok & value_ok
             self._count(BAD_TIMESTAMP, int((~ts_ok).sum()))
             self._count(NON_NUMERIC_VALUE, int((ts_ok & ~value_ok).sum()))
         else:
-            ts = _ts_seconds(table.column("ts"))
+            ts = _ts_seconds(table.column("ts"), self.timezone)
             value = table.column("value").to_numpy()
             good = None
         column = self._columns(table.column("channel"))
@@ -239,7 +266,7 @@ class ReadingReader:
             if not pa.types.is_string(ch_col.type):
                 raise pa.ArrowInvalid("channel is not a string")
             if pa.types.is_string(ts_col.type):
-                ts = _ts_seconds(pc.cast(ts_col, _TS_ISO))
+                ts = _iso_seconds(ts_col, self.timezone)
             elif pa.types.is_integer(ts_col.type) or pa.types.is_floating(ts_col.type):
                 ts = _ts_seconds(ts_col)
             else:
@@ -274,7 +301,7 @@ class ReadingReader:
             if row.get("ts") is None or row.get("channel") is None or "value" not in row:
                 rejected[MISSING_FIELD] += 1
                 continue
-            ts = _parse_ts(row["ts"])
+            ts = _parse_ts(row["ts"], self._tz)
             if ts is None:
                 rejected[BAD_TIMESTAMP] += 1
                 continue
@@ -330,6 +357,12 @@ class ReadingReader:
             bad_ts = ~finite_ts if good is None else (~finite_ts & good)
             self._count(BAD_TIMESTAMP, int(bad_ts.sum()))
             good = finite_ts if good is None else (good & finite_ts)
+        # Epoch units by magnitude; outside 2000..2100 in every unit: a broken clock.
+        ts = epoch_seconds_array(np.asarray(ts, dtype=np.float64))
+        implausible = finite_ts & np.isnan(ts)
+        if implausible.any():
+            self._count(IMPLAUSIBLE_TS, int((implausible if good is None else implausible & good).sum()))
+            good = ~implausible if good is None else (good & ~implausible)
         unknown = column < 0
         if good is not None:
             unknown &= good
@@ -354,23 +387,36 @@ class ReadingReader:
         )
 
 
-def _ts_seconds(col: pa.ChunkedArray | pa.Array) -> npt.NDArray[np.float64]:
+def _ts_seconds(col: pa.ChunkedArray | pa.Array, zone: str = "UTC") -> npt.NDArray[np.float64]:
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if pa.types.is_timestamp(col.type) and col.type.tz is None:
+        # Local times of the site: the earlier of a repeated hour, a skipped hour moved on.
+        col = pc.assume_timezone(col, timezone=zone, ambiguous="earliest", nonexistent="earliest")
     if pa.types.is_timestamp(col.type):
         micros = col.cast(pa.int64()).to_numpy(zero_copy_only=False)
         return micros.astype(np.float64) * 1e-6
     return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _lenient_ts(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+def _iso_seconds(col: pa.ChunkedArray, zone: str) -> npt.NDArray[np.float64]:
+    """ISO 8601 text, all with an offset or all without (site time); ArrowInvalid for a mix."""
+    try:
+        return _ts_seconds(pc.cast(col, _TS_ISO))
+    except pa.ArrowInvalid:
+        return _ts_seconds(pc.cast(col, _TS_NAIVE), zone)
+
+
+def _lenient_ts(
+    col: pa.ChunkedArray, zone: str, tz: tzinfo
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     text = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    for target in (pa.float64(), _TS_ISO):
+    for target in (pa.float64(), _TS_ISO, _TS_NAIVE):
         try:
-            return _ts_seconds(pc.cast(text, target)), np.ones(len(text), dtype=bool)
+            return _ts_seconds(pc.cast(text, target), zone), np.ones(len(text), dtype=bool)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    parsed = [_parse_ts(s) for s in text.to_pylist()]
+    parsed = [_parse_ts(s, tz) for s in text.to_pylist()]
     ok = np.fromiter((p is not None for p in parsed), dtype=bool, count=len(parsed))
     ts = np.fromiter((math.nan if p is None else p for p in parsed), dtype=np.float64, count=len(parsed))
     return ts, ok
@@ -402,8 +448,9 @@ def _parse_float(raw: object) -> float | None:
     return None
 
 
-def _parse_ts(raw: object) -> float | None:
-    """Epoch seconds (number or numeric text) or ISO 8601 with an offset; None otherwise."""
+def _parse_ts(raw: object, tz: tzinfo) -> float | None:
+    """An epoch number (or numeric text; its unit is told in ``_finish``) or ISO 8601 (without an
+    offset: in ``tz``, the site's zone); None otherwise."""
     number = _parse_float(raw)
     if number is not None:
         return number if math.isfinite(number) else None
@@ -413,6 +460,9 @@ def _parse_ts(raw: object) -> float | None:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         return None
-    if moment.tzinfo is None:  # local time of which zone? refused, not guessed
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    try:
+        return moment.timestamp()
+    except (OverflowError, ValueError):  # the year 1 or 9999 shifted by a zone
         return None
-    return moment.timestamp()

@@ -8,6 +8,7 @@ in a few kilobytes and the plot still shows every peak.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from gateway.config import SiteConfig, match_channels
 from gateway.models import iso_utc
+from gateway.replay.kpi import AlarmKpis
 from gateway.replay.readers import ReadingReader
 from gateway.replay.summary import ReplaySummary
 from gateway.site import Site
@@ -114,7 +116,9 @@ def write_report(
         row_of = np.full(len(ids), -1, dtype=np.intp)
         row_of[columns] = np.arange(len(plotted))
         envelope = Envelope.empty(len(plotted), summary.first_ts, summary.last_ts)
-        for chunk in ReadingReader(input_path, site.index, chunk_bytes, keep=keep):
+        for chunk in ReadingReader(
+            input_path, site.index, chunk_bytes, keep=keep, timezone=config.site.timezone
+        ):
             envelope.add(row_of[chunk.column], chunk.ts, chunk.value)
     limits = channel_limits(config, ids)
     units = dict(zip(ids, site.units, strict=True))
@@ -141,7 +145,9 @@ def write_report(
             plt.close(fig)
         pngs.append(path)
         entries.append((channel, path.name, intervals))
-    (report_dir / "index.html").write_text(_index_html(config, summary, entries), encoding="utf-8")
+    kpis = summary.kpis
+    (report_dir / "index.html").write_text(_index_html(config, summary, entries, kpis), encoding="utf-8")
+    (report_dir / "kpis.json").write_text(json.dumps(kpis.to_dict(), indent=2) + "\n", encoding="utf-8")
     return pngs
 
 
@@ -176,8 +182,40 @@ def _plot(
     ax.grid(True, alpha=0.3)
 
 
+def _kpi_html(kpis: AlarmKpis) -> str:
+    """The alarm KPIs (ISA-18.2 / EEMUA 191) as a short table and the most frequent alarms."""
+    esc = html.escape
+    when = iso_utc(kpis.peak_10min_start) if kpis.peak_10min_start is not None else "-"
+    facts = [
+        ("alarms raised", f"{kpis.alarms:,} in {kpis.hours:,.1f} h"),
+        ("alarms per hour", f"{kpis.alarms_per_hour:.2f}"),
+        ("peak in 10 minutes", f"{kpis.peak_10min} (from {when})"),
+        ("grade changes", f"{kpis.changes:,}"),
+        (
+            "chattering (3+ changes in 60 s)",
+            f"{kpis.chattering_pairs} alarm(s), {kpis.chattering_episodes} episode(s)",
+        ),
+        ("standing: active at the end", str(kpis.standing_at_end)),
+        ("standing: active over 24 h", str(kpis.standing_over_24h)),
+    ]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
+    top = "".join(
+        f"<tr><td>{esc(p.channel)}</td><td>{esc(p.rule)}</td><td>{p.alarms}</td><td>{p.changes}</td>"
+        f"<td>{p.chattering_episodes}</td></tr>"
+        for p in kpis.top
+    )
+    return (
+        f"<h2>Alarm KPIs</h2><table>{table}</table>"
+        "<h3>Most frequent alarms</h3><table><tr><th>channel</th><th>rule</th><th>alarms</th>"
+        f"<th>changes</th><th>chattering episodes</th></tr>{top or '<tr><td>none</td></tr>'}</table>"
+    )
+
+
 def _index_html(
-    config: SiteConfig, summary: ReplaySummary, entries: list[tuple[str, str | None, list[Any]]]
+    config: SiteConfig,
+    summary: ReplaySummary,
+    entries: list[tuple[str, str | None, list[Any]]],
+    kpis: AlarmKpis,
 ) -> str:
     esc = html.escape
     rows: list[str] = []
@@ -200,9 +238,13 @@ def _index_html(
     return (
         '<!doctype html><html><head><meta charset="utf-8">'
         f"<title>Replay report: {esc(config.site.id)}</title>"
-        "<style>body{font-family:sans-serif;margin:1em}img{max-width:100%}</style></head><body>"
+        "<style>body{font-family:sans-serif;margin:1em}img{max-width:100%}th{text-align:left}"
+        "td,th{padding:0 .6em}</style></head><body>"
         f"<h1>Replay report: {esc(config.site.name or config.site.id)}</h1>"
         f"<p>Input {esc(summary.input)}: {summary.rows:,} rows, {summary.readings:,} readings analysed, "
         f"{summary.events:,} alarm events, {len(summary.alarms):,} alarms. Rejected: {rejected}.</p>"
-        f"<h2>Alarmed channels</h2><ul>{toc or '<li>none</li>'}</ul>" + "".join(rows) + "</body></html>\n"
+        + _kpi_html(kpis)
+        + f"<h2>Alarmed channels</h2><ul>{toc or '<li>none</li>'}</ul>"
+        + "".join(rows)
+        + "</body></html>\n"
     )

@@ -3,7 +3,9 @@
 The analytics are the live ones (``Site(config).engine()`` and the ``AlarmBook``), fed chunk by
 chunk; only the I/O differs. Readings count in file order: a reading older than an earlier reading
 of its channel is rejected as ``out_of_order`` wherever the chunks were cut, so the result never
-depends on the chunk size.
+depends on the chunk size. File order is arrival order, so a channel whose clock was set back
+rewinds as on the live path (``analytics.rewind``): three readings in a row behind, in order among
+themselves, start its new time line.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics import Transitions
+from analytics.rewind import REWIND_AFTER, REWOUND
 from gateway.config import SiteConfig
 from gateway.models import AlarmEvent, AlarmState, Quality
 from gateway.replay.progress import Progress
@@ -34,20 +37,29 @@ PREFETCH = True  # parse the next chunk in a thread while the analytics run
 
 
 class FileOrder:
-    """Rejects readings older than an earlier reading of their channel, in file order, across chunks."""
+    """Rejects readings older than an earlier reading of their channel, in file order, across chunks.
+
+    After ``keep``, ``rewinds`` lists (position in the chunk, channel) of every rewind: from that
+    reading on the channel follows a new, earlier time line.
+    """
 
     def __init__(self, n_channels: int) -> None:
         self.newest = np.full(n_channels, -np.inf)
         self.newest_any = -np.inf
+        self.behind = np.zeros(n_channels, dtype=np.int64)  # readings in a row behind ``newest``
+        self.behind_last = np.full(n_channels, -np.inf)
+        self.rewinds: list[tuple[int, int]] = []
 
     def keep(self, ts: npt.NDArray[np.float64], column: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
         n = len(ts)
+        self.rewinds = []
         if n == 0:
             return np.ones(0, dtype=bool)
         # The usual case, a file in time order: nothing older than what came before.
         if ts[0] >= self.newest_any and bool(np.all(ts[1:] >= ts[:-1])):
             np.maximum.at(self.newest, column, ts)
             self.newest_any = float(ts[-1])
+            self.behind[column] = 0
             return np.ones(n, dtype=bool)
         order = np.argsort(column, kind="stable")
         s_col, s_ts = column[order], ts[order]
@@ -58,11 +70,33 @@ class FileOrder:
             c = int(s_col[a])
             run = s_ts[a:b]
             prior = np.maximum.accumulate(np.r_[self.newest[c], run])
-            keep_sorted[a:b] = run >= prior[:-1]
-            self.newest[c] = prior[-1]
+            if bool(np.all(run >= prior[:-1])):
+                self.newest[c] = prior[-1]
+                self.behind[c] = 0
+            else:
+                keep_sorted[a:b] = self._one_by_one(c, run, order[a:b])
         self.newest_any = max(self.newest_any, float(ts.max()))
+        self.rewinds.sort()
         keep = np.empty(n, dtype=bool)
         keep[order] = keep_sorted
+        return keep
+
+    def _one_by_one(
+        self, c: int, run: npt.NDArray[np.float64], positions: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.bool_]:
+        """A channel's readings that go back in time, in file order, as the live path takes them."""
+        keep = np.zeros(len(run), dtype=bool)
+        newest, behind, behind_last = float(self.newest[c]), int(self.behind[c]), float(self.behind_last[c])
+        for i, t in enumerate(run.tolist()):
+            if t >= newest:
+                keep[i], newest, behind = True, t, 0
+            elif t != behind_last:  # a repeat of a stale time neither counts nor breaks the run
+                behind = behind + 1 if behind and t > behind_last else 1
+                behind_last = t
+                if behind >= REWIND_AFTER:
+                    keep[i], newest, behind = True, t, 0
+                    self.rewinds.append((int(positions[i]), c))
+        self.newest[c], self.behind[c], self.behind_last[c] = newest, behind, behind_last
         return keep
 
 
@@ -81,10 +115,28 @@ class Replayer:
 
     def feed(self, chunk: Chunk) -> list[AlarmEvent]:
         keep = self.order.keep(chunk.ts, chunk.column)
-        ts, column, value = chunk.ts, chunk.column, chunk.value
         if not keep.all():
             self.rejected[OUT_OF_ORDER] += int((~keep).sum())
-            ts, column, value = ts[keep], column[keep], value[keep]
+        if not self.order.rewinds:
+            if keep.all():
+                return self._feed(chunk.ts, chunk.column, chunk.value)
+            return self._feed(chunk.ts[keep], chunk.column[keep], chunk.value[keep])
+        # A rewind: the part before it, the channel's time line restarted, then the rest.
+        self.rejected[REWOUND] += len(self.order.rewinds)
+        events: list[AlarmEvent] = []
+        start = 0
+        for position, channel in [*self.order.rewinds, (len(keep), -1)]:
+            k = keep[start:position]
+            part_ts, part_col = chunk.ts[start:position][k], chunk.column[start:position][k]
+            events += self._feed(part_ts, part_col, chunk.value[start:position][k])
+            if channel >= 0:
+                self.engine.restart_time_line(np.array([channel], dtype=np.intp))
+            start = position
+        return events
+
+    def _feed(
+        self, ts: npt.NDArray[np.float64], column: npt.NDArray[np.int32], value: npt.NDArray[np.float64]
+    ) -> list[AlarmEvent]:
         if not len(ts):
             return []
         self.readings += len(ts)
@@ -175,7 +227,7 @@ def replay(
     stream = stream if stream is not None else sys.stderr
     started = time.perf_counter()
     replayer = Replayer(config)
-    reader = ReadingReader(input_path, replayer.site.index, chunk_bytes)
+    reader = ReadingReader(input_path, replayer.site.index, chunk_bytes, timezone=config.site.timezone)
     bar = Progress(stream, enabled=progress)
     events = 0
     output_path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gateway.replay.kpi import AlarmKpis, kpis_of_intervals
+
 
 @dataclass(slots=True)
 class AlarmInterval:
@@ -35,6 +37,11 @@ class ReplaySummary:
     alarms: dict[str, AlarmInterval] = field(default_factory=dict)  # by alarm id
 
     @property
+    def kpis(self) -> AlarmKpis:
+        """Alarm KPIs of the replay (alarms per hour, peak per 10 minutes, chattering, standing)."""
+        return kpis_of_intervals(self.alarms, self.first_ts, self.last_ts)
+
+    @property
     def throughput(self) -> float:
         """Rows per second, parsing included."""
         return self.rows / self.seconds if self.seconds > 0 else 0.0
@@ -45,6 +52,7 @@ class ReplaySummary:
             f"analysed, {self.events:,} alarm events, {len(self.alarms):,} alarms",
             f"replay: {self.seconds:.2f} s, {self.throughput:,.0f} rows/s",
         ]
+        out += [f"replay: {line}" for line in self.kpis.lines()]
         if self.rejected:
             reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(self.rejected.items()))
             out.append(f"replay: rejected or flagged: {reasons}")

@@ -79,7 +79,8 @@ class RuleBook:
         self.first_derived = len(sensor_channels)
         self.index = ChannelIndex(entry.id for entry in self.channels)
         self.units = [entry.config.unit for entry in self.channels]
-        self.context = Context(config, self.index, self.units, sources)
+        ranges = [entry.config.range for entry in self.channels]
+        self.context = Context(config, self.index, self.units, sources, ranges)
 
     def engine(self) -> tuple[Engine, list[Binding]]:
         for number, rule in enumerate(self.config.rules):
@@ -91,6 +92,9 @@ class RuleBook:
         thresholds = self._thresholds(compiled)
         judges = [thresholds, *compiled.judges] if len(thresholds) else compiled.judges
         bindings = compiled.threshold_bindings + compiled.bindings if len(thresholds) else compiled.bindings
+        # Each binding's minimum dwell, from the rule it comes from (judges number rules as config).
+        rules = [int(r) for j in judges for r in j.rule]
+        hold = np.array([self.config.rules[r].hold_s() for r in rules], dtype=np.float64)
         low = np.array([e.config.range[0] if e.config.range else -np.inf for e in self.channels])
         high = np.array([e.config.range[1] if e.config.range else np.inf for e in self.channels])
         engine = Engine(
@@ -100,6 +104,7 @@ class RuleBook:
             screens=compiled.screens,
             derivers=compiled.derivers,
             first_derived=self.first_derived,
+            min_hold_s=hold,
         )
         if len(bindings) != len(engine.binding_channel):
             raise AssertionError("rule bindings out of step with the engine's rows")
@@ -128,7 +133,7 @@ class RuleBook:
                     baseline=_baseline(rule, matched) if isinstance(rule, CumulativeRuleConfig) else None,
                 )
             )
-            bindings += [Binding(c, rule.id, ctx.unit(c)) for c in matched]
+            bindings += [Binding(c, rule.id, ctx.unit(c), rule.type) for c in matched]
         compiled.threshold_bindings = bindings + compiled.threshold_bindings
         return ThresholdTable(specs + compiled.threshold_specs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,11 +16,14 @@ from gateway.config import SiteConfig, match_channels
 
 @dataclass(slots=True)
 class Binding:
-    """What the alarm book needs to name a judge's row: channel id, rule name, unit."""
+    """What the alarm book needs to name a judge's row: channel id, rule name, unit, and for its
+    messages the rule kind and fixed facts (``gateway.alarms.wording.Facts``)."""
 
     channel: str
     rule: str
     unit: str
+    kind: str = "threshold"
+    facts: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -39,6 +43,7 @@ class Context:
     index: ChannelIndex
     units: list[str]
     sources: dict[int, list[str]]  # sensor channels of the rules that compute channels
+    ranges: list[tuple[float, float] | None] = field(default_factory=list)  # per column, for messages
 
     def matched(self, patterns: list[str]) -> list[str]:
         return match_all(patterns, list(self.index.ids))
@@ -48,6 +53,11 @@ class Context:
 
     def unit(self, channel: str) -> str:
         return self.units[self.index.column(channel)]
+
+    def range_of(self, channel: str) -> list[float] | None:
+        col = self.index.column(channel)
+        found = self.ranges[col] if col < len(self.ranges) else None
+        return None if found is None else [float(found[0]), float(found[1])]
 
 
 def match_all(patterns: list[str], ids: list[str]) -> list[str]:

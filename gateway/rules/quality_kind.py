@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from analytics.quality import QUALITY_PARAMS, QualitySpec, QualityTable
 from gateway.config import QualityRuleConfig
+from gateway.config.meaning_quality import spike_floors
 from gateway.rules.parts import Binding, Compiled, Context
 
 UNITS = {"silent": "s", "stuck": "s", "out_of_range": "", "spike": ""}
@@ -12,6 +15,7 @@ UNITS = {"silent": "s", "stuck": "s", "out_of_range": "", "spike": ""}
 def build_quality(book: Context, compiled: Compiled) -> None:
     specs: list[QualitySpec] = []
     rule_ids: dict[int, str] = {}
+    floors = spike_floors(book.config)
     for number, rule in enumerate(book.config.rules):
         if not isinstance(rule, QualityRuleConfig):
             continue
@@ -21,6 +25,7 @@ def build_quality(book: Context, compiled: Compiled) -> None:
                 rule=number,
                 channels=book.columns(channels),
                 **{name: getattr(rule, name) for name in QUALITY_PARAMS},
+                spike_floor=np.array([floors.get(c, 0.0) for c in channels], dtype=np.float64),
             )
         )
         rule_ids[number] = rule.id
@@ -33,4 +38,9 @@ def build_quality(book: Context, compiled: Compiled) -> None:
         check = str(table.check_name[row])
         channel = book.index.ids[int(table.channel[row])]
         unit = UNITS[check] or book.unit(channel)
-        compiled.bindings.append(Binding(channel, f"{rule_ids[int(table.rule[row])]}.{check}", unit))
+        rule = book.config.rules[int(table.rule[row])]
+        facts: dict[str, object] = {"check": check, "range": book.range_of(channel)}
+        if check == "spike" and isinstance(rule, QualityRuleConfig):
+            facts["spike_window"] = rule.spike_window
+        name = f"{rule_ids[int(table.rule[row])]}.{check}"
+        compiled.bindings.append(Binding(channel, name, unit, "quality", facts))

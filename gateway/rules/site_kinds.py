@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.combined import CombinedSpec, CombinedTable
-from analytics.crane import CraneDeriver, LoadChart
+from analytics.crane import CraneDeriver, CraneOverloadTable, LoadChart
 from analytics.thresholds import ThresholdSpec
 from analytics.wind import WindDeriver, WindSpec, WindTable
 from gateway.config import CombinedRuleConfig, CraneRuleConfig, WindRuleConfig
@@ -36,14 +36,15 @@ def build_wind(book: Context, compiled: Compiled) -> None:
                 rule=number,
                 channels=cols,
                 mean=derived("wind_2min" if rule.mean == "2min" else "wind_10min"),
-                three_s=derived("wind_3s"),
+                gust=derived("gust"),
                 watch_level=rule.watch_level,
                 stop_lifting_level=rule.stop_lifting_level,
                 working_limit=rule.working_limit,
                 hysteresis=rule.hysteresis,
             )
         )
-        compiled.bindings += [Binding(c, rule.id, "m/s") for c in channels]
+        mean = "wind_2min" if rule.mean == "2min" else "wind_10min"
+        compiled.bindings += [Binding(c, rule.id, "m/s", "wind", {"mean": mean}) for c in channels]
     if not specs:
         return
     compiled.derivers.append(
@@ -60,7 +61,10 @@ def build_wind(book: Context, compiled: Compiled) -> None:
 
 
 def build_crane(book: Context, compiled: Compiled) -> None:
-    """A deriver for the load and moment ratios, and threshold rows that judge them."""
+    """A deriver for the load and moment ratios, and one overload row per crane judging the larger.
+
+    One overload is one alarm, on the crane's ``load_ratio`` channel, naming both ratios.
+    """
     load: list[int] = []
     radius: list[int] = []
     load_ratio: list[int] = []
@@ -83,19 +87,20 @@ def build_crane(book: Context, compiled: Compiled) -> None:
             specs.append(
                 ThresholdSpec(
                     rule=number,
-                    channels=book.index.columns(ratio_ids),
+                    channels=book.index.columns(ratio_ids[:1]),
                     upper=(limits[0], limits[1], limits[2]),
                     hysteresis=rule.hysteresis,
                 )
             )
-            bindings += [Binding(c, rule.id, "") for c in ratio_ids]
+            bindings.append(Binding(ratio_ids[0], rule.id, "", "crane"))
     if not load:
         return
-    compiled.derivers.append(
-        CraneDeriver(np.array(load), np.array(radius), np.array(load_ratio), np.array(moment_ratio), charts)
+    deriver = CraneDeriver(
+        np.array(load), np.array(radius), np.array(load_ratio), np.array(moment_ratio), charts
     )
-    compiled.threshold_specs += specs
-    compiled.threshold_bindings += bindings
+    compiled.derivers.append(deriver)
+    compiled.judges.append(CraneOverloadTable(deriver, specs))
+    compiled.bindings += bindings
 
 
 def build_combined(book: Context, compiled: Compiled) -> None:
@@ -114,6 +119,13 @@ def build_combined(book: Context, compiled: Compiled) -> None:
                 max_age_s=rule.max_age_s,
             )
         )
-        compiled.bindings.append(Binding(ids[0], rule.id, book.unit(ids[0])))
+        conditions = [
+            {"channel": c.channel, "unit": book.unit(c.channel)}
+            | ({"above": c.above} if c.above is not None else {"below": c.below})
+            for c in rule.all_of
+        ]
+        compiled.bindings.append(
+            Binding(ids[0], rule.id, book.unit(ids[0]), "combined", {"conditions": conditions})
+        )
     if specs:
         compiled.judges.append(CombinedTable(specs))

@@ -43,7 +43,7 @@ def _limits(values: tuple[float | None, float | None, float | None]) -> tuple[fl
 
 def build_rate(book: Context, compiled: Compiled) -> None:
     specs: list[RateSpec] = []
-    names: list[tuple[str, str]] = []  # rule id, unit suffix per spec
+    names: list[tuple[str, str, RateRuleConfig]] = []  # rule id, unit suffix, rule per spec
     for number, rule in enumerate(book.config.rules):
         if not isinstance(rule, RateRuleConfig):
             continue
@@ -64,16 +64,20 @@ def build_rate(book: Context, compiled: Compiled) -> None:
                 sustained_grade=rule.sustained_grade,
             )
         )
-        names.append((rule.id, PER_SUFFIX[rule.per]))
+        names.append((rule.id, PER_SUFFIX[rule.per], rule))
     if not specs:
         return
     table = RateTable(specs, utc_offset_s=_utc_offset_s(book.config.site.timezone))
     rule_ids = {spec.rule: name for spec, name in zip(specs, names, strict=True)}
     for row in range(len(table.channel)):
         channel = book.index.ids[int(table.channel[row])]
-        rule_id, suffix = rule_ids[int(table.rule[row])]
-        name = f"{rule_id}.sustained" if table.is_sustained[row] else rule_id
-        compiled.bindings.append(Binding(channel, name, book.unit(channel) + suffix))
+        rule_id, suffix, rate_rule = rule_ids[int(table.rule[row])]
+        sustained = bool(table.is_sustained[row])
+        name = f"{rule_id}.sustained" if sustained else rule_id
+        facts: dict[str, object] = {"sustained": sustained}
+        if sustained:
+            facts |= {"days": rate_rule.sustained_days, "share": rate_rule.sustained_share}
+        compiled.bindings.append(Binding(channel, name, book.unit(channel) + suffix, "rate", facts))
     compiled.judges.append(table)
 
 
@@ -95,7 +99,10 @@ def build_acceleration(book: Context, compiled: Compiled) -> None:
             )
         )
         unit_suffix = PER_SUFFIX[rule.per]
-        compiled.bindings += [Binding(c, rule.id, book.unit(c) + unit_suffix) for c in channels]
+        facts = {"windows": rule.windows}
+        compiled.bindings += [
+            Binding(c, rule.id, book.unit(c) + unit_suffix, "acceleration", facts) for c in channels
+        ]
     if specs:
         compiled.judges.append(AccelerationTable(specs))
 
@@ -117,7 +124,7 @@ def build_time_to_limit(book: Context, compiled: Compiled) -> None:
                 hampel_k=rule.hampel_k,
             )
         )
-        compiled.bindings += [Binding(c, rule.id, book.unit(c)) for c in channels]
+        compiled.bindings += [Binding(c, rule.id, book.unit(c), "time_to_limit") for c in channels]
     if specs:
         compiled.judges.append(TimeToLimitTable(specs))
 
@@ -140,6 +147,6 @@ def build_failure_forecast(book: Context, compiled: Compiled) -> None:
             )
         )
         # The judged value is the time left before the forecast failure.
-        compiled.bindings += [Binding(c, rule.id, "s") for c in channels]
+        compiled.bindings += [Binding(c, rule.id, "s", "failure_forecast") for c in channels]
     if specs:
         compiled.judges.append(FailureForecastTable(specs))

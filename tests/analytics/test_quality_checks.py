@@ -63,11 +63,12 @@ def test_isolated_spikes_on_a_quiet_channel_are_screened_and_alarmed() -> None:
     assert np.abs(block.value[block.usable[:, 0], 0] - 12.0).max() < 5.0
     got = changes(table, res)
     assert all(c == "spike" for c, *_ in got)
-    # At every spike the alarm stands (raised there, or by a noise reading just before).
-    for t in ts[spikes]:
+    # A spike is known at the next reading (it does not confirm a step): the alarm stands from there.
+    for t in ts[spikes + 1]:
         last = [nw for _, tc, _, nw in got if tc <= t][-1]
         assert last == 2
     assert sum(1 for *_, nw in got if nw == 2) >= len(spikes) - 2
+    assert {float(t) for _, t, _, nw in got if nw == 2} <= set(ts[spikes + 1].tolist())
     # Each alarm clears after 15 clean readings; spikes are 40 readings apart.
     assert [nw for *_, nw in got] == [2, 0] * (len(got) // 2)
     assert table.grade[0] == 0
@@ -79,8 +80,8 @@ def test_spike_alarm_carries_deviation_and_threshold() -> None:
     value[30] = 9.0
     table = QualityTable([spec(spike_k=6.0, spike_window=15, spike_min_jump=1.0)])
     res = run(table, one_channel(ts, value))
-    assert len(res) == 1  # raised at reading 30, not yet clear (9 clean readings follow)
-    assert res.ts[0] == ts[30]
+    assert len(res) == 1  # reading 30 held, a spike once reading 31 comes back; not yet clear
+    assert res.ts[0] == ts[31]
     assert res.value[0] == pytest.approx(9.0)
     assert res.limit[0] == pytest.approx(max(6.0 * 1.4826 * 0.1, 1.0))
 
@@ -96,17 +97,19 @@ def test_flat_channel_flags_only_jumps_beyond_the_floor() -> None:
     assert np.flatnonzero(screen.found[:, 0]).tolist() == [40]
 
 
-def test_a_real_step_is_accepted_after_half_a_window() -> None:
+def test_a_real_step_costs_one_reading_and_raises_no_spike() -> None:
     ts = T0 + np.arange(100.0)
     rng = np.random.default_rng(1)
     value = rng.normal(0, 0.2, 100)
     value[50:] += 30.0  # the structure really moved
-    screen = SpikeScreen([spec(spike_k=6.0, spike_window=15, spike_min_jump=1.0)])
+    table = QualityTable([spec(spike_k=6.0, spike_window=15, spike_min_jump=1.0)])
     block = one_channel(ts, value)
-    screen.screen(block)
-    rejected = np.flatnonzero(screen.found[:, 0])
-    assert rejected.min() >= 50
-    assert rejected.max() <= 50 + 15 // 2, "the new level is accepted once it holds the median"
+    res = run(table, block)
+    # The first reading of the step is held; the next, on the same side, confirms the step: it and
+    # every later one are used.
+    assert np.flatnonzero(table.screen.found[:, 0]).tolist() == [50]
+    assert block.usable[51:, 0].all()
+    assert len(res) == 0, "a step is no spike"
 
 
 def test_streaming_screen_matches_block_screen() -> None:
@@ -118,11 +121,16 @@ def test_streaming_screen_matches_block_screen() -> None:
     whole = SpikeScreen(specs)
     whole.screen(one_channel(ts, value))
     streamed = SpikeScreen(specs)
-    found = []
+    found, notice, deviation = [], [], []
     for i in range(500):
         streamed.screen(one_channel(ts[i : i + 1], value[i : i + 1]))
         found.append(bool(streamed.found[0, 0]))
+        notice.append(bool(streamed.notice[0, 0]))
+        deviation.append(float(streamed.deviation[0, 0]))
     assert found == whole.found[:, 0].tolist()
+    assert notice == whole.notice[:, 0].tolist()
+    assert sum(notice) >= 10, "the stream has spikes to notice"
+    np.testing.assert_allclose(deviation, whole.deviation[:, 0], rtol=1e-12)
 
 
 def test_constant_channel_is_stuck_then_clears() -> None:
@@ -227,7 +235,8 @@ def test_nan_values_are_never_usable() -> None:
     block = one_channel(ts, value)
     res = run(table, block)
     got = changes(table, res)
-    # NaN neither ends the silence, nor feeds the stuck run or the spike window.
+    # NaN neither ends the silence (the sensor said nothing), nor feeds the stuck run or the spike
+    # window.
     assert ("silent", ts[4] + 600, 0, 1) in got
     assert ("silent", ts[35], 1, 0) in got
     assert not table.screen.found.any()

@@ -91,6 +91,7 @@ def random_specs(rng: np.random.Generator, n_channels: int) -> list[QualitySpec]
                 spike_window=int(rng.choice([5, 7, 10])),
                 spike_min_jump=float(rng.choice([0.0, 2.0])),
                 grade=int(rng.integers(1, 4)),
+                spike_floor=rng.choice([0.0, 0.3, 2.0], size=len(chans)) if rng.random() < 0.5 else None,
             )
         )
     return specs
@@ -162,27 +163,46 @@ def reference(
     for t, c, v, q in zip(stream.ts, stream.channel, stream.value, stream.quality, strict=True):
         by_channel.setdefault(int(c), []).append((float(t), float(v), int(q)))
 
-    # The screen: a reading is rejected when any spike binding of its channel rejects it.
+    # The screen: a reading is rejected (held back) when any spike binding of its channel holds it.
     rejected: dict[int, list[bool]] = {}
-    found: dict[tuple[int, int], list[bool]] = {}
+    noticed: dict[tuple[int, int], list[bool]] = {}
     for spec in specs:
-        for c in spec.channels.tolist():
+        floors = np.zeros(len(spec.channels)) if spec.spike_floor is None else spec.spike_floor
+        for c, floor in zip(spec.channels.tolist(), np.asarray(floors).tolist(), strict=True):
             rows = by_channel.get(c, [])
-            marks = []
+            marks, notices = [], []
             history: list[float] = []
+            alpha = 1.0 / (quality.LONG_RUN_WINDOWS * spec.spike_window)
+            ew_dev = ew_weight = 0.0
+            prev_cand, prev_side, prev_held = False, 0.0, False
             for _, v, q in rows:
                 good = q < 0x10 and np.isfinite(v)
-                spike = False
-                if spec.spike_k is not None and good and len(history) >= spec.spike_window:
-                    window = history[-spec.spike_window :]
-                    med = statistics.median(window)
-                    mad = statistics.median([abs(w - med) for w in window])
-                    spike = abs(v - med) > max(spec.spike_k * 1.4826 * mad, spec.spike_min_jump)
+                held = notice = False
+                if spec.spike_k is not None and good:
+                    judged = len(history) >= spec.spike_window
+                    cand, side, clipped = False, 0.0, 0.0
+                    if judged:
+                        window = history[-spec.spike_window :]
+                        med = statistics.median(window)
+                        mad = statistics.median([abs(w - med) for w in window])
+                        base = max(1.4826 * mad, floor)
+                        long_run = 1.2533 * ew_dev / ew_weight if ew_weight > 0 else 0.0
+                        threshold = max(spec.spike_k * max(base, long_run), spec.spike_min_jump)
+                        cand = abs(v - med) > threshold
+                        side = float(np.sign(v - med)) if cand else 0.0
+                        clipped = min(abs(v - med), spec.spike_k * base)
+                    confirms = cand and prev_cand and side == prev_side
+                    held = cand and not confirms
+                    notice = prev_held and not confirms
+                    ew_dev = (1 - alpha) * ew_dev + alpha * clipped
+                    ew_weight = (1 - alpha) * ew_weight + alpha * judged
+                    prev_cand, prev_side, prev_held = cand, side, held
                 if good:
                     history.append(v)
-                marks.append(spike)
+                marks.append(held)
+                notices.append(notice)
             if spec.spike_k is not None:
-                found[(spec.rule, c)] = marks
+                noticed[(spec.rule, c)] = notices
                 prev = rejected.setdefault(c, [False] * len(rows))
                 rejected[c] = [a or b for a, b in zip(prev, marks, strict=True)]
 
@@ -205,10 +225,10 @@ def reference(
                 last = (
                     watch_from if watch_from is not None and (not rows or watch_from < rows[0][0]) else None
                 )
-                for i, (t, _, _) in enumerate(rows):
+                for t, v, q in rows:
                     if last is None:
                         last = t
-                    if usable(c, i):
+                    if not q & BAD_COMM and np.isfinite(v):  # heard: a number, whatever its quality
                         if t - last > spec.silent_s:
                             emit("silent", last + spec.silent_s, True)
                             emit("silent", t, False)
@@ -244,7 +264,7 @@ def reference(
             if spec.spike_k is not None:
                 raised, since = False, 0
                 for i, (t, _, _) in enumerate(rows):
-                    if found[(spec.rule, c)][i]:
+                    if noticed[(spec.rule, c)][i]:
                         if not raised:
                             emit("spike", t, True)
                         raised, since = True, 0

@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from analytics.rewind import REWIND_AFTER
 from tests.analytics.reference import (
     Fed,
     Site,
@@ -90,7 +91,12 @@ def test_final_state_does_not_depend_on_batching(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_late_and_repeated_readings_change_nothing(seed: int) -> None:
-    """Readings re-sent after newer ones (older or equal time, alarming values) are all rejected."""
+    """Readings re-sent after newer ones (older or equal time, alarming values) are all rejected.
+
+    At most REWIND_AFTER - 1 of one channel before that channel's next fresh reading: that many
+    readings behind, in order among themselves, are a device clock that jumped back, and the channel
+    rewinds to them (``test_engine_cases``: the clock-rewind tests).
+    """
     rng = np.random.default_rng(200 + seed)
     n_channels = 4
     site = random_site(rng, n_channels, n_rules=3)
@@ -101,13 +107,20 @@ def test_late_and_repeated_readings_change_nothing(seed: int) -> None:
     rows = []
     late_sent = 0
     cuts = random_cuts(rng, len(clean), max_batch=40)
-    for start, stop in cuts:
+    for k, (start, stop) in enumerate(cuts):
         sent = feed(engine, clean, [(start, stop)], rng=rng)
         rows += sent.rows
         assert sent.accepted[start:stop].all()
+        if k + 1 == len(cuts):
+            break
         # Re-send some readings already taken, at their own time or older, with values that would
         # raise red on any rule (9.75 and -9.75 are beyond every generated limit, inside the range).
         pick = rng.integers(0, stop, size=int(rng.integers(1, 6)))
+        fresh_next = np.unique(clean.channel[cuts[k + 1][0] : cuts[k + 1][1]])
+        pick = pick[np.isin(clean.channel[pick], fresh_next)]
+        pick = pick[occurrence_rank_unsorted(clean.channel[pick]) < REWIND_AFTER - 1]
+        if not len(pick):
+            continue
         late = clean.take(pick)
         late.ts = late.ts - rng.integers(0, 3, size=len(pick))
         late.value = rng.choice([-9.75, 9.75], size=len(pick))
@@ -139,3 +152,13 @@ def test_shuffled_batch_is_taken_in_time_order() -> None:
     assert expected.rows
     assert reversed_feed.rows == expected.rows
     assert reversed_feed.rejected == Counter()
+
+
+def occurrence_rank_unsorted(values: np.ndarray) -> np.ndarray:
+    """How many earlier entries hold the same value, for each entry."""
+    seen: Counter[int] = Counter()
+    out = []
+    for v in values.tolist():
+        out.append(seen[v])
+        seen[v] += 1
+    return np.array(out, dtype=np.intp)

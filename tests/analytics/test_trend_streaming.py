@@ -123,7 +123,8 @@ def reference_fits(
     min_n: float,
     min_span_s: float,
 ) -> list[tuple[float, float, float, float, float]]:
-    """(eval time, slope per s, fitted value at eval, mean inlier time, slope stderr) per judged sample."""
+    """(eval time, slope per s, fitted value at eval, mean inlier time, slope stderr, slope supported
+    at 95 % one-sided) per judged sample."""
     t, v = t[ok], v[ok]
     sid = np.floor((t - phase) / width).astype(np.int64)
     out = []
@@ -137,10 +138,12 @@ def reference_fits(
         keep = sel[hampel_slots(sid[sel], v[sel], k)]
         covered = (sid[keep].max() - sid[keep].min() + 1) * width
         if len(keep) < max(min_n, 2) or np.ptp(t[keep]) == 0 or covered < min_span_s:
-            out.append((t[i], math.nan, math.nan, math.nan, math.nan))
+            out.append((t[i], math.nan, math.nan, math.nan, math.nan, math.nan))
             continue
         fit = stats.linregress(t[keep] - t[i], v[keep])
-        out.append((t[i], fit.slope, fit.intercept, t[keep].mean() - t[i], fit.stderr))
+        margin = stats.t.ppf(0.95, max(len(keep) - 2, 1)) * fit.stderr
+        supported = math.copysign(max(abs(fit.slope) - margin, 0.0), fit.slope)
+        out.append((t[i], fit.slope, fit.intercept, t[keep].mean() - t[i], fit.stderr, supported))
     return out
 
 
@@ -178,10 +181,10 @@ def rate_reference(table: RateTable, stream: tuple[np.ndarray, ...]) -> list[Eve
         upper = tuple(table.upper[row].tolist())
         lower = tuple(table.lower[row].tolist())
         h = float(table.hysteresis[row])
-        for te, slope, *_ in fits:
+        for te, slope, *_, supported in fits:
             if math.isnan(slope):
                 continue
-            rate = slope * table.per_s[row]
+            rate = supported * table.per_s[row]
             new_up = direction_grade(rate, upper, up, h, True)  # type: ignore[arg-type]
             new_down = direction_grade(rate, lower, down, h, False)  # type: ignore[arg-type]
             if max(new_up, new_down) != max(up, down):
@@ -239,13 +242,13 @@ def ttl_reference(table: TimeToLimitTable, stream: tuple[np.ndarray, ...]) -> li
         upward = limit >= v[ok][0]
         horizons = tuple(table.horizons[row].tolist())
         grade = 0
-        for te, slope, level, *_ in fits:
+        for te, slope, level, *_, supported in fits:
             if math.isnan(slope):
                 continue
             gap = limit - level
             if (gap <= 0) if upward else (gap >= 0):
                 ttl = 0.0
-            elif (slope > 0) if upward else (slope < 0):
+            elif (supported > 0) if upward else (supported < 0):
                 ttl = gap / slope
             else:
                 ttl = math.inf
@@ -379,7 +382,7 @@ def ff_reference(table: FailureForecastTable, stream: tuple[np.ndarray, ...]) ->
         history: list[tuple[float, float, float]] = []  # (center time, velocity, se)
         horizons = tuple(table.horizons[row].tolist())
         grade = 0
-        for te, slope, _, t_mean, se in fits:
+        for te, slope, _, t_mean, se, _ in fits:
             history.append((te + t_mean, slope, se))
             now = history[-1][0]
             sign = np.sign(slope)

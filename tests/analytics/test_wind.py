@@ -266,10 +266,8 @@ def test_time_to_limit_columns_ignore_nan() -> None:
 Event = tuple[float, int, int, int, float, float]
 
 
-def judge_reference(
-    t: F64, mean: F64, three_s: F64, ok: npt.NDArray[np.bool_], spec: WindSpec
-) -> list[Event]:
-    """The wind judge's definition for one channel, reading by reading."""
+def judge_reference(t: F64, mean: F64, gust: F64, ok: npt.NDArray[np.bool_], spec: WindSpec) -> list[Event]:
+    """The wind judge's definition for one channel, reading by reading (grade 3 on the gust)."""
     bounds = [level_floor(spec.watch_level), level_floor(spec.stop_lifting_level), spec.working_limit]
     tol = [1e-6, 1e-6, 0.0]
     on = [False, False, False]
@@ -278,16 +276,16 @@ def judge_reference(
         if not ok[i]:
             continue
         old = max([g + 1 for g in range(3) if on[g]], default=0)
-        for g, x in enumerate((mean[i], mean[i], three_s[i])):
+        for g, x in enumerate((mean[i], mean[i], gust[i])):
             if x >= bounds[g] - tol[g]:
                 on[g] = True
             elif x < bounds[g] - tol[g] - spec.hysteresis:
                 on[g] = False
         new = max([g + 1 for g in range(3) if on[g]], default=0)
         if new != old:
-            by_3s = new == 3 if new else old == 3
-            value = three_s[i] if by_3s else mean[i]
-            limit = bounds[2] if by_3s else bounds[max(new, 1) - 1]
+            by_gust = new == 3 if new else old == 3
+            value = gust[i] if by_gust else mean[i]
+            limit = bounds[2] if by_gust else bounds[max(new, 1) - 1]
             events.append((t[i], 0, old, new, value, limit))
     return events
 
@@ -301,7 +299,7 @@ def run_table(
     mean_i = QUANTITIES.index(str(mean_name))
     spec = WindSpec(
         rule=7, channels=src, mean=(w + 5 * src + mean_i).astype(np.int32),
-        three_s=(w + 5 * src).astype(np.int32), **spec_kw,  # type: ignore[arg-type]
+        gust=(w + 5 * src + QUANTITIES.index("gust")).astype(np.int32), **spec_kw,  # type: ignore[arg-type]
     )  # fmt: skip
     spec_kw["mean"] = mean_name  # type: ignore[assignment]
     table = WindTable([spec])
@@ -336,9 +334,7 @@ def test_judge_matches_reference_however_cut(seed: int, mean: str) -> None:
     expected: list[Event] = []
     for c in range(w):
         pos = np.flatnonzero(stream.channel == c)
-        evs = judge_reference(
-            stream.ts[pos], ref[mean][pos], ref["wind_3s"][pos], ref["usable"][pos] > 0, spec
-        )
+        evs = judge_reference(stream.ts[pos], ref[mean][pos], ref["gust"][pos], ref["usable"][pos] > 0, spec)
         expected += [(e[0], c, e[2], e[3], e[4], e[5]) for e in evs]
     expected.sort(key=lambda e: (e[1], e[0]))
     assert expected, "the random wind should raise some grade"
@@ -376,17 +372,22 @@ def test_judge_forecasts_rising_wind() -> None:
 
 
 def test_judge_working_limit_and_clearing() -> None:
-    """A squall: the 3-s wind crosses the working limit (grade 3) and the grade falls back."""
-    ts = np.arange(400, dtype=np.float64)
-    v = np.full(400, 3.0)
+    """A squall: the gust crosses the working limit (grade 3), held while the squall's 3-s means
+    are in the gust's 10 minutes, then the grade falls back."""
+    n = 1000
+    ts = np.arange(n, dtype=np.float64)
+    v = np.full(n, 3.0)
     v[200:206] = 25.0
-    stream = time_sorted(ts, np.zeros(400, dtype=np.int32), v, np.zeros(400, dtype=np.uint8))
+    stream = time_sorted(ts, np.zeros(n, dtype=np.int32), v, np.zeros(n, dtype=np.uint8))
     kw: dict[str, float] = {"working_limit": 20.0, "hysteresis": 0.5}
-    events, res, state = run_table(stream, 1, dict(kw), [(0, 400)])
+    events, res, state = run_table(stream, 1, dict(kw), [(0, n)])
     assert [(e[2], e[3]) for e in events] == [(0, 3), (3, 0)]
     assert res.ts[0] == 202.0  # the first 3-s mean of 25 m/s
     assert res.value[0] == pytest.approx(25.0) and res.limit[0] == 20.0
-    assert res.limit[1] == 20.0 and res.value[1] < 19.5
+    # The last 3-s mean at or above 19.5 m/s is at 205 s; it leaves the gust's window at 805 s,
+    # leaving the largest 3-s mean after it: (25 + 25 + 3) / 3 at 206 s.
+    assert res.ts[1] == 805.0
+    assert res.limit[1] == 20.0 and res.value[1] == pytest.approx(53.0 / 3)
     assert state["grade"][0] == 0
     assert len(WindTable([]).evaluate(to_block(*stream.part(0, 5), n_columns(1)))) == 0
 

@@ -23,7 +23,9 @@ devices:
     type: mqtt
     channels: {disp_h: {unit: mm}}
 rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
+  # min_hold_s 0: these tests follow clears and reopens reading by reading (the dwell is tested apart)
+  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1,
+     min_hold_s: 0}
 api:
   anonymous_role: %s
   tokens:

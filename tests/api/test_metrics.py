@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import prometheus_client
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
+from api.routes.metrics import GatewayCollector
 from gateway.forward.stats import ForwardStats
 from gateway.models import ReadingBatch, SinkBatch
 from gateway.supervisor import TaskHealth
@@ -177,3 +179,70 @@ async def test_open_to_scrapers_like_health(tmp_path: Path) -> None:
         samples, _ = await _scrape(client)  # no token, still 200
         assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
         assert (await client.get("/api/v1/metrics")).status_code == 404  # at the root, where Prometheus looks
+
+
+async def test_shelving_maintenance_and_floods_are_scraped(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        batch = ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0])
+        await runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch))))
+        (record,) = runtime.desk.records.values()
+        await runtime.desk.shelve(record.id, "li", "anemometer cleaned", 600)
+        await runtime.desk.start_maintenance("pit.P3", "li", "re-zeroing", 600)
+        samples, types = await _scrape(client)
+    assert one(samples, "smartsite_alarms_shelved") == 1
+    assert one(samples, "smartsite_devices_in_maintenance") == 1
+    assert one(samples, "smartsite_alarm_suppressed_total", what="shelved_notices") == 0  # no receivers
+    assert one(samples, "smartsite_alarm_suppressed_total", what="maintenance_events") == 0
+    assert types["smartsite_alarm_suppressed"] == "counter"
+
+    class Flooded:
+        def health(self) -> dict[str, Any]:
+            pushes = [
+                {"receiver": "robot", "flooding": True, "floods": 2, "flood_summarised": 40},
+                {"receiver": "mail", "flooding": False, "floods": 0, "flood_summarised": 0},
+            ]
+            return {"alarms": {"suppressed": {"maintenance_held": 3}}, "pushes": pushes}
+
+        def forward_stats(self) -> list[ForwardStats]:
+            return []
+
+        def store_stats(self) -> None:
+            return None
+
+    registry = prometheus_client.CollectorRegistry(auto_describe=False)
+    registry.register(GatewayCollector(Flooded()))
+    text = prometheus_client.generate_latest(registry).decode()
+    assert 'smartsite_push_flooding{receiver="robot"} 1.0' in text
+    assert 'smartsite_push_flooding{receiver="mail"} 0.0' in text
+    assert 'smartsite_push_floods_total{receiver="robot"} 2.0' in text
+    assert 'smartsite_push_flood_summarised_notices_total{receiver="robot"} 40.0' in text
+    assert "maintenance_held" not in text  # a level in health, not a counter
+
+
+async def test_chattering_alarms_in_health_and_metrics(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        # Red at 1 s, back under the limits at 2 s: held a minute, then out at 62 s and straight
+        # back in (yellow at 62.5 s, red at 63 s): 3 changes within 60 s, out and in again.
+        batch = ReadingBatch.from_lists([1.0, 2.0, 62.5, 63.0], [0] * 4, [25.0, 5.0, 12.0, 25.0], [0] * 4)
+        events = runtime.pipeline.process(batch)
+        health = runtime.health()
+        samples, _ = await _scrape(client)
+    assert [(e.ts, e.grade) for e in events] == [(1.0, 3), (62.0, 0), (62.5, 1), (63.0, 3)]
+    chatter = health["chattering"]
+    assert (chatter["alarms"], chatter["episodes"], chatter["changes"]) == (1, 1, 1)
+    assert chatter["worst"][0]["channel"] == "anemo1.wind_speed" and chatter["worst"][0]["rule"] == "wind"
+    assert one(samples, "smartsite_alarms_chattering") == 1
+    assert one(samples, "smartsite_alarm_chattering_episodes_total") == 1
+    labels = {"channel": "anemo1.wind_speed", "rule": "wind"}
+    assert one(samples, "smartsite_alarm_chattering_episodes_by_alarm_total", **labels) == 1
+
+
+async def test_no_chattering_shows_zeros(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        samples, _ = await _scrape(client)
+        assert runtime.health()["chattering"]["worst"] == []
+    assert one(samples, "smartsite_alarms_chattering") == 0
+    assert one(samples, "smartsite_alarm_chattering_episodes_total") == 0

@@ -106,18 +106,31 @@ def test_baseline_rate_needs_min_samples() -> None:
     assert _rule_changes(out, "disp_rate") == [(0, 3)]
 
 
-def test_baseline_spike_screen_keeps_spikes_from_the_value_rules() -> None:
-    rules = BenchRules(rate=False, spike_k=6.0, spike_window=15, spike_min_jump=0.0)
+def _spiky(min_hold_s: float) -> list[tuple[float, int, str, int, int, float]]:
+    rules = BenchRules(rate=False, spike_k=6.0, spike_window=15, spike_min_jump=0.0, min_hold_s=min_hold_s)
     cid = channel_ids(1)[0]
     base = BaselineSite([cid], rules)
     noise = [10.0 + 0.1 * ((7 * i) % 5 - 2) for i in range(40)]
     readings = [(60.0 * i, cid, v) for i, v in enumerate(noise)]
     readings[20] = (60.0 * 20, cid, 28.0)  # would be orange if it were judged
-    out = base.process(readings)
+    return base.process(readings)
+
+
+def test_baseline_spike_screen_keeps_spikes_from_the_value_rules() -> None:
+    out = _spiky(min_hold_s=0.0)
     assert _rule_changes(out, "disp") == []
     spikes = [(t[0], t[3], t[4]) for t in out if t[2] == "spike"]
-    # Raised at the spike, cleared after spike_window clean readings.
-    assert spikes == [(60.0 * 20, 0, 1), (60.0 * 35, 1, 0)]
+    # Held at the spike, raised at the next reading (it did not confirm a step), cleared after
+    # spike_window clean readings.
+    assert spikes == [(60.0 * 21, 0, 1), (60.0 * 36, 1, 0)]
+
+
+def test_baseline_holds_a_grade_for_min_hold_s() -> None:
+    out = _spiky(min_hold_s=90.0)
+    spikes = [(t[0], t[3], t[4]) for t in out if t[2] == "spike"]
+    # Noticed at the reading that decides (21 min); the check falls 90 s after the rule cleared it
+    # (36 min), seen at the reading after (38 min).
+    assert spikes == [(60.0 * 21, 0, 1), (60.0 * 36 + 90.0, 1, 0)]
 
 
 def test_bench_site_carries_the_baseline_parameters() -> None:

@@ -79,11 +79,10 @@ async def test_backup_while_running_then_restore_after_stop(
 ) -> None:
     site, proc = gateway
     db = tmp_path / "gw.db"
+    start = int(time.time()) - 60  # device stamps near the gateway's clock (ahead ones are refused)
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as client:
         for i in range(50):
-            await client.publish(
-                "smartsite/t1/devices/anemo1/up", reading(3.0 + i * 0.01, 1_800_000_000 + i), qos=1
-            )
+            await client.publish("smartsite/t1/devices/anemo1/up", reading(3.0 + i * 0.01, start + i), qos=1)
     await eventually(lambda: db.exists() and _readings(db) == 50, 20, "50 readings stored")
 
     # A second gateway on the same stores is refused: it would judge and push everything twice.
@@ -97,6 +96,9 @@ async def test_backup_while_running_then_restore_after_stop(
     assert manifest["site"] == "t1" and set(manifest["files"]) == {"alarms", "readings"}
     assert _readings(tmp_path / "bk" / "readings.db") == 50
     assert not (tmp_path / "bk" / "readings.db-wal").exists()  # one self-contained file
+    with sqlite3.connect(tmp_path / "bk" / "alarms.db") as conn:  # records, audit, baselines: one file
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"alarms", "audit", "baselines", "baseline_audit"} <= tables
 
     again = _cli("backup", "--config", str(site), str(tmp_path / "bk"))
     assert again.returncode == 1 and "never overwrites" in again.stderr

@@ -39,8 +39,13 @@ def short(value: object) -> str:
         (1_700_000_000, SITE_TZ, T),
         (1_700_000_000.25, SITE_TZ, T + 0.25),
         (1_700_000_000_123, SITE_TZ, 1_700_000_000.123),
-        (100_000_000_000, SITE_TZ, 100_000_000_000.0),  # 1e11 is still seconds
-        (100_000_000_001, SITE_TZ, 100_000_000.001),  # above it, milliseconds
+        (1_700_000_000_123_456, SITE_TZ, 1_700_000_000.123456),  # microseconds
+        (1_700_000_000_123_456_768, SITE_TZ, 1_700_000_000.1234567),  # nanoseconds
+        (946_684_800, SITE_TZ, 946_684_800.0),  # 2000-01-01T00:00:00Z, the earliest time taken
+        (946_684_800_000, SITE_TZ, 946_684_800.0),  # ... in milliseconds
+        (4_102_444_799, SITE_TZ, 4_102_444_799.0),  # the last second of 2099
+        ("2000-01-01T08:00:00", SITE_TZ, 946_684_800.0),  # naive, in the site's zone (UTC+8)
+        ("2024-07-01T12:00:00", ZoneInfo("Europe/Berlin"), 1_719_828_000.0),  # summer time, UTC+2
         ("2024-01-02T03:04:05+08:00", SITE_TZ, T_ISO),
         ("2024-01-01T19:04:05Z", SITE_TZ, T_ISO),
         (" 2024-01-02T03:04:05.5+08:00 ", SITE_TZ, T_ISO + 0.5),
@@ -64,14 +69,21 @@ def test_parse_timestamp(raw: Any, tz: ZoneInfo, expected: float) -> None:
         ("", "ts '' is not ISO 8601"),
         ("1700000000", "ts '1700000000' is not ISO 8601"),
         ("2024-01-02T03:04:05+25:00", "ts '2024-01-02T03:04:05+25:00' is not ISO 8601"),
-        (0, "ts '0' is not a time"),
-        (-5, "ts '-5' is not a time"),
-        (math.nan, "ts 'nan' is not a time"),
-        (math.inf, "ts 'inf' is not a time"),
-        (10**400, f"ts '{'1' + '0' * 39}' is not a time"),
-        (10**20, "ts '100000000000000000000' is not a time"),  # ms, yet past the year 5138
-        ("1969-12-31T23:59:59Z", "ts '1969-12-31T23:59:59Z' is not a time"),
-        ("9999-12-31T23:59:59Z", "ts '9999-12-31T23:59:59Z' is not a time"),
+        (0, "ts '0' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (-5, "ts '-5' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (math.nan, "ts 'nan' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (math.inf, "ts 'inf' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (10**400, f"ts '{'1' + '0' * 39}' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (10**20, "ts '100000000000000000000' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        # The year 10000 in seconds: no unit makes it plausible, so it is not read as ms (1978).
+        (253_402_300_800, "ts '253402300800' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (100_000_000_000, "ts '100000000000' is not a time in 2000..2100 (as s, ms, µs or ns)"),
+        (946_684_799, "ts '946684799' is not a time in 2000..2100 (as s, ms, µs or ns)"),  # 1999
+        (4_102_444_800, "ts '4102444800' is not a time in 2000..2100 (as s, ms, µs or ns)"),  # 2100
+        ("1969-12-31T23:59:59Z", "ts '1969-12-31T23:59:59Z' is not a time in 2000..2100"),
+        ("1999-12-31T23:59:59Z", "ts '1999-12-31T23:59:59Z' is not a time in 2000..2100"),
+        ("9999-12-31T23:59:59Z", "ts '9999-12-31T23:59:59Z' is not a time in 2000..2100"),
+        ("0001-01-01T00:00:00", "ts '0001-01-01T00:00:00' is not a time in 2000..2100"),
     ],
     ids=short,
 )
@@ -96,9 +108,9 @@ DECODED: dict[str, tuple[bytes, list[Any], dict[str, int], str | None]] = {
         [(1_700_000_000.123, 0, 3.0, GOOD)],
         *NO_PROBLEM,
     ),
-    "naive_iso": (
-        b'{"ts": "2024-01-02T03:04:05", "values": {"load": 1}}',
-        [(T_ISO, 0, 1.0, GOOD)],
+    "naive_iso": (  # site time (UTC+8) of T
+        b'{"ts": "2023-11-15T06:13:20", "values": {"load": 1}}',
+        [(T, 0, 1.0, GOOD)],
         *NO_PROBLEM,
     ),
     "no_ts": (b'{"values": {"load": 1}}', [(ARRIVAL, 0, 1.0, EST)], *NO_PROBLEM),
@@ -190,7 +202,6 @@ MALFORMED = {
     "values_null": (b'{"values": null}', "no 'values' object"),
     "ts_not_iso": (b'{"ts": "yesterday", "values": {"load": 1}}', "ts 'yesterday' is not ISO 8601"),
     "ts_bool": (b'{"ts": true, "values": {"load": 1}}', "ts is a boolean"),
-    "ts_zero": (b'{"ts": 0, "values": {"load": 1}}', "ts '0' is not a time"),
     "bad_utf8": (
         b'{"values": {"load": "\xff"}}',
         "not JSON: 'utf-8' codec can't decode byte 0xff in position 21: invalid start byte",

@@ -70,6 +70,7 @@ rules:
     channels: [s0.q0]
     upper: {{yellow: 10.0}}
     hysteresis: 1.0
+    min_hold_s: 0  # the load crosses the limit every 2 s to make alarm events to forward
 sinks:
 {chr(10).join(sinks)}
 api: {{port: {api_port}}}

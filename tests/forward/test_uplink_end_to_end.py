@@ -60,8 +60,8 @@ async def test_readings_alarms_and_cycles_reach_the_platform(mosquitto: Mosquitt
         for body in messages:
             await sensor.publish("smartsite/t1/devices/crane1/up", json.dumps(body), qos=1)
         forwarder = runtime.forwarder("mqtt")
-        # The raw load and radius of every message (derived ratios are recomputed, not stored), and the cycle.
-        await eventually(lambda: forwarder.stats.sent == len(messages) * 2 + 1, 10, "all forwarded")
+        # The raw load and radius of every message, its computed load and moment ratios, and the cycle.
+        await eventually(lambda: forwarder.stats.sent == len(messages) * 4 + 1, 10, "all forwarded")
         await eventually(lambda: cycles.qsize() == 1, 10, "the lift forwarded as a cycle")
         health = runtime.health()
 
@@ -71,10 +71,14 @@ async def test_readings_alarms_and_cycles_reach_the_platform(mosquitto: Mosquitt
         assert message["site"] == "t1" and message["id"].startswith("t1-readings-")
         got += message["readings"]
     seqs = [r["seq"] for r in got]
-    assert len(seqs) == len(set(seqs)) == len(messages) * 2
+    assert len(seqs) == len(set(seqs)) == len(messages) * 4
     loads = sorted((r["ts"], r["value"]) for r in got if r["channel"] == "crane1.load")
     assert [v for _, v in loads] == [m["values"]["load"] for m in messages]
     assert loads[0][0].endswith("Z")
+    # At 20 m the rated load is interpolated between 13 m / 6.0 t and 30 m / 2.5 t.
+    rated = 6.0 - 3.5 * (20.0 - 13.0) / (30.0 - 13.0)
+    ratios = sorted((r["ts"], r["value"]) for r in got if r["channel"] == "crane1.load_ratio")
+    assert [v for _, v in ratios] == pytest.approx([m["values"]["load"] / rated for m in messages])
 
     cycle = cycles.get_nowait()
     assert cycle["crane"] == "crane1" and cycle["site"] == "t1"
@@ -82,7 +86,7 @@ async def test_readings_alarms_and_cycles_reach_the_platform(mosquitto: Mosquitt
     assert cycle["id"] == f"t1-crane1-{int((start + 3) * 1000)}"
     assert cycle["overload"] is False
 
-    assert alarms.empty()  # 3 t at 20 m is under the chart's 3.9 t: no alarm
+    assert alarms.empty()  # 3 t at 20 m is under the chart's 4.56 t: no alarm
     (dest,) = health["destinations"]
-    assert dest["destination"] == "mqtt" and dest["sent"] == len(messages) * 2 + 1
+    assert dest["destination"] == "mqtt" and dest["sent"] == len(messages) * 4 + 1
     assert health["crane_cycles"] == 1

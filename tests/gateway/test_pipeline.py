@@ -11,8 +11,9 @@ from analytics import Engine, ThresholdSpec
 from gateway import pipeline as pipeline_module
 from gateway.alarm_book import AlarmBook
 from gateway.errors import RetryableSinkError, SinkRejectedError
-from gateway.models import ReadingBatch, SinkBatch
+from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
 from gateway.pipeline import Pipeline, SinkWorker
+from gateway.sink_queue import SinkQueue
 from tests.support import eventually
 
 
@@ -88,7 +89,7 @@ async def test_rejected_batch_is_dropped_and_counted() -> None:
 def test_full_queue_drops_oldest_and_counts(monkeypatch: object) -> None:
     async def scenario() -> None:
         worker = SinkWorker(ScriptedSink([]))
-        worker.queue = asyncio.Queue(3)
+        worker.queue = SinkQueue(3)
         for i in range(5):
             worker.offer(SinkBatch(batch(float(i), start=i)))
         kept = [worker.queue.get_nowait().readings.value[0] for _ in range(3)]
@@ -97,6 +98,37 @@ def test_full_queue_drops_oldest_and_counts(monkeypatch: object) -> None:
 
     asyncio.run(scenario())
     assert pipeline_module.SINK_QUEUE_BATCHES > 3
+
+
+def raise_event(ts: float) -> AlarmEvent:
+    return AlarmEvent(
+        site="s", ts=ts, channel="c.x", rule="r", grade=3, state="raised", value=9.0, limit=5.0,
+        unit="", message="red", alarm_id=f"a{ts:g}",
+    )  # fmt: skip
+
+
+def test_full_queue_never_drops_a_batch_with_an_alarm_event() -> None:
+    async def scenario() -> None:
+        worker = SinkWorker(ScriptedSink([]))
+        worker.queue = SinkQueue(3)
+        # The oldest batch carries a raise: the readings-only batches behind it go instead.
+        worker.offer(SinkBatch(batch(0.0), (raise_event(0.0),)))
+        for i in range(1, 6):
+            worker.offer(SinkBatch(batch(float(i), start=i)))
+        kept = [worker.queue.get_nowait() for _ in range(worker.queue.qsize())]
+        assert [b.readings.value[0] for b in kept] == [0.0, 4.0, 5.0]
+        assert kept[0].events[0].alarm_id == "a0"
+        assert worker.health.dropped_batches == 3
+        # Every waiting batch holds an event: the new one is kept beyond the bound, and counted.
+        for i in range(6, 9):
+            worker.offer(SinkBatch(batch(float(i), start=i), (raise_event(float(i)),)))
+        worker.offer(SinkBatch(batch(9.0, start=9)))
+        events = [b.events[0].alarm_id for b in list(worker.queue._items) if b.events]
+        assert events == ["a6", "a7", "a8"]
+        assert worker.queue.qsize() == 4 and worker.queue.over_bound == 1
+        assert worker.health.dropped_batches == 3
+
+    asyncio.run(scenario())
 
 
 async def test_drain_waits_for_sinks() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ rules:
     channels: [anemo1.wind_speed]
     upper: {{yellow: 10.0, orange: 12.0, red: 20.0}}
     hysteresis: 1.0
+    min_hold_s: 0  # the tests follow clears reading by reading; the dwell is tested in tests/rules
 sinks:
   - type: sqlite
     path: {db}
@@ -42,8 +44,10 @@ def site_config(input_url: str, db: Path, uplink_url: str | None = None) -> Site
 
 
 @contextlib.asynccontextmanager
-async def running(config: SiteConfig, base_dir: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(config, base_dir=base_dir)
+async def running(
+    config: SiteConfig, base_dir: Path, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Runtime]:
+    runtime = Runtime(config, base_dir=base_dir, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run(stop))
     try:

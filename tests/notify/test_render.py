@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from gateway.alarms.notice import NoticeKind
 from gateway.alarms.render import duration, rate_text, render
-from tests.notify.samples import DASHBOARD, many, notice
+from tests.notify.samples import DASHBOARD, desk_story, many, notice
 
 
 def test_one_red_alarm_in_chinese_says_what_where_how_bad_how_fast_and_when() -> None:
@@ -54,13 +55,38 @@ def test_cleared_shows_value_against_the_limit_and_no_forecast() -> None:
     assert "预计" not in out.text
 
 
-def test_overdue_and_acknowledged_say_who_and_which_tier() -> None:
-    overdue = render([notice(kind=NoticeKind.OVERDUE, extra={"tier": "项目经理"})], "email", "zh")
-    assert "督办层级 项目经理" in overdue.text
-    acked = render(
-        [notice(kind=NoticeKind.ACKNOWLEDGED, extra={"by": "张工", "note": "已安排巡查"})], "email", "en"
-    )
-    assert "by 张工" in acked.text and "note: 已安排巡查" in acked.text
+async def test_every_kind_the_desk_makes_renders_with_its_words(tmp_path: Path) -> None:
+    pushed = await desk_story(tmp_path, renotify_s=600)
+    words = {
+        NoticeKind.RAISED: "【橙色报警】新报警 pit.P3.disp_h 基坑南侧 26 mm ≥ 25 mm",
+        NoticeKind.ESCALATED: "【红色报警】升级 pit.P3.disp_h 基坑南侧 31 mm ≥ 30 mm",
+        NoticeKind.DEESCALATED: "【橙色报警】降级",
+        NoticeKind.OVERDUE: "【橙色报警】超时未确认(督办)",
+        NoticeKind.REMINDER: "【橙色报警】提醒",
+        NoticeKind.ACKNOWLEDGED: "【橙色报警】已确认",
+        NoticeKind.CLEARED: "【红色报警】已恢复 pit.P3.disp_h 基坑南侧 20 mm（控制值 25 mm）",
+        NoticeKind.CLOSED: "【红色报警】已销号",
+    }
+    assert {n.kind for n in pushed} == set(words)
+    for notice_ in pushed:
+        text = render([notice_], "email", "zh", DASHBOARD).text
+        assert words[notice_.kind] in text, (notice_.kind, text)
+        assert "http://gw.local:8080/#/alarms/a1" in text
+
+
+async def test_overdue_and_acknowledged_say_who_and_which_tier(tmp_path: Path) -> None:
+    # Built by the desk, as in the gateway: the renderer reads what the desk writes.
+    pushed = await desk_story(tmp_path)
+    by_kind = {(n.kind, n.receiver): n for n in pushed}
+    overdue = render([by_kind[(NoticeKind.OVERDUE, "pm")]], "email", "zh")
+    assert "督办层级 项目经理" in overdue.text, overdue.text
+    acked = render([by_kind[(NoticeKind.ACKNOWLEDGED, "officer")]], "email", "en")
+    assert "by 张工 (supervisor)" in acked.text and "note: 已安排巡查" in acked.text, acked.text
+    closed = render([by_kind[(NoticeKind.CLOSED, "pm")]], "wecom", "zh")
+    assert "处理人 王工 (supervisor)" in closed.text and "备注：加固完成" in closed.text, closed.text
+    # The officer, told before the escalation, is not told about the tier again; the raise says no one.
+    raised = render([by_kind[(NoticeKind.RAISED, "officer")]], "email", "zh")
+    assert "督办层级" not in raised.text and "处理人" not in raised.text
 
 
 def test_lower_limit_and_numeric_rate() -> None:

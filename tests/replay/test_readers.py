@@ -138,18 +138,18 @@ def test_bad_rows_counted_by_reason(tmp_path: Path) -> None:
         f"{T},pit.P1.disp_h,1\n"
         f"{T + 1},pit.P1.disp_h,abc\n"
         f"{T + 2},pit.P1.disp_h,\n"
-        "2024-01-01T00:00:03,pit.P1.disp_h,1\n"  # no offset: which zone? refused
+        "2024-01-01T00:00:03,pit.P1.disp_h,1\n"  # no offset: the site's time (UTC+8), as live
         "not-a-time,pit.P1.disp_h,1\n"
         f"{T + 5},ghost.x,1\n"
         f"{T + 6},pit.P1.disp_h,1,extra\n"
         f"{T + 7},pit.P1.disp_h,nan\n",
     )
     reader, ts, _, val = read_all(path)
-    assert ts.tolist() == [T, T + 7]
-    assert np.isnan(val[1])  # NaN is read; the analytics flag it, never alarm on it
+    assert ts.tolist() == [T, T + 3 - 8 * 3600, T + 7]
+    assert np.isnan(val[2])  # NaN is read; the analytics flag it, never alarm on it
     assert reader.stats.rejected == {
         "non_numeric_value": 2,
-        "bad_timestamp": 2,
+        "bad_timestamp": 1,
         "unknown_channel": 1,
         "malformed_row": 1,
     }
