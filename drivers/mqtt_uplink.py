@@ -113,7 +113,7 @@ class MqttUplink:
                     async for _ in client.messages:
                         pass
             except aiomqtt.MqttError as exc:
-                self._outage.failed(_reason(exc))
+                self._outage.failed(_reason(exc, tls=self._link.tls))
             except (ssl.SSLError, OSError) as exc:  # a bad CA file or client certificate
                 self._outage.failed(f"TLS set-up failed: {exc}")
             finally:
@@ -141,10 +141,17 @@ class MqttUplink:
         return Delivery()
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, tls: bool = False) -> str:
     text = str(exc) or type(exc).__name__
     if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
         return f"TLS handshake failed (never retried as plain text): {text}"
+    lowered = text.lower()
+    if tls and ("reset" in lowered or "eof" in lowered or "wrong version" in lowered):
+        # What a plain-MQTT listener does to a TLS hello: it hangs up.
+        return (
+            f"TLS handshake failed: the broker hung up ({text}); is this port a plain MQTT listener? "
+            "mqtts:// needs a TLS one (never retried as plain text)"
+        )
     if "not authori" in text.lower() or "bad user name or password" in text.lower():
         return f"refused by the broker: check username and password ({text})"
     return text

@@ -136,3 +136,18 @@ async def test_mqtt5_session_keeps_messages_for_the_platform(mosquitto: Mosquitt
     # mosquitto logs the protocol and clean-start flag: MQTT 5 ("p5"), session kept ("c0").
     log = (mosquitto.folder / "mosquitto.log").read_text()
     assert any("up-v5 (p5, c0" in line for line in log.splitlines()), log[-1000:]
+
+
+async def test_mqtts_to_a_plain_listener_says_so_and_sends_nothing(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    link = MqttLink.from_url(f"mqtts://127.0.0.1:{mosquitto.port}")  # the port speaks plain MQTT
+    async with MqttUplink(link, "smartsite/s1", CHANNELS, client_id="up-plain") as uplink:
+        assert not await uplink.wait_connected(3)
+    lines = [r.getMessage() for r in caplog.records if "MQTT uplink" in r.getMessage()]
+    assert len(lines) == 1, lines  # several attempts in 3 s, one line
+    assert "TLS handshake failed: the broker hung up" in lines[0]
+    assert "is this port a plain MQTT listener?" in lines[0]
+    log = (mosquitto.folder / "mosquitto.log").read_text(errors="replace")
+    assert "New client connected" not in log  # nothing was ever sent in plain text
