@@ -4,7 +4,7 @@ A private sensor broker and platform broker (mosquitto), VictoriaMetrics when in
 `smartsite run` as its own process. Ten devices publish 100 readings per round (``--rate``
 readings/s in all); one channel crosses its alarm limit every 2 s. Every ``--fault-every`` seconds
 the next fault on the list happens: the platform broker stops for a while, the TSDB stops, the
-gateway is SIGKILLed and started again, the sensor broker restarts. Every 10 s the gateway's RSS and
+gateway is SIGKILLed and started again. Every 10 s the gateway's RSS and
 open files are sampled. At the end: readings lost (acknowledged by the broker, not stored) and
 duplicated (stored or forwarded twice), RSS and open files first/last/max, alarm raises expected vs
 stored, all printed and with ``--json`` as one document.
@@ -109,7 +109,9 @@ async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, A
                 publishing = asyncio.create_task(load.run(duration))
                 start = time.monotonic()
                 next_fault = start + fault_every_s
-                plan = ["platform broker down", "TSDB down", "gateway SIGKILL", "sensor broker restart"]
+                # The sensor broker is not restarted: the load generator (tests.faults.harness) does
+                # not reconnect, and its stamps would jump on a new start.
+                plan = ["platform broker down", "TSDB down", "gateway SIGKILL"]
                 while time.monotonic() - start < duration:
                     await asyncio.sleep(SAMPLE_EVERY_S)
                     if gateway.proc is not None:
