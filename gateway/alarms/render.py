@@ -24,6 +24,8 @@ from typing import Any
 from drivers.notify.base import Rendered
 from gateway.alarms import wording
 from gateway.alarms.notice import Notice, NoticeKind
+from gateway.alarms.wording import is_number as _is_number
+from gateway.alarms.wording import number
 from gateway.models import iso_utc
 
 MARKDOWN_LIMITS = {"wecom": 4096, "dingtalk": 20000}
@@ -124,14 +126,6 @@ def words(language: str) -> _Words:
     return EN if language == "en" else ZH
 
 
-def number(value: float) -> str:
-    if not math.isfinite(value):
-        return str(value)
-    if value == 0 or abs(value) >= 0.01:
-        return f"{round(value, 3):g}"
-    return f"{value:.3g}"
-
-
 def _with_unit(value: Any, unit: str) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
@@ -176,10 +170,6 @@ def _grade_of(notice: Notice) -> int:
     if notice.kind in (NoticeKind.CLEARED, NoticeKind.CLOSED) or not grade:
         grade = alarm.get("max_grade") or grade
     return int(grade) if isinstance(grade, int | float) else 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _comparison(alarm: Mapping[str, Any], notice: Notice, language: str) -> str | None:

@@ -118,13 +118,13 @@ def number(value: float) -> str:
 
 
 def with_unit(value: Any, unit: str) -> str:
-    if not _is_number(value):
+    if not is_number(value):
         return "—"
     return f"{number(float(value))} {unit}".rstrip()
 
 
 def percent(ratio: Any) -> str:
-    return f"{round(float(ratio) * 100):d} %" if _is_number(ratio) else "—"
+    return f"{round(float(ratio) * 100):d} %" if is_number(ratio) else "—"
 
 
 UNITS_EN = (" s", " min", " h", " d")
@@ -145,7 +145,8 @@ def duration(seconds: float, language: str) -> str:
     return f"{number(round(seconds / 86400, 1))}{day}"
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -182,7 +183,7 @@ def describe(alarm: Mapping[str, Any], language: str = "en") -> str | None:
     detail = alarm.get("detail")
     detail = detail if isinstance(detail, Mapping) else {}
     kind = str(detail.get("kind") or "threshold")
-    grade = int(alarm.get("grade") or 0) if _is_number(alarm.get("grade")) else 0
+    grade = int(alarm.get("grade") or 0) if is_number(alarm.get("grade")) else 0
     cleared = grade == 0 or alarm.get("state") == "cleared"
     value, limit = alarm.get("value"), alarm.get("limit")
     unit = str(alarm.get("unit") or "")
@@ -270,12 +271,12 @@ def _grade_limit(grade: int, zh: bool) -> str:
 
 
 def _span(seconds: Any, zh: bool) -> str:
-    return duration(float(seconds), "zh" if zh else "en") if _is_number(seconds) else "—"
+    return duration(float(seconds), "zh" if zh else "en") if is_number(seconds) else "—"
 
 
 def _soon(seconds: Any, zh: bool) -> str:
     """Time left before a limit: whole minutes up to two hours (what a crew plans by), then hours."""
-    if _is_number(seconds) and 60 <= float(seconds) < 2 * 3600:
+    if is_number(seconds) and 60 <= float(seconds) < 2 * 3600:
         return f"{round(float(seconds) / 60):d}{(UNITS_ZH if zh else UNITS_EN)[1]}"
     return _span(seconds, zh)
 
@@ -283,10 +284,10 @@ def _soon(seconds: Any, zh: bool) -> str:
 def _threshold(
     detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
 ) -> str | None:
-    if not _is_number(value):
+    if not is_number(value):
         return None
     v = with_unit(value, unit)
-    if not _is_number(limit):
+    if not is_number(limit):
         return _say(zh, "value", v=v)
     lim = with_unit(limit, unit)
     if cleared:
@@ -298,7 +299,7 @@ def _threshold(
 def _rate(
     detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
 ) -> str | None:
-    if not _is_number(value):
+    if not is_number(value):
         return None
     v, lim = with_unit(value, unit), with_unit(limit, unit)
     if detail.get("sustained"):
@@ -326,7 +327,7 @@ def _crane(
     detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
 ) -> str | None:
     load = detail.get("load")
-    if not _is_number(load):
+    if not is_number(load):
         return _threshold(detail, grade, cleared, value, limit, unit, zh)
     text = _say(
         zh,
@@ -348,7 +349,7 @@ def _crane(
 def _wind(
     detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
 ) -> str | None:
-    if not _is_number(value):
+    if not is_number(value):
         return None
     judged = str(detail.get("judged") or "wind_2min")
     q = _QUANTITY.get(judged, (judged, judged))[1 if zh else 0]
@@ -413,7 +414,7 @@ def _time_to_limit(
 ) -> str | None:
     v, lim = with_unit(value, unit), with_unit(limit, unit)
     ttl: Any = detail.get("time_to_limit_s")
-    if cleared or not _is_number(ttl):
+    if cleared or not is_number(ttl):
         return _say(zh, "ttl_back", v=v, lim=lim)
     if float(ttl) <= 0:
         return _say(zh, "ttl_reached", v=v, lim=lim)
