@@ -49,9 +49,9 @@ import numpy.typing as npt
 
 from analytics.crane import LoadChart
 from analytics.table import F64
+from gateway.vocab.quality_bits import Quality
 
-# Quality bit, mirrored from gateway.models.Quality (analytics may not import the gateway).
-BAD = 0x10
+BAD = Quality.BAD
 
 Ended = Literal["set_down", "interrupted", "open"]
 
@@ -158,7 +158,7 @@ class CraneCycle:
 
 def _epoch_ms(ts: float) -> int:
     # Rounded to the microsecond first, as datetime.fromtimestamp does, then cut to the millisecond
-    # (as gateway.models.iso_utc prints): 1700000000.123 is 1700000000123, not ...122.
+    # (as gateway.vocab.iso_utc prints): 1700000000.123 is 1700000000123, not ...122.
     return round(ts * 1e6) // 1000
 
 

@@ -25,11 +25,11 @@ from analytics.rounds import occurrence_rank, time_then_channel_order, to_block
 from analytics.state import ChannelState
 from analytics.table import DETAIL_SLOTS, Block, Deriver, Judge, Screen, TableResult
 from analytics.thresholds import ThresholdSpec, ThresholdTable
+from gateway.vocab.quality_bits import Quality
 
-# Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
-BAD = 0x10
-BAD_VALUE = 0x20
-BAD_RANGE = 0x40
+BAD = Quality.BAD
+BAD_VALUE = Quality.BAD_VALUE
+BAD_RANGE = Quality.BAD_RANGE
 
 
 @dataclass(slots=True)

@@ -30,16 +30,16 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
 from analytics.table import F64, I8, IDX, Block, TableResult, result
+from gateway.vocab.quality_bits import Quality
 
-# Quality bits, mirrored from gateway.models.Quality (analytics may not import the gateway).
-BAD_COMM = 0x10  # the gateway's record of a poll the device did not answer
-BAD_VALUE = 0x20
-BAD_RANGE = 0x40
+BAD_COMM = Quality.BAD_COMM  # the gateway's record of a poll the device did not answer
+BAD_VALUE = Quality.BAD_VALUE
+BAD_RANGE = Quality.BAD_RANGE
 
 CHECKS = ("silent", "stuck", "out_of_range", "spike")
 SILENT, STUCK, OUT_OF_RANGE, SPIKE = range(4)
 
-# Fields of QualitySpec named as in gateway.config.rules.QualityRuleConfig, so the glue can pass
+# Fields of QualitySpec named as in gateway.config.rule_config.QualityRuleConfig, so the glue can pass
 # ``{name: getattr(config, name) for name in QUALITY_PARAMS}``.
 QUALITY_PARAMS = (
     "silent_s",

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.table import Block
+from gateway.vocab.quality_bits import Quality
 
 
 def time_then_channel_order(
@@ -46,7 +47,7 @@ def to_block(
     value: npt.NDArray[np.float64],
     quality: npt.NDArray[np.uint8],
     n_channels: int,
-    bad: int = 0x10,
+    bad: int = Quality.BAD,
     presorted: bool = False,
 ) -> Block:
     """Lay readings out as a Block: column c holds channel c's readings in time order.

@@ -7,7 +7,7 @@ every sample and with dense data once per slot (``window_s / slots`` seconds). J
 only: the results do not depend on how the stream is cut into blocks.
 
 Tables are built from plain specs, one per configured rule, with the same field names as the config
-models in ``gateway.config.rules`` (``per`` given in seconds, graded limits as (yellow, orange, red)
+models in ``gateway.config.rule_config`` (``per`` given in seconds, graded limits as (yellow, orange, red)
 tuples with NaN for unset). Grades use hysteresis as ``analytics.thresholds.graded`` does.
 """
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from api.auth import TokenTable
-from api.errors import install_error_handlers
+from api.error_answers import install_error_handlers
 from api.guard import RequestGuard
 from api.problems import PROBLEMS
 from api.routes import alarms, baselines, channels, devices, health, history, metrics

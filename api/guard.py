@@ -21,7 +21,7 @@ from fastapi import HTTPException
 from starlette.routing import Match
 
 from api.auth import ROLE_RANK, TokenTable
-from api.rate import CHANGE_BURST, CHANGES_PER_S, REFUSAL_BURST, REFUSALS_PER_S, RateLimit, retry_after
+from api.rate_limits import CHANGE_BURST, CHANGES_PER_S, REFUSAL_BURST, REFUSALS_PER_S, RateLimit, retry_after
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

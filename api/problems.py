@@ -1,7 +1,7 @@
 """The error answers every operation may give, as the OpenAPI schema documents them.
 
 Each is ``{"detail": ...}``: a sentence, or for a request that fails validation a list of
-``{loc, msg, type}`` (``api.errors``). Declared once here and attached to every router, so the
+``{loc, msg, type}`` (``api.error_answers``). Declared once here and attached to every router, so the
 published schema and the answers agree (checked by schemathesis in the tests).
 """
 

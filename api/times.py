@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from gateway.models import iso_utc
+from gateway.vocab import iso_utc
 
 TIME_KEYS = frozenset({"ts", "since", "until", "deadline"})
 TIME_SUFFIXES = ("_ts", "_at", "_since")

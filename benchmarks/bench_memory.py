@@ -1,4 +1,4 @@
-"""Benchmark figure 'memory': the core against the plain baseline (see gateway/bench).
+"""Benchmark figure 'memory': the core against the plain baseline (see smartsite/bench).
 
 Run: .venv/bin/python benchmarks/bench_memory.py [--quick] [--json]
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.bench import run_bench
+from smartsite.bench import run_bench
 
 if __name__ == "__main__":
     args = sys.argv[1:]

@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/bench_modbus.py [--quick] [--json] [--poller hu
      [--registers N] [--turnaround-ms T] [--baud B]
 
 The bus is a pty pair joined by simulators/serial_relay.py (10 bit-times per byte) with
-simulators/modbus_slaves.py serving the slaves; see gateway/bench/modbus.py for what is measured.
+simulators/modbus_slaves.py serving the slaves; see smartsite/bench/modbus_bus.py for what is measured.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import sys
 from dataclasses import replace
 from typing import Any
 
-from gateway.bench.figures import Sizes
-from gateway.bench.modbus import BusBench, modbus_dead_slave, modbus_throughput
+from smartsite.bench.figures import Sizes
+from smartsite.bench.modbus_bus import BusBench, modbus_dead_slave, modbus_throughput
 
 
 def main(argv: list[str]) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.bench import run_bench
+from smartsite.bench import run_bench
 
 if __name__ == "__main__":
     args = sys.argv[1:]

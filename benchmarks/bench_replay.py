@@ -1,4 +1,4 @@
-"""Benchmark figure 'replay': the core against the plain baseline (see gateway/bench).
+"""Benchmark figure 'replay': the core against the plain baseline (see smartsite/bench).
 
 Run: .venv/bin/python benchmarks/bench_replay.py [--quick] [--json]
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from gateway.bench import run_bench
+from smartsite.bench import run_bench
 
 if __name__ == "__main__":
     args = sys.argv[1:]

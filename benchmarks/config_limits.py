@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CURRENT = """
 import resource, sys, time
 from gateway.config.loader import load_config
-from gateway.errors import ConfigError
+from gateway.vocab import ConfigError
 start = time.perf_counter()
 try:
     load_config(sys.argv[1]); outcome = "ok"

@@ -21,7 +21,7 @@ import numpy as np
 from influxdb_client import Point, WritePrecision
 
 from drivers.line_protocol import ReadingEncoder, epoch_ms
-from gateway.models import ChannelMeta
+from gateway.vocab import ChannelMeta
 
 
 def main(argv: list[str]) -> int:

@@ -54,7 +54,7 @@ from drivers.sqlite_store import SqliteStore
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.forward.store_writer import StoreWriter
-from gateway.models import ReadingBatch, SinkBatch
+from gateway.vocab import ReadingBatch, SinkBatch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' server helpers
 from tests.support import Mosquitto, free_port
@@ -739,7 +739,7 @@ async def first_telemetry(folder: Path, site: str, backlog: int) -> tuple[float,
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "smartsite.cli",
                 "run",
                 "--config",
                 str(config),

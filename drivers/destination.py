@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
-from gateway.models import Delivery, ForwardChunk
+from gateway.vocab import Delivery, ForwardChunk
 
 
 class Destination(Protocol):

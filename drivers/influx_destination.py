@@ -52,8 +52,14 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
 from drivers.line_protocol import Encoded, ReadingEncoder, check_extra_tags, encode_cycles, encode_events
-from gateway.errors import DestinationBusyError, RetryableSinkError
-from gateway.models import ChannelMeta, Delivery, ForwardChunk, RecordKind
+from gateway.vocab import (
+    ChannelMeta,
+    Delivery,
+    DestinationBusyError,
+    ForwardChunk,
+    RecordKind,
+    RetryableSinkError,
+)
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from gateway.models import ChannelMeta
+from gateway.vocab import ChannelMeta
 
 READING = "reading"
 ALARM_EVENT = "alarm_event"

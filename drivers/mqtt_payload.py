@@ -14,7 +14,7 @@ from typing import Any
 from jsonpath_ng import parse as jsonpath_parse
 
 from drivers.device_time import IMPLAUSIBLE_TS, TimePolicy, epoch_seconds, judge_stamp, plausible
-from gateway.models import Quality
+from gateway.vocab import Quality
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 

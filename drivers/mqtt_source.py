@@ -18,7 +18,7 @@ from drivers.device_time import TIME_REASONS
 from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.outage import Backoff, OutageLog
-from gateway.models import ReadingBatch
+from gateway.vocab import ReadingBatch
 
 log = logging.getLogger(__name__)
 

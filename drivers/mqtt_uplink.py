@@ -24,8 +24,7 @@ import aiomqtt
 from drivers.mqtt_link import MqttLink
 from drivers.outage import Backoff, OutageLog
 from drivers.telemetry_json import encode_readings
-from gateway.errors import RetryableSinkError
-from gateway.models import ChannelMeta, Delivery, ForwardChunk, RecordKind
+from gateway.vocab import ChannelMeta, Delivery, ForwardChunk, RecordKind, RetryableSinkError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from drivers.sqlite_file import SqliteFile
-from gateway.errors import RetryableSinkError
+from gateway.vocab import RetryableSinkError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Protocol, Self
 
-from gateway.models import SinkBatch
+from gateway.vocab import SinkBatch
 
 
 class Sink(Protocol):

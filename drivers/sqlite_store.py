@@ -26,8 +26,7 @@ from drivers.sqlite_file import SqliteFile
 from drivers.store_history import HistoryResult, channel_history
 from drivers.store_retention import Retention, RetentionReport, enforce_retention
 from drivers.store_schema import last_seq, migrate
-from gateway.errors import RetryableSinkError
-from gateway.models import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, SinkBatch
+from gateway.vocab import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, RetryableSinkError, SinkBatch
 
 log = logging.getLogger(__name__)
 

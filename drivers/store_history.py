@@ -20,8 +20,7 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
-from gateway.errors import GatewayError
-from gateway.models import Quality
+from gateway.vocab import GatewayError, Quality
 
 DEFAULT_MAX_POINTS = 5000
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-GOOD_BELOW = 0x10  # Quality.BAD: flags from this bit on make a reading unusable
+from gateway.vocab import Quality
+
+GOOD_BELOW = Quality.BAD  # flags from this bit on make a reading unusable
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from drivers.store_schema import last_seq
-from gateway.models import RecordKind
+from gateway.vocab import RecordKind
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gateway.models import ChannelMeta, ForwardChunk
+from gateway.vocab import ChannelMeta, ForwardChunk
 
 
 def encode_readings(chunk: ForwardChunk, channels: Sequence[ChannelMeta]) -> bytes:

@@ -23,10 +23,9 @@ import numpy.typing as npt
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
-from gateway.alarm_book import AlarmBook
-from gateway.errors import RetryableSinkError, SinkRejectedError
-from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
-from gateway.sink_queue import SinkQueue
+from gateway.alarms.book import AlarmBook
+from gateway.forward.sink_queue import SinkQueue
+from gateway.vocab import AlarmEvent, ReadingBatch, RetryableSinkError, SinkBatch, SinkRejectedError
 
 log = logging.getLogger(__name__)
 _quiet_log = logging.getLogger(f"{__name__}.quiet")
@@ -90,7 +89,7 @@ class SinkWorker:
 
     def offer(self, batch: SinkBatch) -> None:
         # When full, the oldest batch of readings alone goes, never one with an alarm event or a
-        # cycle, and never the newest: live data matters most (gateway.sink_queue).
+        # cycle, and never the newest: live data matters most (gateway.forward.sink_queue).
         if self.queue.offer(batch):
             self.health.dropped_batches = self.queue.dropped
             if not self._overflowing:
@@ -174,7 +173,7 @@ class Pipeline:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
 
         ``receipt`` is called once the batch is durably stored (or at once without a store).
-        ``live``: from the live path that runs while the store fails (``gateway.store_failover``):
+        ``live``: from the live path that runs while the store fails (``gateway.storage.failover``):
         judged only; the broker still holds these messages for the store's own session, whose
         copies are then stored without being judged twice.
         """

@@ -26,25 +26,25 @@ from drivers.alarm_store import AlarmStore
 from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
 from drivers.store_history import HistoryResult, NoStoreError
+from gateway.alarms.chatter_health import chattering_health
+from gateway.alarms.clock_notice import ClockNotices, clock_channel
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.pushes import Pushes
-from gateway.baselines import Baselines
-from gateway.chatter_health import chattering_health
-from gateway.clock_notice import ClockNotices, clock_channel
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.modbus_build import build_modbus_hubs
-from gateway.models import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
 from gateway.pipeline import Pipeline
-from gateway.reserve import Reserve
-from gateway.resume import Resumed, resume
+from gateway.process.supervisor import TaskHealth, supervised
 from gateway.site import Site
-from gateway.store_failover import CHANNEL as FAILOVER_CHANNEL
-from gateway.store_failover import LiveSource, StoreFailover
-from gateway.store_paths import alarm_store_path
-from gateway.supervisor import TaskHealth, supervised
+from gateway.state.baseline_keeping import Baselines
+from gateway.state.resume import Resumed, resume
+from gateway.storage.failover import CHANNEL as FAILOVER_CHANNEL
+from gateway.storage.failover import LiveSource, StoreFailover
+from gateway.storage.paths import alarm_store_path
+from gateway.storage.reserve import Reserve
+from gateway.vocab import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class Runtime:
         return sources
 
     def _build_failover(self) -> StoreFailover | None:
-        """Alarms go on while the local store cannot write (``gateway.store_failover``)."""
+        """Alarms go on while the local store cannot write (``gateway.storage.failover``)."""
         if self.forwarding is None:
             return None
         reserve = Reserve(alarm_store_path(self.config, self.base_dir).with_suffix(".reserve"))
@@ -265,7 +265,7 @@ class Runtime:
 
     async def resume(self) -> Resumed:
         """Before the first live reading (stores and desk open): baselines, windows and active
-        alarms as they were before the restart (``gateway.resume``)."""
+        alarms as they were before the restart (``gateway.state.resume``)."""
         self.resumed = await resume(self.site, self.engine, self.book, self.desk, self.baselines, self.store)
         await self.baselines.flush()
         return self.resumed

@@ -7,11 +7,11 @@ from analytics.crane_cycles import CycleDetector
 from drivers import DeviceBinding
 from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import PayloadLayout
-from gateway.alarm_book import AlarmBook
+from gateway.alarms.book import AlarmBook
 from gateway.alarms.wording import Facts
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
-from gateway.crane_cycles import cycle_detector
 from gateway.rules import Binding, RuleBook
+from gateway.rules.cycles import cycle_detector
 
 
 class Site:

@@ -20,7 +20,7 @@ and ``cable_cut`` stop the unit answering (:meth:`SlaveBus.silence`) and ``crc``
 with a serial relay, noise on the line (bytes flipped, so the master sees CRC errors); over TCP,
 :meth:`SlaveBus.noise` when the bus has it, else an exception answer, which the gateway marks bad the
 same way. A frame without a fault restores the unit. When a Modbus device is played over MQTT
-(``evaluate`` does so, see :mod:`gateway.evaluate`), ``silent``/``cable_cut`` publish nothing, as a
+(``evaluate`` does so, see :mod:`smartsite.evaluate`), ``silent``/``cable_cut`` publish nothing, as a
 dead slave yields no usable reading, and ``crc`` publishes the values as ``null``: readings that
 arrive but are unusable.
 

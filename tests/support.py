@@ -118,4 +118,4 @@ def project_root() -> Path:
 
 def smartsite_command() -> list[str]:
     """The ``smartsite`` command, run by the interpreter that runs the tests."""
-    return [sys.executable, "-m", "gateway.cli"]
+    return [sys.executable, "-m", "smartsite.cli"]

@@ -12,7 +12,7 @@ from api.deps import RuntimeDep
 from api.times import iso_times
 from api.validated import FilterTime, SiteTime, epoch_s
 from gateway.alarms.shelving import DurationError
-from gateway.errors import AlarmConflictError, AlarmNotFoundError
+from gateway.vocab import AlarmConflictError, AlarmNotFoundError
 
 router = APIRouter(tags=["alarms"])
 

@@ -19,7 +19,7 @@ from drivers.store_history import (
     TooManyBucketsError,
     UnknownChannelError,
 )
-from gateway.models import Quality, iso_utc
+from gateway.vocab import Quality, iso_utc
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from drivers.modbus.decode import decode_bit, decode_registers, encode_value, raw_bytes
 from drivers.modbus.hub import DeviceCounters, ModbusHub
-from drivers.modbus.plan import ReadRequest, plan_requests
+from drivers.modbus.read_plan import ReadRequest, plan_requests
 from drivers.modbus.spec import REGISTER_COUNT, BusSpec, DeviceSpec, RegisterSpec
 
 __all__ = [

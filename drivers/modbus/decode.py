@@ -11,7 +11,7 @@ import struct
 from collections.abc import Sequence
 
 from drivers.modbus.spec import REGISTER_COUNT, RegisterSpec
-from gateway.models import Quality
+from gateway.vocab import Quality
 
 _FORMAT = {
     "int16": ">h",

@@ -26,10 +26,10 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from drivers.modbus.decode import decode_bit, decode_registers
-from drivers.modbus.plan import ReadRequest, plan_requests
+from drivers.modbus.read_plan import ReadRequest, plan_requests
 from drivers.modbus.spec import BIT_FUNCTIONS, BusSpec, DeviceSpec
 from drivers.outage import Backoff, OutageLog
-from gateway.models import Quality, ReadingBatch
+from gateway.vocab import Quality, ReadingBatch
 
 log = logging.getLogger(__name__)
 

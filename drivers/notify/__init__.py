@@ -4,7 +4,7 @@ Each takes plain parameters (URLs, secrets already read from the environment by 
 follows the ``Channel`` contract in ``base``.
 """
 
-from drivers.notify.base import CHANNEL_TYPES, Channel, Rendered
+from drivers.notify.contract import CHANNEL_TYPES, Channel, Rendered
 from drivers.notify.dingtalk import DingTalkChannel, dingtalk_sign
 from drivers.notify.email import EmailChannel
 from drivers.notify.factory import channel_for

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import httpx
 
-from gateway.errors import RetryableSinkError, SinkRejectedError
+from gateway.vocab import RetryableSinkError, SinkRejectedError
 
 MAX_REDIRECTS = 3
 USER_AGENT = "smartsite-gateway"

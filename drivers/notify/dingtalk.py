@@ -16,7 +16,7 @@ from collections.abc import Callable
 from urllib.parse import quote_plus, urlencode
 
 from drivers.notify._http import HttpChannel, json_bytes
-from drivers.notify.base import Rendered
+from drivers.notify.contract import Rendered
 
 BASE_URL = "https://oapi.dingtalk.com/robot/send"
 MARKDOWN_MAX_BYTES = 20000

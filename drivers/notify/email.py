@@ -18,8 +18,8 @@ from typing import Self
 
 import aiosmtplib
 
-from drivers.notify.base import Rendered
-from gateway.errors import RetryableSinkError, SinkRejectedError
+from drivers.notify.contract import Rendered
+from gateway.vocab import RetryableSinkError, SinkRejectedError
 
 
 def is_loopback(host: str) -> bool:

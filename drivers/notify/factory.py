@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.notify.base import CHANNEL_TYPES, Channel
+from drivers.notify.contract import CHANNEL_TYPES, Channel
 from drivers.notify.dingtalk import DingTalkChannel
 from drivers.notify.email import EmailChannel
 from drivers.notify.mqtt import MqttNoticeChannel

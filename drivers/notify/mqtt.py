@@ -16,8 +16,8 @@ from typing import Self
 import aiomqtt
 
 from drivers.mqtt_link import MqttLink
-from drivers.notify.base import Rendered
-from gateway.errors import RetryableSinkError
+from drivers.notify.contract import Rendered
+from gateway.vocab import RetryableSinkError
 
 
 class MqttNoticeChannel:

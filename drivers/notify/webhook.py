@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 
 from drivers.notify._http import HttpChannel, json_bytes
-from drivers.notify.base import Rendered
+from drivers.notify.contract import Rendered
 
 
 class WebhookChannel(HttpChannel):

@@ -6,7 +6,7 @@ import ssl
 from urllib.parse import urlencode
 
 from drivers.notify._http import HttpChannel, json_bytes
-from drivers.notify.base import Rendered
+from drivers.notify.contract import Rendered
 
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 MARKDOWN_MAX_BYTES = 4096

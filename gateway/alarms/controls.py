@@ -21,12 +21,11 @@ from gateway.alarms.maintenance import (
 )
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.record import AlarmRecord, Status
-from gateway.errors import AlarmConflictError
-from gateway.models import AlarmEvent, AlarmState, new_event_id
+from gateway.vocab import AlarmConflictError, AlarmEvent, AlarmState, new_event_id
 
 if TYPE_CHECKING:
     from drivers.alarm_store import AlarmStore
-    from gateway.config.alarms import AlarmsConfig
+    from gateway.config.alarm_handling import AlarmsConfig
 
 SYSTEM = "system"
 

@@ -23,9 +23,8 @@ from gateway.alarms.controls import entry as _entry
 from gateway.alarms.maintenance import MaintenanceBook
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.record import AlarmRecord, Status
-from gateway.config.alarms import AlarmsConfig
-from gateway.errors import AlarmConflictError, AlarmNotFoundError
-from gateway.models import AlarmEvent, AlarmState, SinkBatch
+from gateway.config.alarm_handling import AlarmsConfig
+from gateway.vocab import AlarmConflictError, AlarmEvent, AlarmNotFoundError, AlarmState, SinkBatch
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.notify.base import Rendered
+from drivers.notify.contract import Rendered
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.render import MARKDOWN_TYPES, render, words
-from gateway.config.alarms import FloodConfig
+from gateway.config.alarm_handling import FloodConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.models import AlarmEvent, AlarmState, iso_utc
+from gateway.vocab import AlarmEvent, AlarmState, iso_utc
 
 
 class UnknownDeviceError(LookupError):

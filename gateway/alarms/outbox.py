@@ -36,7 +36,7 @@ from typing import Protocol
 from drivers.outage import Backoff, OutageLog
 from drivers.outbox_store import Backlog, OutboxEntry, OutboxStore, PendingNotice
 from gateway.alarms.notice import Notice
-from gateway.errors import RetryableSinkError, SinkRejectedError
+from gateway.vocab import RetryableSinkError, SinkRejectedError
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ from pathlib import Path
 from types import TracebackType
 
 from drivers.mqtt_link import MqttLink
-from drivers.notify.base import Channel
+from drivers.notify.contract import Channel
 from drivers.outbox_store import OutboxStore
-from gateway.alarms.channels import build_channel, language_of, pages_for
 from gateway.alarms.flood import FloodWatch
 from gateway.alarms.notice import Notice
 from gateway.alarms.outbox import Outbox, ReceiverStats
-from gateway.config.alarms import AlarmsConfig, ReceiverConfig
-from gateway.errors import SinkRejectedError
+from gateway.alarms.receivers import build_channel, language_of, pages_for
+from gateway.config.alarm_handling import AlarmsConfig, ReceiverConfig
+from gateway.vocab import SinkRejectedError
 
 
 class ChannelSender:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.models import iso_utc
+from gateway.vocab import iso_utc
 
 
 class Status:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from drivers.notify.base import Rendered
+from drivers.notify.contract import Rendered
 from gateway.alarms import wording
 from gateway.alarms.notice import Notice, NoticeKind
 from gateway.alarms.wording import is_number as _is_number
 from gateway.alarms.wording import number
-from gateway.models import iso_utc
+from gateway.vocab import iso_utc
 
 MARKDOWN_LIMITS = {"wecom": 4096, "dingtalk": 20000}
 MARKDOWN_TYPES = ("wecom", "dingtalk")

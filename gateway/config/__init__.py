@@ -1,6 +1,6 @@
 """The site configuration: models, loading with line numbers, checks for meaning."""
 
-from gateway.config.channels import ChannelEntry, match_channels, site_channels
+from gateway.config.channel_ids import ChannelEntry, match_channels, site_channels
 from gateway.config.loader import load_config, parse_config
 from gateway.config.models import (
     ApiConfig,
@@ -12,7 +12,7 @@ from gateway.config.models import (
     SiteInfo,
     TokenConfig,
 )
-from gateway.config.rules import (
+from gateway.config.rule_config import (
     PER_SECONDS,
     AccelerationRuleConfig,
     CombinedRuleConfig,
@@ -36,7 +36,7 @@ from gateway.config.sinks import (
     SinkConfig,
     SqliteSinkConfig,
 )
-from gateway.errors import ConfigError
+from gateway.vocab import ConfigError
 
 __all__ = [
     "PER_SECONDS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from gateway.config.base import Strict
+from gateway.config.strict import Strict
 
 
 class ChannelConfig(Strict):

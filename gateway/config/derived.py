@@ -6,9 +6,9 @@ it comes from, so rules, the API and the stores treat both alike.
 
 from __future__ import annotations
 
-from gateway.config.channels import ChannelEntry
+from gateway.config.channel_ids import ChannelEntry
 from gateway.config.models import ChannelConfig, SiteConfig
-from gateway.config.rules import CraneRuleConfig, WindRuleConfig
+from gateway.config.rule_config import CraneRuleConfig, WindRuleConfig
 
 WIND_OUTPUTS = {
     "wind_3s": "m/s",

@@ -19,7 +19,7 @@ from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
 from gateway.config.salvage import meaning_despite
 from gateway.config.suggest import allowed_keys, did_you_mean
-from gateway.errors import ConfigError
+from gateway.vocab import ConfigError
 
 # A 2,000-channel site file is about 300 KB. The bounds keep a pathological file (tens of thousands
 # of tiny lists) from costing minutes and gigabytes before it is refused.

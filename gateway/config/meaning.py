@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from gateway.config.channels import ChannelEntry, match_channels, site_channels
+from gateway.config.channel_ids import ChannelEntry, match_channels, site_channels
 from gateway.config.derived import derived_channels
 from gateway.config.meaning_modbus import check_modbus
 from gateway.config.meaning_quality import check_quality_rule
@@ -16,7 +16,7 @@ from gateway.config.meaning_site_rules import check_site_rule
 from gateway.config.meaning_trend import check_trend_rule
 from gateway.config.models import MqttDeviceConfig, SiteConfig
 from gateway.config.problem import KeyPath, Problem
-from gateway.config.rules import (
+from gateway.config.rule_config import (
     CraneRuleConfig,
     CumulativeRuleConfig,
     QualityRuleConfig,

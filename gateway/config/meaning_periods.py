@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gateway.config.channels import match_channels, site_channels
+from gateway.config.channel_ids import match_channels, site_channels
 from gateway.config.derived import derived_channels, device_of
 from gateway.config.modbus import ModbusDeviceConfig
 from gateway.config.models import MqttDeviceConfig, SiteConfig
 from gateway.config.problem import KeyPath, Problem
-from gateway.config.rules import (
+from gateway.config.rule_config import (
     AccelerationRuleConfig,
     CraneRuleConfig,
     FailureForecastRuleConfig,

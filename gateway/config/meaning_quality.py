@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-from gateway.config.channels import site_channels
+from gateway.config.channel_ids import site_channels
 from gateway.config.meaning_periods import rules_with_channels
 from gateway.config.modbus import ModbusDeviceConfig
 from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
-from gateway.config.rules import QualityRuleConfig
+from gateway.config.rule_config import QualityRuleConfig
 
 # The spike screen (analytics.quality.SpikeScreen, its scale floored by a long-run deviation) calls
 # this share of Gaussian noise a spike (200 000 samples): k=3 W=15 0.3 %, k=4 W=15 0.01 %, k=6 W=5

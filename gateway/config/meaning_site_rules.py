@@ -11,9 +11,9 @@ import itertools
 from collections.abc import Sequence
 
 from analytics.wind import level_floor
-from gateway.config.channels import match_channels
+from gateway.config.channel_ids import match_channels
 from gateway.config.problem import KeyPath, Problem
-from gateway.config.rules import CombinedRuleConfig, CraneRuleConfig, WindRuleConfig
+from gateway.config.rule_config import CombinedRuleConfig, CraneRuleConfig, WindRuleConfig
 
 WIND_SOURCE = "wind_speed"
 WIND_DERIVED = ("wind_3s", "wind_2min", "wind_10min", "gust", "wind_level")

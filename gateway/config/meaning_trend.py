@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 
 from gateway.config.problem import KeyPath, Problem
-from gateway.config.rules import (
+from gateway.config.rule_config import (
     PER_SECONDS,
     AccelerationRuleConfig,
     FailureForecastRuleConfig,

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from gateway.config.base import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.profiles import PROFILES, apply_profile, unknown_profile
+from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 
 RegisterFunction = Literal["holding", "input", "coil", "discrete"]
 RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64", "bool"]

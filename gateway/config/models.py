@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from gateway.config.alarms import AlarmsConfig
-from gateway.config.base import DEVICE_ID_PATTERN, ID_PATTERN, Strict
+from gateway.config.alarm_handling import AlarmsConfig
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
-from gateway.config.rules import RuleConfig
+from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
+from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
 
 
 class SiteInfo(Strict):

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gateway.config.base import ID_PATTERN, Positive, Strict
+from gateway.config.strict import ID_PATTERN, Positive, Strict
 
 
 class RetentionConfig(Strict):

@@ -25,8 +25,8 @@ from gateway.config import (
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
 from gateway.forward.store_writer import StoreWriter
-from gateway.models import ChannelMeta
-from gateway.store_paths import DEFAULT_READING_STORE, reading_store_path
+from gateway.storage.paths import DEFAULT_READING_STORE, reading_store_path
+from gateway.vocab import ChannelMeta
 
 log = logging.getLogger(__name__)
 

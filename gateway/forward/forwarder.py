@@ -22,11 +22,16 @@ from typing import Protocol
 from drivers import Backoff, OutageLog
 from drivers.destination import Destination
 from drivers.sqlite_store import Pending
-from gateway.errors import DestinationBusyError, RetryableSinkError, SinkRejectedError
 from gateway.forward.merge import take_merged
-from gateway.forward.rate import TokenBucket
 from gateway.forward.stats import ForwardStats
-from gateway.models import ForwardChunk, RecordKind
+from gateway.forward.token_bucket import TokenBucket
+from gateway.vocab import (
+    DestinationBusyError,
+    ForwardChunk,
+    RecordKind,
+    RetryableSinkError,
+    SinkRejectedError,
+)
 
 log = logging.getLogger(__name__)
 

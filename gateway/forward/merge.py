@@ -7,7 +7,7 @@ from collections import deque
 
 import numpy as np
 
-from gateway.models import ForwardChunk, RecordKind
+from gateway.vocab import ForwardChunk, RecordKind
 
 MAX_READINGS = 2000  # per message: one telemetry message or one InfluxDB request
 MAX_DOCUMENTS = 200  # alarm events or cycles per send (each is its own MQTT message anyway)

@@ -23,10 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from drivers import Backoff, OutageLog, SqliteStore
-from gateway.errors import RetryableSinkError
 from gateway.forward.forwarder import Forwarder
-from gateway.models import ForwardChunk, ReadingBatch, SinkBatch
 from gateway.pipeline import SinkHealth
+from gateway.vocab import ForwardChunk, ReadingBatch, RetryableSinkError, SinkBatch
 
 log = logging.getLogger(__name__)
 

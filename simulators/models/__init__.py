@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.models.base import Model, Params, TimedEvent, device_rng, quantise
-from simulators.models.crane import DEFAULT_CHART, Crane, CraneParams, IdleParams, OverloadParams
+from simulators.models.anemometer import Anemometer, AnemometerParams, GustFrontParams
+from simulators.models.device_model import Model, Params, TimedEvent, device_rng, quantise
 from simulators.models.faults import (
     DATA_FAULTS,
     LINE_FAULTS,
@@ -23,7 +23,7 @@ from simulators.models.faults import (
 )
 from simulators.models.formwork import FormworkParams, FormworkPoint, PourParams, PrecursorParams
 from simulators.models.pit import ExcavationParams, PitParams, PitPoint, RainParams
-from simulators.models.wind import Anemometer, AnemometerParams, GustFrontParams
+from simulators.models.tower_crane import DEFAULT_CHART, Crane, CraneParams, IdleParams, OverloadParams
 
 
 @dataclass(frozen=True, slots=True)

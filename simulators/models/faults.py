@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from simulators.models.base import Params, TimedEvent
+from simulators.models.device_model import Params, TimedEvent
 
 DATA_FAULTS = ("spike", "stuck", "drift", "dropout")
 LINE_FAULTS = ("crc", "silent", "cable_cut", "offline")

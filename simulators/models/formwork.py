@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from simulators.models.base import (
+from simulators.models.device_model import (
     Params,
     TimedEvent,
     events_of,

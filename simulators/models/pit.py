@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from simulators.models.base import Params, TimedEvent, events_of, inverse_velocity_creep, quantise
+from simulators.models.device_model import Params, TimedEvent, events_of, inverse_velocity_creep, quantise
 
 DAY_S = 86400.0
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from analytics.crane import LoadChart
 from analytics.crane_cycles import CraneCycle, CycleDetector, CycleSpec, Ended
-from gateway.models import iso_utc
+from gateway.vocab import iso_utc
 from simulators.models import DEFAULT_CHART, Crane, CraneParams, device_rng
 from simulators.scenario import OverloadEvent
 

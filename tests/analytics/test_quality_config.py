@@ -8,7 +8,7 @@ import numpy as np
 
 from analytics.quality import QUALITY_PARAMS, QualitySpec, QualityTable
 from gateway.config.meaning_quality import check_quality_rule
-from gateway.config.rules import QualityRuleConfig
+from gateway.config.rule_config import QualityRuleConfig
 
 BASE = ("rules", 0)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.config.meaning_trend import check_trend_rule
-from gateway.config.rules import (
+from gateway.config.rule_config import (
     AccelerationRuleConfig,
     FailureForecastRuleConfig,
     RateRuleConfig,

@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from gateway.config.meaning_site_rules import check_site_rule, derived_channels
-from gateway.config.rules import CombinedRuleConfig, CraneRuleConfig, ThresholdRuleConfig, WindRuleConfig
+from gateway.config.rule_config import (
+    CombinedRuleConfig,
+    CraneRuleConfig,
+    ThresholdRuleConfig,
+    WindRuleConfig,
+)
 
 CHANNELS = ["anemo1.wind_speed", "crane1.load", "crane1.radius", "crane2.load", "pit.P1.disp_h"]
 BASE = ("rules", 3)

@@ -10,8 +10,8 @@ import pytest
 
 from api import create_app
 from gateway.config import parse_config
-from gateway.models import ReadingBatch, SinkBatch
 from gateway.runtime import Runtime
+from gateway.vocab import ReadingBatch, SinkBatch
 
 SITE = """
 site: {id: s1}

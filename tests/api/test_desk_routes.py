@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from api.times import is_time_key, iso_times
-from gateway.models import ReadingBatch
 from gateway.runtime import Runtime
+from gateway.vocab import ReadingBatch
 from tests.api.test_api import SUPERVISOR, VIEWER, client_for, feed, make_runtime
 
 

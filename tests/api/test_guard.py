@@ -15,8 +15,8 @@ from api.connections import GuardedH11Protocol
 from api.guard import MAX_BODY_BYTES, strict_json_problem
 from api.server import ApiServer, bind_socket
 from gateway.config import parse_config
-from gateway.models import ReadingBatch, SinkBatch
 from gateway.runtime import Runtime
+from gateway.vocab import ReadingBatch, SinkBatch
 
 SITE = """
 site: {id: s1}

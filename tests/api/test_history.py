@@ -14,8 +14,8 @@ import pytest
 
 from api import create_app
 from gateway.config import parse_config
-from gateway.models import Quality, iso_utc
 from gateway.runtime import Runtime
+from gateway.vocab import Quality, iso_utc
 from tests.api.fake_runtime import SITE, FakeRuntime, Row, make_store
 
 T0 = 1_699_999_200.0  # a whole hour (2023-11-14T22:00:00Z)

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api import create_app
 from api.routes.metrics import GatewayCollector
 from gateway.forward.stats import ForwardStats
-from gateway.models import ReadingBatch, SinkBatch
-from gateway.supervisor import TaskHealth
+from gateway.process.supervisor import TaskHealth
+from gateway.vocab import ReadingBatch, SinkBatch
 from tests.api.fake_runtime import FakeRuntime
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

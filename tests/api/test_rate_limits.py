@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-import api.rate
+import api.rate_limits
 from api import create_app
-from api.rate import CHANGE_BURST, REFUSAL_BURST, RateLimit
+from api.rate_limits import CHANGE_BURST, REFUSAL_BURST, RateLimit
 from gateway.config import parse_config
-from gateway.models import ReadingBatch, SinkBatch
 from gateway.runtime import Runtime
+from gateway.vocab import ReadingBatch, SinkBatch
 
 SITE = """
 site: {id: s1}
@@ -38,7 +38,7 @@ Client = tuple[httpx.AsyncClient, str]
 
 @pytest.fixture
 async def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Client]:
-    monkeypatch.setattr(api.rate, "monotonic", lambda: 1000.0)  # the limits' time stands still
+    monkeypatch.setattr(api.rate_limits, "monotonic", lambda: 1000.0)  # the limits' time stands still
     monkeypatch.setenv("R_SUP_A", "token-a")
     monkeypatch.setenv("R_SUP_B", "token-b")
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path)

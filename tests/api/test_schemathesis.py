@@ -16,8 +16,8 @@ from schemathesis.checks import positive_data_acceptance
 
 from api import create_app
 from gateway.config import parse_config
-from gateway.models import ReadingBatch, SinkBatch
 from gateway.runtime import Runtime
+from gateway.vocab import ReadingBatch, SinkBatch
 
 SITE = """
 site: {id: s1}

@@ -23,7 +23,7 @@ from drivers.device_time import (
 from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.mqtt_source import MqttSource
-from gateway.models import Quality
+from gateway.vocab import Quality
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
 NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z, the gateway's clock

@@ -15,7 +15,7 @@ from drivers.mqtt_payload import (
     decode_payload,
     parse_timestamp,
 )
-from gateway.models import Quality
+from gateway.vocab import Quality
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")

@@ -6,7 +6,7 @@ import json
 from datetime import UTC
 
 from drivers.mqtt_payload import Decoded, DeviceBinding, PayloadLayout, decode_payload
-from gateway.models import Quality
+from gateway.vocab import Quality
 
 BINDING = DeviceBinding(
     "dtu", {"ws": 0, "wd": 1}, PayloadLayout({"ws": "$.w.s", "wd": "$.w.d"}, ts="$.t", readings="$.rows[*]")

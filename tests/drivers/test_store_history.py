@@ -23,8 +23,7 @@ from drivers.store_history import (
     bucket_count,
     channel_history,
 )
-from gateway.errors import GatewayError
-from gateway.models import Quality
+from gateway.vocab import GatewayError, Quality
 from tests.api.fake_runtime import Row, make_store
 
 T0 = 1_699_999_200.0  # a whole hour, so buckets of up to 1 h start at T0

@@ -22,7 +22,7 @@ import aiomqtt
 import pytest
 
 from gateway.config import parse_config
-from gateway.store_failover import CHANNEL, RULE
+from gateway.storage.failover import CHANNEL, RULE
 from tests.integration.site_helpers import running
 from tests.support import Mosquitto, eventually, free_port
 

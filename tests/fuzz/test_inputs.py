@@ -24,8 +24,8 @@ from analytics.channel_index import ChannelIndex
 from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import DeviceBinding, PayloadLayout, decode_payload
 from gateway.config import parse_config
-from gateway.errors import ConfigError
-from gateway.replay.readers import ReadingReader, ReplayInputError
+from gateway.vocab import ConfigError
+from smartsite.replay.readers import ReadingReader, ReplayInputError
 
 # Bounded: CI runs every property with these few examples in a few seconds each.
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

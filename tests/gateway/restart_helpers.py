@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from gateway.config import SiteConfig, parse_config
-from gateway.models import AlarmEvent, ReadingBatch
 from gateway.runtime import Runtime
+from gateway.vocab import AlarmEvent, ReadingBatch
 
 SITE = """
 site: {{id: r1, timezone: Asia/Shanghai}}

@@ -24,11 +24,11 @@ from drivers.telemetry_json import encode_readings
 from gateway.config import parse_config
 from gateway.forward import Forwarder, ForwardStats
 from gateway.forward.store_writer import StoreWriter
-from gateway.models import ChannelMeta, ForwardChunk, ReadingBatch, RecordKind
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
 from gateway.site import Site
-from tests.forward.test_forwarder import FakeDestination
+from gateway.vocab import ChannelMeta, ForwardChunk, ReadingBatch, RecordKind
+from tests.gateway.forward.test_forwarder import FakeDestination
 from tests.support import eventually
 
 T0 = 1_699_999_200.0  # a whole hour: history buckets are epoch-aligned
@@ -210,8 +210,8 @@ def test_computed_readings_do_not_depend_on_how_the_stream_is_cut() -> None:
     """Wind means, gust, level and crane ratios of a synthetic site: whole, or in random cuts
     between distinct times (a radius and a load of the same instant are joined as they arrive, so a
     cut between them is a different stream)."""
-    from tests.rules.test_site_engine import SITE as BUSY_SITE
-    from tests.rules.test_site_engine import site_readings
+    from tests.gateway.rules.test_site_engine import SITE as BUSY_SITE
+    from tests.gateway.rules.test_site_engine import site_readings
 
     def computed(batches: list[ReadingBatch]) -> tuple[np.ndarray, ...]:
         engine, _ = Site(parse_config(BUSY_SITE)).analytics()

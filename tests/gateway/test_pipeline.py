@@ -9,11 +9,10 @@ import numpy as np
 
 from analytics import Engine, ThresholdSpec
 from gateway import pipeline as pipeline_module
-from gateway.alarm_book import AlarmBook
-from gateway.errors import RetryableSinkError, SinkRejectedError
-from gateway.models import AlarmEvent, ReadingBatch, SinkBatch
+from gateway.alarms.book import AlarmBook
+from gateway.forward.sink_queue import SinkQueue
 from gateway.pipeline import Pipeline, SinkWorker
-from gateway.sink_queue import SinkQueue
+from gateway.vocab import AlarmEvent, ReadingBatch, RetryableSinkError, SinkBatch, SinkRejectedError
 from tests.support import eventually
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gateway.config import parse_config
-from gateway.models import AlarmEvent
+from gateway.vocab import AlarmEvent
 from tests.gateway.restart_helpers import SETTLE, TILT, WALL, active_records, feed, rising_tilt, site, started
 
 T0 = 1_800_000_000.0

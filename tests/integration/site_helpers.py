@@ -29,7 +29,7 @@ rules:
     channels: [anemo1.wind_speed]
     upper: {{yellow: 10.0, orange: 12.0, red: 20.0}}
     hysteresis: 1.0
-    min_hold_s: 0  # the tests follow clears reading by reading; the dwell is tested in tests/rules
+    min_hold_s: 0  # the tests follow clears reading by reading; the dwell is tested in tests/gateway/rules
 sinks:
   - type: sqlite
     path: {db}

@@ -12,8 +12,8 @@ import aiomqtt
 import pytest
 
 from gateway.config import SiteConfig, parse_config
+from tests.drivers.notify.receivers import HttpRecorder, Reply
 from tests.integration.site_helpers import running
-from tests.notify.receivers import HttpRecorder, Reply
 from tests.support import Mosquitto, eventually
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gateway.config import parse_config
-from gateway.models import Quality
+from gateway.vocab import Quality
+from tests.drivers.modbus.slaves import Slaves
 from tests.integration.site_helpers import running
-from tests.modbus.slaves import Slaves
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.integration

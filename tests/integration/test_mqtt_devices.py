@@ -10,7 +10,7 @@ import aiomqtt
 import pytest
 
 from gateway.config import parse_config
-from gateway.models import Quality
+from gateway.vocab import Quality
 from tests.integration.site_helpers import running
 from tests.support import Mosquitto, eventually
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gateway.config import SiteConfig
-from gateway.models import AlarmEvent, AlarmState, Quality
 from gateway.site import Site
+from gateway.vocab import AlarmEvent, AlarmState, Quality
 from simulators.generate import Frame
 from simulators.scenario import Scenario
 

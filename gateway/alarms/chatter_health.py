@@ -1,0 +1,36 @@
+"""What health and /metrics say about chattering alarms (counted by ``analytics.chatter``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from analytics.chatter import CHATTER_CHANGES, CHATTER_WINDOW_S, ChatterCounter
+from gateway.vocab import iso_utc
+
+SHOWN = 10
+
+
+def chattering_health(counter: ChatterCounter, channel: list[str], rule: list[str]) -> dict[str, Any]:
+    """``{"alarms", "episodes", "changes", "window_s", "worst": [{"channel", "rule", "episodes",
+    "last"}, ...]}``: (channel, rule) pairs that changed grade 3+ times within 60 s since start."""
+    rows = counter.chattering_bindings
+    worst = rows[np.argsort(-counter.episodes[rows], kind="stable")][:SHOWN]
+    return {
+        "alarms": len(rows),
+        "episodes": int(counter.episodes.sum()),
+        "changes": int(counter.chattering_changes.sum()),
+        "window_s": CHATTER_WINDOW_S,
+        "min_changes": CHATTER_CHANGES,
+        "worst": [
+            {
+                "channel": channel[b],
+                "rule": rule[b],
+                "episodes": int(counter.episodes[b]),
+                "last": iso_utc(float(counter.last_ts[b])) if math.isfinite(counter.last_ts[b]) else None,
+            }
+            for b in worst.tolist()
+        ],
+    }

@@ -1,5 +1,0 @@
-"""``smartsite backup DIR`` / ``smartsite restore DIR``: consistent copies of a site's stores."""
-
-from gateway.backup.copy import BackupError, backup, restore
-
-__all__ = ["BackupError", "backup", "restore"]

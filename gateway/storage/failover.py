@@ -1,0 +1,174 @@
+"""Alarms never wait for the disk: what the gateway does while its local store cannot write.
+
+The MQTT input acknowledges a message only once its readings are stored, and a broker delivers
+only so many unacknowledged messages (mosquitto: 20). A store that fails therefore stops the
+input, and with it every alarm. While the store fails (``StoreWriter.failing``) this service:
+
+- runs a *live path*: a second MQTT client with a clean session that acknowledges at once and
+  hands its readings to the analytics only (``Pipeline.submit(live=True)``). The store's own
+  session stays unacknowledged, so the broker keeps those messages for the store; once it writes
+  again they are stored, and not judged twice;
+- raises a red gateway alarm (channel ``gateway.store``, rule ``store_failing``) pushed to every
+  tier, cleared when the store has written again for ``RECOVERED_AFTER_S``;
+- releases the alarm store's reserve (``gateway.storage.reserve``), so the alarm records and the push
+  outbox have room on a full disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+import numpy as np
+
+from analytics import Transitions
+from gateway.alarms.book import AlarmBook
+from gateway.storage.reserve import Reserve
+from gateway.vocab import AlarmEvent, AlarmState, ReadingBatch
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gateway.store"
+RULE = "store_failing"
+GRADE = 3  # nothing is stored and the platform gets nothing: someone must act (free the disk)
+RECOVERED_AFTER_S = 10.0
+CHECK_EVERY_S = 0.25
+
+
+class LiveSource(Protocol):
+    name: str
+
+    def batches(self) -> AsyncIterator[ReadingBatch]: ...
+
+
+class FailingStore(Protocol):
+    @property
+    def failing(self) -> bool: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+
+class StoreFailover:
+    def __init__(
+        self,
+        site: str,
+        store: FailingStore,
+        live_sources: Callable[[], list[LiveSource]],
+        submit_live: Callable[[ReadingBatch], Awaitable[None]],
+        emit: Callable[[list[AlarmEvent]], None],
+        reserve: Reserve | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._live_sources = live_sources
+        self._submit_live = submit_live
+        self._emit = emit
+        self._reserve = reserve
+        self._clock = clock
+        self.book = AlarmBook(site=site, binding_channel=[CHANNEL], binding_rule=[RULE], binding_unit=[""])
+        self.active = False
+        self.episodes = 0
+        self.since: float | None = None  # wall clock, start of the current episode
+        self._healthy_since: float | None = None  # monotonic
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def run(self) -> None:
+        if self._reserve is not None:
+            self._reserve.ensure()
+        try:
+            while True:
+                await asyncio.sleep(CHECK_EVERY_S)
+                self.check()
+        finally:
+            await self._stop_live()
+
+    def check(self) -> None:
+        failing = self._store.failing
+        if failing and not self.active:
+            self._begin()
+        elif self.active and not failing:
+            now = time.monotonic()
+            if self._healthy_since is None:
+                self._healthy_since = now
+            elif now - self._healthy_since >= RECOVERED_AFTER_S:
+                self._end()
+        if failing:
+            self._healthy_since = None
+
+    def health(self) -> dict[str, object]:
+        return {"active": self.active, "episodes": self.episodes, "error": self._store.last_error}
+
+    def _begin(self) -> None:
+        self.active, self.episodes, self.since = True, self.episodes + 1, self._clock()
+        error = self._store.last_error or "unknown error"
+        freed = self._reserve.release() if self._reserve is not None else 0
+        sources = self._live_sources()
+        log.error(
+            "local store failing (%s): alarms go on without it (live MQTT path: %d source(s)); "
+            "unstored messages stay at the broker%s",
+            error,
+            len(sources),
+            f"; released {freed / 1024**2:.0f} MB reserved for the alarm store" if freed else "",
+        )
+        for source in sources:
+            self._tasks.append(asyncio.create_task(self._feed(source), name=f"live:{source.name}"))
+        self._emit(self._event(GRADE, error))
+
+    def _end(self) -> None:
+        self.active, self._healthy_since = False, None
+        log.warning("local store writes again: live MQTT path stopped, the broker's messages are stored")
+        for task in self._tasks:
+            task.cancel()
+        self._tasks = []
+        if self._reserve is not None:
+            self._reserve.ensure()
+        self._emit(self._event(0, None))
+
+    async def _stop_live(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    async def _feed(self, source: LiveSource) -> None:
+        while True:
+            try:
+                async for batch in source.batches():
+                    await self._submit_live(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live MQTT path failed; starting it again in 1 s")
+                await asyncio.sleep(1.0)
+
+    def _event(self, grade: int, error: str | None) -> list[AlarmEvent]:
+        transitions = Transitions(
+            ts=np.array([self._clock()]),
+            binding=np.array([0], dtype=np.intp),
+            old_grade=np.array([0 if grade else GRADE], dtype=np.int8),
+            new_grade=np.array([grade], dtype=np.int8),
+            value=np.array([np.nan]),
+            limit=np.array([np.nan]),
+            upward=np.array([True]),
+            time_to_limit_s=np.array([np.nan]),
+            failure_time=np.array([np.nan]),
+        )
+        events = self.book.apply(transitions)
+        return [dataclasses.replace(e, message=_message(e.state, error)) for e in events]
+
+
+def _message(state: str, error: str | None) -> str:
+    if state == AlarmState.CLEARED:
+        return "gateway: the local store writes again; readings held at the broker are stored"
+    return (
+        f"gateway: the local store cannot write ({error}); alarms go on, but nothing is stored or "
+        "sent to the platform until it can: free disk space on the gateway"
+    )
