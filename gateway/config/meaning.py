@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from gateway.config.rule_config import (
     ThresholdRuleConfig,
     WindRuleConfig,
 )
+from gateway.config.secrets import check_secrets
 
 
 def check_meaning(config: SiteConfig) -> list[Problem]:
@@ -32,13 +32,7 @@ def check_meaning(config: SiteConfig) -> list[Problem]:
     problems += _check_rules(config)
     problems += _check_sinks(config)
     problems += _check_mqtt_url(("mqtt", "url"), config.mqtt.url)
-    if config.mqtt.password_env and config.mqtt.password_env not in os.environ:
-        problems.append(
-            Problem(
-                ("mqtt", "password_env"),
-                f"environment variable {config.mqtt.password_env} is not set",
-            )
-        )
+    problems += check_secrets(config)
     problems += _check_api(config)
     problems += check_modbus(config)
     return problems
@@ -322,9 +316,4 @@ def _check_api(config: SiteConfig) -> list[Problem]:
         )
     if not loopback and not api.tokens:
         problems.append(Problem(("api", "tokens"), "a gateway reachable from the network needs tokens"))
-    for i, token in enumerate(api.tokens):
-        if not os.environ.get(token.env):
-            problems.append(
-                Problem(("api", "tokens", i, "env"), f"environment variable {token.env} is not set")
-            )
     return problems

@@ -17,7 +17,7 @@ from smartsite.cli import main
 
 HERE = Path(__file__).parent
 CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
-EXAMPLE = HERE.parents[1] / "examples" / "site.yaml"
+EXAMPLE = HERE.parents[2] / "examples" / "site.yaml"
 
 PROBLEM = re.compile(
     r"(?P<file>.+?)(?::(?P<line>\d+))?: "

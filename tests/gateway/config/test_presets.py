@@ -15,7 +15,7 @@ from gateway.config.models import SiteConfig
 from gateway.config.presets import PRESETS, apply_presets, render_markdown
 from gateway.config.rule_config import RuleConfig
 
-DOCS = Path(__file__).parents[2] / "docs" / "presets.md"
+DOCS = Path(__file__).parents[3] / "docs" / "presets.md"
 RULE: TypeAdapter[Any] = TypeAdapter(RuleConfig)  # type: ignore[arg-type]
 # Keys a rule of the type must give itself (they belong to one crane, not to a standard).
 REQUIRED: dict[str, dict[str, Any]] = {"crane": {"radius": "crane.radius", "chart": [[10, 8], [50, 1.5]]}}

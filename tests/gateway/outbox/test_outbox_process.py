@@ -17,7 +17,7 @@ import pytest
 
 from tests.support import eventually
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Receiver:
