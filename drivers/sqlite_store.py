@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +167,7 @@ class SqliteStore(SqliteFile):
                 self._append_documents(db, RecordKind.EVENTS, [_event_row(e) for e in events], now, out)
             cycles = [c for b in batches for c in b.cycles]
             if cycles:
-                rows = [(c["id"], c["crane"], _epoch(c["start"]), _json(c)) for c in cycles]
+                rows = [(c.id, c.crane, c.start_s, _json(c.to_dict())) for c in cycles]
                 self._append_documents(db, RecordKind.CYCLES, rows, now, out)
         # Counted only once committed: a rolled-back attempt is tried again.
         self.counters.readings_written += self._pending_counts["readings"]
@@ -452,10 +451,6 @@ def _queue(
 def _meta_of(channel_id: str) -> ChannelMeta:
     device, _, quantity = channel_id.rpartition(".")
     return ChannelMeta(channel_id, device or channel_id, quantity)
-
-
-def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 def _event_row(event: AlarmEvent) -> tuple[Any, ...]:

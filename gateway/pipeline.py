@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +25,14 @@ from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
 from gateway.alarms.book import AlarmBook
 from gateway.forward.sink_queue import SinkQueue
-from gateway.vocab import AlarmEvent, ReadingBatch, RetryableSinkError, SinkBatch, SinkRejectedError
+from gateway.vocab import (
+    AlarmEvent,
+    ReadingBatch,
+    RetryableSinkError,
+    SinkBatch,
+    SinkRejectedError,
+    SiteCycle,
+)
 
 log = logging.getLogger(__name__)
 _quiet_log = logging.getLogger(f"{__name__}.quiet")
@@ -245,10 +252,10 @@ class Pipeline:
         np.maximum.at(self._live_until, batch.channel, batch.ts)
         if self._judged is not None:
             self._judged(ReadingBatch(batch.ts, batch.channel, batch.value, result.quality))
-        cycles: tuple[dict[str, Any], ...] = ()
+        cycles: tuple[SiteCycle, ...] = ()
         if self.cycles is not None:
             found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
-            cycles = tuple(c.to_dict(self._site) for c in found)
+            cycles = tuple(SiteCycle(self._site, c) for c in found)
             self.stats.cycles += len(cycles)
         if events or cycles:
             self._emit(ReadingBatch.empty(), events, cycles=cycles)
@@ -268,10 +275,10 @@ class Pipeline:
         self.stats.readings += len(batch)
         self.stats.batches += 1
         self.stats.rejected.update(result.rejected)
-        cycles: tuple[dict[str, Any], ...] = ()
+        cycles: tuple[SiteCycle, ...] = ()
         if self.cycles is not None:
             found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
-            cycles = tuple(c.to_dict(self._site) for c in found)
+            cycles = tuple(SiteCycle(self._site, c) for c in found)
             self.stats.cycles += len(cycles)
         out = ReadingBatch(batch.ts, batch.channel, batch.value, result.quality)
         if self._judged is not None:
@@ -301,7 +308,7 @@ class Pipeline:
         readings: ReadingBatch,
         events: list[AlarmEvent],
         receipts: Sequence[Receipt] = (),
-        cycles: tuple[dict[str, Any], ...] = (),
+        cycles: tuple[SiteCycle, ...] = (),
     ) -> None:
         self.stats.events += len(events)
         out = SinkBatch(readings, tuple(events), cycles)

@@ -3,6 +3,7 @@
 Every room imports these names from here; this package imports nothing else of the project.
 """
 
+from gateway.vocab.cycles import CraneCycle, SiteCycle
 from gateway.vocab.errors import (
     AlarmConflictError,
     AlarmNotFoundError,
@@ -25,6 +26,7 @@ __all__ = [
     "AlarmState",
     "ChannelMeta",
     "ConfigError",
+    "CraneCycle",
     "Delivery",
     "DestinationBusyError",
     "ForwardChunk",
@@ -36,6 +38,7 @@ __all__ = [
     "RetryableSinkError",
     "SinkBatch",
     "SinkRejectedError",
+    "SiteCycle",
     "SourceError",
     "iso_utc",
     "new_event_id",

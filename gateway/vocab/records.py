@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from gateway.vocab.cycles import SiteCycle
 from gateway.vocab.events import AlarmEvent
 from gateway.vocab.readings import ReadingBatch
 
@@ -15,11 +15,11 @@ from gateway.vocab.readings import ReadingBatch
 @dataclass(frozen=True, slots=True)
 class SinkBatch:
     """What the pipeline hands to every sink: readings, the alarm events they caused and the crane
-    working cycles they completed (JSON-ready dicts with an ``id``, a ``crane`` and a ``start``)."""
+    working cycles they completed."""
 
     readings: ReadingBatch
     events: tuple[AlarmEvent, ...] = ()
-    cycles: tuple[dict[str, Any], ...] = ()
+    cycles: tuple[SiteCycle, ...] = ()
 
 
 class RecordKind:
