@@ -18,7 +18,7 @@ from gateway.forward import Forwarder, ForwardStats
 from gateway.forward.store_writer import StoreWriter
 from gateway.pipeline import Pipeline
 from gateway.site import Site
-from gateway.vocab import ReadingBatch, RecordKind, SinkBatch
+from gateway.vocab import CraneCycle, ReadingBatch, RecordKind, SinkBatch, SiteCycle
 from tests.gateway.forward.test_forwarder import CHANNELS, FakeDestination, alarm, block, run_forwarder, stop
 from tests.support import eventually
 
@@ -31,7 +31,13 @@ async def test_a_malformed_record_is_dropped_alone_counted_and_the_rest_stored(
         writer = StoreWriter(store, [])
         task = asyncio.create_task(writer.run())
         writer.offer(block(0.0, 10), [lambda: acknowledged.append(1)])
-        bad_cycle: dict[str, Any] = {"id": "c1", "crane": "crane1"}  # no "start": a bug upstream
+        nan = float("nan")  # a start time of NaN: a bug upstream
+        bad_cycle = SiteCycle(
+            "s1",
+            CraneCycle(
+                "crane1", nan, nan, 0.0, 1.0, nan, nan, nan, nan, nan, nan, nan, nan, False, 1, "open"
+            ),
+        )
         writer.offer(SinkBatch(ReadingBatch.empty(), (), (bad_cycle,)), [lambda: acknowledged.append(2)])
         writer.offer(block(100.0, 10), [lambda: acknowledged.append(3)])
         assert await writer.drain(5)

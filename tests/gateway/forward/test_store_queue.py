@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from drivers import SqliteStore
 from drivers.sqlite_store import SEGMENT_READINGS
-from gateway.vocab import AlarmEvent, ChannelMeta, Quality, ReadingBatch, RecordKind, SinkBatch
+from gateway.vocab import (
+    AlarmEvent,
+    ChannelMeta,
+    CraneCycle,
+    Quality,
+    ReadingBatch,
+    RecordKind,
+    SinkBatch,
+    SiteCycle,
+)
 
 CHANNELS = [ChannelMeta("a.x", "a", "x", "mm"), ChannelMeta("b.y", "b", "y", "t")]
 
@@ -32,8 +42,13 @@ def event(ts: float, ident: str) -> AlarmEvent:
     )
 
 
-def cycle(start: str, ident: str) -> dict[str, object]:
-    return {"id": ident, "site": "s1", "crane": "crane1", "start": start, "end": start, "peak_load_t": 3.5}
+def cycle(start: str, ident: str) -> SiteCycle:
+    ts = datetime.fromisoformat(start).timestamp()
+    nan = float("nan")
+    return SiteCycle(
+        "s1",
+        CraneCycle(ident, ts, ts, 0.0, 3.5, nan, nan, nan, nan, nan, nan, nan, nan, False, 1, "set_down"),
+    )
 
 
 def readings(ts: list[float], channel: list[int], value: list[float]) -> ReadingBatch:
@@ -45,7 +60,7 @@ async def test_a_batch_is_stored_once_and_queued_for_every_destination(tmp_path:
         batch = SinkBatch(
             readings([1.0, 2.0, 3.0], [0, 1, 0], [1.5, float("nan"), 2.5]),
             (event(2.0, "e1"),),
-            (cycle("2026-11-21T08:00:00.000Z", "c1"),),
+            (cycle("2026-11-21T08:00:00.000Z", "crane1"),),
         )
         live = await store.append([batch])
         assert set(live) == {"up", "db"}
@@ -58,6 +73,7 @@ async def test_a_batch_is_stored_once_and_queued_for_every_destination(tmp_path:
         assert np.isnan(chunk.value[1]) and chunk.value[2] == 2.5
         assert json.loads(live["db"][1].documents[0])["id"] == "e1"
         assert json.loads(live["db"][2].documents[0])["crane"] == "crane1"
+        assert json.loads(live["db"][2].documents[0])["start"] == "2026-11-21T08:00:00.000Z"
         for dest in ("up", "db"):
             pending = await store.pending(dest)
             assert (pending.records, pending.segments) == (5, 3)
