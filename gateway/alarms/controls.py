@@ -8,7 +8,7 @@ control are bounded in time and end by themselves: ``escalate_due`` calls ``_end
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gateway.alarms import shelving
@@ -53,7 +53,12 @@ class DeskControls:
         async def apply(self, event: AlarmEvent) -> None: ...
 
         def _tell(
-            self, record: AlarmRecord, tiers: Any, kind: str, now: float, extra: dict[str, Any] | None = None
+            self,
+            record: AlarmRecord,
+            tiers: Iterable[int],
+            kind: str,
+            now: float,
+            extra: dict[str, Any] | None = None,
         ) -> list[Notice]: ...
 
         async def _save(

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -324,7 +324,12 @@ class AlarmDesk(DeskControls):
     # Notices
 
     def _tell(
-        self, record: AlarmRecord, tiers: Any, kind: str, now: float, extra: dict[str, Any] | None = None
+        self,
+        record: AlarmRecord,
+        tiers: Iterable[int],
+        kind: str,
+        now: float,
+        extra: dict[str, Any] | None = None,
     ) -> list[Notice]:
         """Notices of ``kind`` to the receivers of ``tiers``; ``extra`` is what the renderer reads
         beside the record: ``by`` and ``note`` (who acted), ``tier`` (the tier's name, for 督办)."""
