@@ -11,7 +11,7 @@ from gateway.alarms.book import AlarmBook
 from gateway.alarms.wording import Facts
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
 from gateway.rules import Binding, RuleBook
-from gateway.rules.cycles import cycle_detector
+from gateway.rules.cycle_detector import cycle_detector
 
 
 class Site:
