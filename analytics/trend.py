@@ -155,6 +155,15 @@ class _SlotTable:
     channel: npt.NDArray[np.int32]
     rule: npt.NDArray[np.int32]
     windows: SlotWindows
+    _grade: I8
+
+    def __len__(self) -> int:
+        return len(self.channel)
+
+    @property
+    def grade(self) -> I8:
+        """The grade of every row now (the rate table adds its sustained rows)."""
+        return self._grade
 
     def tick(self, now: float) -> TableResult:
         """Trends are judged on data only: time passing without data changes nothing."""
@@ -265,9 +274,6 @@ class RateTable(_SlotTable):
         self.channel = np.concatenate([ch, ch[s]]).astype(np.int32)
         self.rule = np.concatenate([rule, rule[s]]).astype(np.int32)
         self.is_sustained = np.concatenate([np.zeros(m, bool), np.ones(ms, bool)])
-
-    def __len__(self) -> int:
-        return len(self.channel)
 
     @property
     def grade(self) -> I8:
@@ -405,13 +411,6 @@ class AccelerationTable(_SlotTable):
         self.last_se = np.full(m, np.nan)
         self.run = np.zeros(m, dtype=np.intp)
 
-    def __len__(self) -> int:
-        return len(self.channel)
-
-    @property
-    def grade(self) -> I8:
-        return self._grade
-
     def evaluate(self, block: Block) -> TableResult:
         sw = self.windows
         seg = sw.segment(block)
@@ -508,13 +507,6 @@ class TimeToLimitTable(_SlotTable):
         self._grade = np.zeros(m, dtype=np.int8)
         self._first = _first_set(self.horizons)
         self.time_to_limit_s = np.full(m, np.nan)
-
-    def __len__(self) -> int:
-        return len(self.channel)
-
-    @property
-    def grade(self) -> I8:
-        return self._grade
 
     def evaluate(self, block: Block) -> TableResult:
         sw = self.windows
@@ -613,13 +605,6 @@ class FailureForecastTable(_SlotTable):
         self._grade = np.zeros(m, dtype=np.int8)
         self._first = _first_set(self.horizons)
         self.failure_time = np.full(m, np.nan)
-
-    def __len__(self) -> int:
-        return len(self.channel)
-
-    @property
-    def grade(self) -> I8:
-        return self._grade
 
     def evaluate(self, block: Block) -> TableResult:
         sw = self.windows
