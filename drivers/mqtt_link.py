@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from gateway.vocab.broker_url import parse_broker_url
 
 # aiomqtt warns on every concurrent publish over 10, which slows everything (TECH-NOTES).
 _client_logger = logging.getLogger("smartsite.aiomqtt")
@@ -43,14 +44,13 @@ class MqttLink:
         mqtt5: bool = False,
         session_expiry_s: int = 0,
     ) -> MqttLink:
-        parts = urlsplit(url)
-        tls = parts.scheme == "mqtts"
+        broker = parse_broker_url(url)
         return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=username or parts.username,
-            password=password or parts.password,
+            host=broker.host,
+            port=broker.port,
+            tls=broker.tls,
+            username=username or broker.username,
+            password=password or broker.password,
             keepalive=keepalive,
             ca_file=ca_file,
             cert_file=cert_file,

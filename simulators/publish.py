@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiomqtt
 
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.config.modbus import ModbusDeviceConfig, RegisterConfig, SerialBusConfig
+from gateway.vocab.broker_url import parse_broker_url
 from simulators.modbus_slaves import SlaveBus, Table, Unit, encode
 from simulators.serial_relay import SerialRelay
 
@@ -124,18 +124,12 @@ class BrokerAddress:
 
     @classmethod
     def from_url(cls, url: str) -> BrokerAddress:
-        """``mqtt://[user:pass@]host[:port]`` (``tcp://`` too) or ``mqtts://`` for TLS."""
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise ValueError(f"not an MQTT URL: {url!r} (mqtt://host:port or mqtts://host:port)")
-        tls = parts.scheme in ("mqtts", "ssl")
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            username=parts.username,
-            password=parts.password,
-        )
+        """``mqtt://[user:pass@]host[:port]`` or ``mqtts://`` for TLS; a bare ``host:port`` is mqtt://."""
+        try:
+            broker = parse_broker_url(url if "://" in url else f"mqtt://{url}")
+        except ValueError as exc:
+            raise ValueError(f"not an MQTT URL: {url!r} ({exc})") from None
+        return cls(broker.host, broker.port, broker.tls, broker.username, broker.password)
 
     def client(self, identifier: str, max_inflight: int) -> aiomqtt.Client:
         return aiomqtt.Client(

@@ -24,6 +24,7 @@ from gateway.config.rule_config import (
     WindRuleConfig,
 )
 from gateway.config.secrets import check_secrets
+from gateway.vocab.broker_url import parse_broker_url
 
 
 def check_meaning(config: SiteConfig) -> list[Problem]:
@@ -290,16 +291,9 @@ def _check_http_url(path: KeyPath, url: str) -> list[Problem]:
 
 def _check_mqtt_url(path: KeyPath, url: str) -> list[Problem]:
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        parse_broker_url(url)
     except ValueError as exc:
-        return [Problem(path, f"not a valid URL: {exc}")]
-    if parts.scheme not in ("mqtt", "mqtts"):
-        return [Problem(path, f"scheme must be mqtt:// or mqtts://, not {parts.scheme or 'none'!r}")]
-    if not parts.hostname:
-        return [Problem(path, "the URL names no host")]
-    if port == 0:
-        return [Problem(path, "port 0 is not a broker port")]
+        return [Problem(path, str(exc))]
     return []
 
 

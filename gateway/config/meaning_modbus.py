@@ -11,19 +11,10 @@ import os
 
 import serial
 
+from drivers.modbus.spec import REGISTER_COUNT
 from gateway.config.modbus import BIT_FUNCTIONS, ModbusDeviceConfig, RegisterConfig, SerialBusConfig
 from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
-
-REGISTER_COUNT = {
-    "int16": 1,
-    "uint16": 1,
-    "int32": 2,
-    "uint32": 2,
-    "float32": 2,
-    "float64": 4,
-    "bool": 1,
-}
 
 
 def register_count(register: RegisterConfig) -> int:

@@ -12,14 +12,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from drivers.modbus.spec import BIT_FUNCTIONS, DataType, Function, Order
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.profiles import PROFILES, apply_profile, unknown_profile
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 
-RegisterFunction = Literal["holding", "input", "coil", "discrete"]
-RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "float64", "bool"]
-ByteOrder = Literal["big", "little"]
-BIT_FUNCTIONS = ("coil", "discrete")
+RegisterFunction = Function
+RegisterType = DataType  # the types the hub decodes (drivers.modbus.spec), one table
+ByteOrder = Order
 
 
 class RegisterConfig(Strict):

@@ -3,6 +3,7 @@
 Every room imports these names from here; this package imports nothing else of the project.
 """
 
+from gateway.vocab.broker_url import BrokerUrl, parse_broker_url
 from gateway.vocab.cycles import CraneCycle, SiteCycle
 from gateway.vocab.errors import (
     AlarmConflictError,
@@ -24,6 +25,7 @@ __all__ = [
     "AlarmEvent",
     "AlarmNotFoundError",
     "AlarmState",
+    "BrokerUrl",
     "ChannelMeta",
     "ConfigError",
     "CraneCycle",
@@ -42,4 +44,5 @@ __all__ = [
     "SourceError",
     "iso_utc",
     "new_event_id",
+    "parse_broker_url",
 ]
