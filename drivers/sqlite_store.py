@@ -44,7 +44,8 @@ class Pending:
 
 @dataclass(slots=True)
 class StoreCounters:
-    readings_written: int = 0
+    readings_written: int = 0  # since this process opened the store
+    readings_held: int = 0  # in the file now: counted at open, plus inserts, minus evictions
     duplicates: int = 0
     evicted: int = 0
     evicted_unsent: Counter[str] = field(default_factory=Counter)
@@ -99,6 +100,8 @@ class SqliteStore(SqliteFile):
         names = [c.id for c in self.channels]
         db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in names])
         db.commit()
+        # One scan at open (rowids have gaps from ignored duplicates, so max-min would overcount).
+        self.counters.readings_held = int(db.execute("SELECT COUNT(*) FROM readings").fetchone()[0])
         ids = dict(db.execute("SELECT name, id FROM channels"))
         for name in sorted(set(ids) - set(names)):
             self.channels.append(_meta_of(name))
@@ -171,6 +174,7 @@ class SqliteStore(SqliteFile):
                 self._append_documents(db, RecordKind.CYCLES, rows, now, out)
         # Counted only once committed: a rolled-back attempt is tried again.
         self.counters.readings_written += self._pending_counts["readings"]
+        self.counters.readings_held += self._pending_counts["readings"]
         if self._pending_counts["duplicates"]:
             self._count_duplicates(self._pending_counts["duplicates"])
         return out
@@ -388,6 +392,7 @@ class SqliteStore(SqliteFile):
 
     def _count_eviction(self, report: RetentionReport) -> None:
         self.counters.evicted += report.evicted
+        self.counters.readings_held = max(0, self.counters.readings_held - report.evicted_readings)
         self.counters.evicted_unsent.update(report.unsent_by_destination)
 
     def size_bytes(self) -> int:
@@ -401,7 +406,8 @@ class SqliteStore(SqliteFile):
 
     def stats(self) -> dict[str, int]:
         return {
-            "readings": self.counters.readings_written,
+            "readings": self.counters.readings_held,
+            "readings_written_since_start": self.counters.readings_written,
             "bytes": self.size_bytes(),
             "evicted": self.counters.evicted,
             "duplicates": self.counters.duplicates,

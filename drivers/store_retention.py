@@ -34,6 +34,7 @@ class Retention:
 @dataclass(slots=True)
 class RetentionReport:
     evicted: int = 0
+    evicted_readings: int = 0  # of `evicted`: the readings table's share, for the held count
     unsent_by_destination: Counter[str] = field(default_factory=Counter)
     reasons: list[str] = field(default_factory=list)
 
@@ -137,6 +138,8 @@ def _evict_through(
         with db:
             deleted = db.execute(f"DELETE FROM {table} WHERE seq BETWEEN ? AND ?", (lo, upto)).rowcount
             report.evicted += deleted
+            if kind == RecordKind.READINGS:
+                report.evicted_readings += deleted
             trim_queue(db, kind, table, upto, report)
         lo = upto + 1
 

@@ -171,6 +171,12 @@ def _store(stats: Mapping[str, int]) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "smartsite_store_readings", "Readings held in the local store", value=stats["readings"]
     )
+    if "readings_written_since_start" in stats:
+        yield CounterMetricFamily(
+            "smartsite_store_written_readings",
+            "Readings written to the local store since the gateway started",
+            value=stats["readings_written_since_start"],
+        )
     yield GaugeMetricFamily("smartsite_store_bytes", "Size of the local store on disk", value=stats["bytes"])
     yield CounterMetricFamily(
         "smartsite_store_evicted_records",
