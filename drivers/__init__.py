@@ -10,6 +10,7 @@ from drivers.mqtt_source import MqttSource
 from drivers.mqtt_uplink import MqttUplink
 from drivers.outage import Backoff, OutageLog
 from drivers.sink import Sink
+from drivers.source import Source
 from drivers.sqlite_store import SqliteStore
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "MqttUplink",
     "OutageLog",
     "Sink",
+    "Source",
     "SqliteStore",
     "decode_payload",
     "parse_timestamp",

@@ -18,7 +18,7 @@ from drivers.device_time import TIME_REASONS
 from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.outage import Backoff, OutageLog
-from gateway.vocab import ReadingBatch
+from gateway.vocab import ReadingBatch, SourceBatch
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,8 @@ class MqttSource:
         self._time_episode: dict[str, Counter[str]] = {}
         self._clock_watch = clock_watch
         # Acknowledge a QoS 1 message to the broker only when the gateway stored its readings
-        # (``take_receipt``); only a persistent session makes the broker deliver it again.
+        # (the ``ack`` of each SourceBatch); only a persistent session makes the broker deliver it again.
         self._ack_after_store = ack_after_store and self._persistent
-        self._receipt: Callable[[], None] | None = None
         self._generation = 0
         self.stats: dict[str, DeviceStats] = {b.device: DeviceStats() for b in device_topics.values()}
         self.connected = False
@@ -98,7 +97,7 @@ class MqttSource:
                 topics.append(topic)
         return topics
 
-    async def batches(self) -> AsyncIterator[ReadingBatch]:
+    async def batches(self) -> AsyncIterator[SourceBatch]:
         backoff = Backoff()
         while True:
             try:
@@ -119,17 +118,11 @@ class MqttSource:
                         if batch is None:
                             ack()  # refused (counted): nothing to store, nothing to redeliver
                             continue
-                        self._receipt = ack
-                        yield batch
+                        yield SourceBatch(batch, ack)
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 self._outage.failed(str(exc) or type(exc).__name__)
             await asyncio.sleep(backoff.next_delay())
-
-    def take_receipt(self) -> Callable[[], None] | None:
-        """The acknowledgement of the batch just yielded, to call once it is stored."""
-        receipt, self._receipt = self._receipt, None
-        return receipt
 
     def _acknowledger(self, client: aiomqtt.Client, message: aiomqtt.Message) -> Callable[[], None]:
         if not self._ack_after_store or message.qos == 0:

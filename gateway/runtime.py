@@ -25,7 +25,9 @@ from drivers import MqttLink, MqttSource, Sink, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
+from drivers.source import Source
 from drivers.store_history import HistoryResult, NoStoreError
+from gateway.alarms.book import Reopening
 from gateway.alarms.chatter_health import chattering_health
 from gateway.alarms.clock_notice import ClockNotices, clock_channel
 from gateway.alarms.desk import AlarmDesk
@@ -41,7 +43,7 @@ from gateway.site import Site
 from gateway.state.baseline_keeping import Baselines
 from gateway.state.resume import Resumed, resume
 from gateway.storage.failover import CHANNEL as FAILOVER_CHANNEL
-from gateway.storage.failover import LiveSource, StoreFailover
+from gateway.storage.failover import StoreFailover
 from gateway.storage.paths import alarm_store_path
 from gateway.storage.reserve import Reserve
 from gateway.vocab import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
@@ -53,10 +55,10 @@ TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data 
 TRUSTED_CLOCK = TimePolicy("device", math.inf, math.inf)
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
-Source = MqttSource | ModbusHub
+Input = MqttSource | ModbusHub  # the concrete sources, for their health
 
 
-def _source_health(source: Source) -> dict[str, Any]:
+def _source_health(source: Input) -> dict[str, Any]:
     if isinstance(source, MqttSource):
         return {"name": source.name, "connected": source.connected, "rejected": source.rejected_total()}
     return {"name": source.name, "connected": source.connected, "devices": source.counters()}
@@ -77,20 +79,16 @@ class Runtime:
         self.site = Site(config)
         self.clock = clock
         self.base_dir = base_dir or Path.cwd()
-        self.engine, self.book = self.site.analytics()
-        mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
-        self.clock_notices = ClockNotices(self.site.id, mqtt_devices)
         self.forwarding = build_forwarding(
             config, self._channel_metas(), self.base_dir, self._broker_link, clock=clock
         )
-        self.sources = self._build_sources()
         self.desk = self._build_desk()
-        self.book.reopen = self.desk.reopen_id
-        self.book.reopen_window_s = self.config.alarms.reopen_window_s
-        self.book.is_closed = self.desk.is_closed
-        clocks = self.clock_notices.book
-        clocks.reopen, clocks.is_closed = self.desk.reopen_id, self.desk.is_closed
-        clocks.reopen_window_s = self.config.alarms.reopen_window_s
+        # Every alarm book reopens through the desk, which keeps the records.
+        self.reopening = Reopening(config.alarms.reopen_window_s, self.desk.reopen_id, self.desk.is_closed)
+        self.engine, self.book = self.site.analytics(self.reopening)
+        mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
+        self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
+        self.sources = self._build_sources()
         self.sinks: list[Sink] = [self.desk]
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
@@ -120,8 +118,8 @@ class Runtime:
             url or mqtt.url, username=mqtt.username, password=password, keepalive=mqtt.keepalive
         )
 
-    def _build_sources(self) -> list[Source]:
-        sources: list[Source] = []
+    def _build_sources(self) -> list[Input]:
+        sources: list[Input] = []
         topics = self.site.device_topics()
         if self.trust_device_clocks:
             topics = {t: dataclasses.replace(b, time=TRUSTED_CLOCK) for t, b in topics.items()}
@@ -163,13 +161,11 @@ class Runtime:
             self.pipeline.emit_events,
             reserve,
             self.clock,
+            self.reopening,
         )
-        book = failover.book
-        book.reopen, book.is_closed = self.desk.reopen_id, self.desk.is_closed
-        book.reopen_window_s = self.config.alarms.reopen_window_s
         return failover
 
-    def _live_sources(self) -> list[LiveSource]:
+    def _live_sources(self) -> list[Source]:
         """MQTT clients for the live path: clean session, acknowledged at once, judged only."""
         topics = self.site.device_topics()
         if not topics:
@@ -282,8 +278,7 @@ class Runtime:
     def _feed_from(self, source: Source) -> Callable[[], Awaitable[None]]:
         async def feed() -> None:
             async for batch in source.batches():
-                receipt = source.take_receipt() if isinstance(source, MqttSource) else None
-                await self.pipeline.submit(batch, receipt)
+                await self.pipeline.submit(batch.readings, batch.ack)
 
         return feed
 

@@ -7,7 +7,7 @@ from analytics.crane_cycles import CycleDetector
 from drivers import DeviceBinding
 from drivers.device_time import TimePolicy
 from drivers.mqtt_payload import PayloadLayout
-from gateway.alarms.book import AlarmBook
+from gateway.alarms.book import NEVER_REOPEN, AlarmBook, Reopening
 from gateway.alarms.wording import Facts
 from gateway.config import ChannelEntry, MqttDeviceConfig, SiteConfig, site_channels
 from gateway.rules import Binding, RuleBook
@@ -23,10 +23,10 @@ class Site:
         self.index = self.rulebook.index
         self.units = self.rulebook.units
 
-    def analytics(self) -> tuple[Engine, AlarmBook]:
+    def analytics(self, reopening: Reopening = NEVER_REOPEN) -> tuple[Engine, AlarmBook]:
         """A fresh core for this site and the alarm book that names its bindings."""
         engine, bindings = self.rulebook.engine()
-        return engine, alarm_book(self.id, bindings)
+        return engine, alarm_book(self.id, bindings, reopening)
 
     def cycle_detector(self) -> CycleDetector | None:
         """A fresh crane working-cycle detector, or None without a crane rule."""
@@ -54,11 +54,12 @@ class Site:
         return f"{self.config.topic_prefix}/devices/+/up"
 
 
-def alarm_book(site: str, bindings: list[Binding]) -> AlarmBook:
+def alarm_book(site: str, bindings: list[Binding], reopening: Reopening = NEVER_REOPEN) -> AlarmBook:
     return AlarmBook(
         site=site,
         binding_channel=[b.channel for b in bindings],
         binding_rule=[b.rule for b in bindings],
         binding_unit=[b.unit for b in bindings],
         binding_facts=[Facts(b.kind, b.facts) for b in bindings],
+        reopening=reopening,
     )

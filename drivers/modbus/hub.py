@@ -29,7 +29,7 @@ from drivers.modbus.decode import decode_bit, decode_registers
 from drivers.modbus.read_plan import ReadRequest, plan_requests
 from drivers.modbus.spec import BIT_FUNCTIONS, BusSpec, DeviceSpec
 from drivers.outage import Backoff, OutageLog
-from gateway.vocab import Quality, ReadingBatch
+from gateway.vocab import Quality, ReadingBatch, SourceBatch
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class ModbusHub:
         """The read requests each device costs per poll."""
         return {d.spec.id: list(d.plan) for d in self._devices}
 
-    async def batches(self) -> AsyncIterator[ReadingBatch]:
+    async def batches(self) -> AsyncIterator[SourceBatch]:
         start = self._mono()
         # Ordered by due time; at equal times a device known to be down goes last, so its timeouts
         # delay the others as little as possible.
@@ -189,7 +189,7 @@ class ModbusHub:
                 # Lost during this poll: the first reopen is immediate, then the backoff applies.
                 self._backoff.reset()
                 reopen_at = after
-            yield batch
+            yield SourceBatch(batch)
 
     async def _open(self) -> bool:
         self._close()

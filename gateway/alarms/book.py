@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from analytics import Transitions
@@ -19,6 +20,24 @@ from gateway.vocab import AlarmEvent, AlarmState, iso_utc
 GRADE_NAMES = {0: "normal", 1: "yellow", 2: "orange", 3: "red"}
 
 
+def _never_closed(_alarm_id: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Reopening:
+    """How a raise finds the alarm it reopens: within ``window_s`` of the same binding's clear,
+    unless people closed it meanwhile (``is_closed``); ``reopen_id`` is asked when the book does not
+    remember the clear itself (after a restart). The desk provides both; the default never reopens."""
+
+    window_s: float = 0.0
+    reopen_id: Callable[[str, str, float], str | None] | None = None
+    is_closed: Callable[[str], bool] = _never_closed
+
+
+NEVER_REOPEN = Reopening()
+
+
 class AlarmBook:
     def __init__(
         self,
@@ -26,8 +45,8 @@ class AlarmBook:
         binding_channel: list[str],
         binding_rule: list[str],
         binding_unit: list[str],
-        reopen: Callable[[str, str, float], str | None] | None = None,
         binding_facts: list[Facts] | None = None,
+        reopening: Reopening = NEVER_REOPEN,
     ) -> None:
         self.site = site
         self._channel = binding_channel
@@ -39,9 +58,9 @@ class AlarmBook:
         # A raise within ``reopen_window_s`` of the same binding's clear reopens that alarm, unless
         # people closed it meanwhile (``is_closed``). ``reopen`` is asked when this book does not
         # remember the clear itself (after a restart): it returns the id to reopen, if any.
-        self.reopen = reopen
-        self.reopen_window_s = 0.0
-        self.is_closed: Callable[[str], bool] = lambda _alarm_id: False
+        self.reopen = reopening.reopen_id
+        self.reopen_window_s = reopening.window_s
+        self.is_closed = reopening.is_closed
         self._last_cleared: dict[int, tuple[str, float]] = {}
 
     def binding_names(self) -> list[tuple[str, str, str]]:

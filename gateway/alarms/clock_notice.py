@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics import Transitions
-from gateway.alarms.book import AlarmBook
+from gateway.alarms.book import NEVER_REOPEN, AlarmBook, Reopening
 from gateway.config import MqttDeviceConfig, QualityRuleConfig
 from gateway.vocab import AlarmEvent, AlarmState
 
@@ -46,7 +46,13 @@ class _Clock:
 class ClockNotices:
     """One notice per MQTT device whose stamps may be judged (``time_source`` other than gateway)."""
 
-    def __init__(self, site: str, devices: Sequence[MqttDeviceConfig], grade: int = GRADE) -> None:
+    def __init__(
+        self,
+        site: str,
+        devices: Sequence[MqttDeviceConfig],
+        grade: int = GRADE,
+        reopening: Reopening = NEVER_REOPEN,
+    ) -> None:
         watched = [d for d in devices if d.time_source != "gateway"]
         self._row = {d.id: row for row, d in enumerate(watched)}
         self._clocks = [_Clock(d.clock_tolerance_s) for d in watched]
@@ -56,6 +62,7 @@ class ClockNotices:
             binding_channel=[clock_channel(d.id) for d in watched],
             binding_rule=[RULE] * len(watched),
             binding_unit=["s"] * len(watched),
+            reopening=reopening,
         )
 
     def off(self) -> list[str]:

@@ -21,13 +21,14 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import numpy as np
 
 from analytics import Transitions
-from gateway.alarms.book import AlarmBook
+from drivers.source import Source
+from gateway.alarms.book import NEVER_REOPEN, AlarmBook, Reopening
 from gateway.storage.reserve import Reserve
 from gateway.vocab import AlarmEvent, AlarmState, ReadingBatch
 
@@ -38,12 +39,6 @@ RULE = "store_failing"
 GRADE = 3  # nothing is stored and the platform gets nothing: someone must act (free the disk)
 RECOVERED_AFTER_S = 10.0
 CHECK_EVERY_S = 0.25
-
-
-class LiveSource(Protocol):
-    name: str
-
-    def batches(self) -> AsyncIterator[ReadingBatch]: ...
 
 
 class FailingStore(Protocol):
@@ -59,11 +54,12 @@ class StoreFailover:
         self,
         site: str,
         store: FailingStore,
-        live_sources: Callable[[], list[LiveSource]],
+        live_sources: Callable[[], list[Source]],
         submit_live: Callable[[ReadingBatch], Awaitable[None]],
         emit: Callable[[list[AlarmEvent]], None],
         reserve: Reserve | None = None,
         clock: Callable[[], float] = time.time,
+        reopening: Reopening = NEVER_REOPEN,
     ) -> None:
         self._store = store
         self._live_sources = live_sources
@@ -71,7 +67,9 @@ class StoreFailover:
         self._emit = emit
         self._reserve = reserve
         self._clock = clock
-        self.book = AlarmBook(site=site, binding_channel=[CHANNEL], binding_rule=[RULE], binding_unit=[""])
+        self.book = AlarmBook(
+            site=site, binding_channel=[CHANNEL], binding_rule=[RULE], binding_unit=[""], reopening=reopening
+        )
         self.active = False
         self.episodes = 0
         self.since: float | None = None  # wall clock, start of the current episode
@@ -138,11 +136,12 @@ class StoreFailover:
                 await task
         self._tasks = []
 
-    async def _feed(self, source: LiveSource) -> None:
+    async def _feed(self, source: Source) -> None:
         while True:
             try:
                 async for batch in source.batches():
-                    await self._submit_live(batch)
+                    batch.ack()  # a clean session: acknowledged at once, never stored from here
+                    await self._submit_live(batch.readings)
             except asyncio.CancelledError:
                 raise
             except Exception:

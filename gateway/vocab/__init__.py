@@ -17,7 +17,7 @@ from gateway.vocab.errors import (
 )
 from gateway.vocab.events import AlarmEvent, AlarmState, Grade, iso_utc, new_event_id
 from gateway.vocab.quality_bits import Quality
-from gateway.vocab.readings import ChannelMeta, ReadingBatch
+from gateway.vocab.readings import ChannelMeta, ReadingBatch, SourceBatch
 from gateway.vocab.records import Delivery, ForwardChunk, RecordKind, SinkBatch
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "SinkBatch",
     "SinkRejectedError",
     "SiteCycle",
+    "SourceBatch",
     "SourceError",
     "iso_utc",
     "new_event_id",

@@ -3,7 +3,7 @@ analytics core can take them as they are."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,3 +73,19 @@ class ChannelMeta:
     device: str
     quantity: str
     unit: str = ""
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBatch:
+    """What a source yields: readings, and the acknowledgement the source owes for them.
+
+    ``ack`` is called once the readings are stored (MQTT acknowledges the message only then, so
+    the broker keeps what a crash lost); a source with nothing to acknowledge leaves the default.
+    """
+
+    readings: ReadingBatch
+    ack: Callable[[], None] = _nothing

@@ -362,7 +362,8 @@ async def hub_poll(
         stream = hub.batches()
         try:
             while True:
-                batch = await asyncio.wait_for(anext(stream), timeout=max(0.1, end - time.monotonic()))
+                item = await asyncio.wait_for(anext(stream), timeout=max(0.1, end - time.monotonic()))
+                batch = item.readings
                 unit = int(batch.channel[0]) // 1000
                 stamp = float(batch.ts[-1])
                 if stamp >= end:

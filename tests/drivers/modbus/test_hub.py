@@ -50,7 +50,8 @@ class Run:
 
     async def _consume(self) -> None:
         async with self.hub:
-            async for batch in self.hub.batches():
+            async for item in self.hub.batches():
+                batch = item.readings
                 self.by_unit[int(batch.channel[0]) // 10].append(batch)
 
     def good(self, unit: int, since: float = 0.0) -> list[ReadingBatch]:
