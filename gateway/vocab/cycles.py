@@ -33,11 +33,15 @@ class CraneCycle:
     samples: int  # load readings of the cycle
     ended: Ended
 
+    def id_at(self, site: str) -> str:
+        """The replay-stable id of this cycle at ``site``."""
+        return f"{site}-{self.crane}-{_epoch_ms(self.start_ts)}"
+
     def to_dict(self, site: str) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC with milliseconds, NaN as None, a replay-stable id."""
         start_ms = _epoch_ms(self.start_ts)
         return {
-            "id": f"{site}-{self.crane}-{start_ms}",
+            "id": self.id_at(site),
             "site": site,
             "crane": self.crane,
             "start": _iso_ms(start_ms),
@@ -86,7 +90,7 @@ class SiteCycle:
 
     @property
     def id(self) -> str:
-        return f"{self.site}-{self.cycle.crane}-{_epoch_ms(self.cycle.start_ts)}"
+        return self.cycle.id_at(self.site)
 
     @property
     def start_s(self) -> float:
