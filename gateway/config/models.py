@@ -17,6 +17,7 @@ from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
+from gateway.config.weather import SiteLocation
 
 
 class SiteInfo(Strict):
@@ -26,6 +27,9 @@ class SiteInfo(Strict):
     store_derived: bool = Field(
         default=True,
         description="store, forward and keep history of computed channels (wind means, crane ratios)",
+    )
+    location: SiteLocation | None = Field(
+        default=None, description="lat/lon (WGS 84) and area codes: which weather warnings cover the site"
     )
 
     @field_validator("timezone")
