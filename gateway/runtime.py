@@ -47,6 +47,7 @@ from gateway.storage.failover import StoreFailover
 from gateway.storage.paths import alarm_store_path
 from gateway.storage.reserve import Reserve
 from gateway.vocab import AlarmEvent, ChannelMeta, Quality, ReadingBatch, iso_utc
+from gateway.weather import Weather
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class Runtime:
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
         self.sinks: list[Sink] = [self.desk]
+        self.weather = Weather(
+            config, self.base_dir, lambda e: self.pipeline.emit_events(e), self._broker_link, clock
+        )
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
@@ -222,6 +226,7 @@ class Runtime:
                 await stack.enter_async_context(self.pushes)
             if self.forwarding is not None:
                 await self.forwarding.enter(stack)
+            await stack.enter_async_context(self.weather)  # before the sinks: the local signals write to it
             for sink in self.sinks:
                 await stack.enter_async_context(sink)
             await self.resume()
@@ -238,6 +243,7 @@ class Runtime:
                 if self.forwarding is not None:
                     workers += [self._start(group, n, run) for n, run in self.forwarding.services()]
                 workers += [self._start(group, name, run) for name, run in services or []]
+                workers += [self._start(group, name, run) for name, run in self.weather.services()]
                 workers.append(self._start(group, "alarm-escalation", self.desk.run_escalation))
                 workers.append(self._start(group, "baselines", self.baselines.run))
                 if self.failover is not None:
@@ -394,6 +400,7 @@ class Runtime:
             },
             "resumed": None if self.resumed is None else self.resumed.as_dict(),
             "baselines": self.baselines.health(),
+            "weather": self.weather.health(),
             "chattering": chattering_health(
                 self.engine.chatter, [c for c, _, _ in names], [r for _, r, _ in names]
             ),

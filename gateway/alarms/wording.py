@@ -431,7 +431,16 @@ def _failure_forecast(
     return _say(zh, "failure", when=when_text, after=_soon(detail.get("time_left_s", value), zh))
 
 
+def _weather(
+    detail: Mapping[str, Any], grade: int, cleared: bool, value: Any, limit: Any, unit: str, zh: bool
+) -> str | None:
+    """A weather warning's alarm: its own words (headline and actions), made by gateway.weather."""
+    text = detail.get("zh" if zh else "en")
+    return str(text) if text else None
+
+
 _DESCRIBERS = {
+    "weather": _weather,
     "threshold": _threshold,
     "cumulative": _threshold,
     "crane": _crane,

@@ -13,6 +13,7 @@ from gateway.config.meaning_modbus import check_modbus
 from gateway.config.meaning_quality import check_quality_rule
 from gateway.config.meaning_site_rules import check_site_rule
 from gateway.config.meaning_trend import check_trend_rule
+from gateway.config.meaning_weather import check_weather
 from gateway.config.models import MqttDeviceConfig, SiteConfig
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rule_config import (
@@ -36,6 +37,7 @@ def check_meaning(config: SiteConfig) -> list[Problem]:
     problems += check_secrets(config)
     problems += _check_api(config)
     problems += check_modbus(config)
+    problems += check_weather(config)
     return problems
 
 

@@ -17,7 +17,7 @@ from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
-from gateway.config.weather import SiteLocation
+from gateway.config.weather import SiteLocation, WeatherConfig
 
 
 class SiteInfo(Strict):
@@ -151,6 +151,7 @@ class SiteConfig(Strict):
     sinks: list[SinkConfig] = Field(default_factory=list)
     api: ApiConfig = Field(default_factory=ApiConfig)
     alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    weather: WeatherConfig = Field(default_factory=WeatherConfig)
 
     @property
     def topic_prefix(self) -> str:

@@ -1,4 +1,5 @@
-"""A weather warning as the gateway keeps it: one record per warning, through its lifecycle.
+"""A weather warning as the gateway keeps it (official, or the site's own signal): one record per
+warning, through its lifecycle.
 
 A warning is opened by an Alert (or by the site's own signal) and followed by the Updates and
 Cancels that reference it; every message applied is listed, so a later message may reference any of
@@ -65,6 +66,7 @@ class WarningRecord:
     end_reason: str = ""
     actions: list[dict[str, Any]] = field(default_factory=list)  # gateway.weather.actions
     alarm_id: str | None = None  # the site alarm it raised, if any
+    alarm_grade: int = 0  # that alarm's grade now (0: none active)
     acknowledged_by: str | None = None
     acknowledged_at: float | None = None
     ack_note: str = ""

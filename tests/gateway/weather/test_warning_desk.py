@@ -9,11 +9,11 @@ import pytest
 
 from drivers.cap.area import SiteLocation
 from drivers.cap.codes import WarningCodes
+from drivers.cap.lifecycle import Applied, WarningBook
 from drivers.cap.parse import CapError
+from drivers.cap.warning import Change, WarningState
 from drivers.warning_store import WarningStore
-from gateway.weather.desk import WarningDesk
-from gateway.weather.lifecycle import Applied, WarningBook
-from gateway.weather.record import Change, WarningState
+from gateway.weather.warning_desk import WarningDesk
 from tests.drivers.cap.documents import alert, ref
 
 SITE = SiteLocation(39.90, 116.40)

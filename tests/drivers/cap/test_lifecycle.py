@@ -8,9 +8,9 @@ import pytest
 
 from drivers.cap.area import SiteLocation
 from drivers.cap.codes import WarningCodes
+from drivers.cap.lifecycle import WarningBook
 from drivers.cap.parse import parse_cap
-from gateway.weather.lifecycle import WarningBook
-from gateway.weather.record import Change, WarningState
+from drivers.cap.warning import Change, WarningState
 from tests.drivers.cap.documents import ELSEWHERE, alert, area, info, ref
 
 SITE = SiteLocation(39.90, 116.40, frozenset({"110105"}))

@@ -25,8 +25,8 @@ from datetime import datetime
 from drivers.cap.area import SiteLocation, match_infos
 from drivers.cap.codes import WarningCodes
 from drivers.cap.parse import Alert
+from drivers.cap.warning import Change, WarningRecord, WarningState
 from gateway.vocab import iso_utc
-from gateway.weather.record import Change, WarningRecord, WarningState
 
 DEFAULT_LIFE_S = 24 * 3600.0
 REAL = "Actual"

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol
 
+from drivers.cap.lifecycle import Applied, WarningBook
 from drivers.cap.parse import parse_cap
+from drivers.cap.warning import Change, WarningRecord
 from drivers.warning_store import WarningStore
-from gateway.vocab import iso_utc
-from gateway.weather.lifecycle import Applied, WarningBook
-from gateway.weather.record import Change, WarningRecord
+from gateway.vocab import AlarmEvent, iso_utc
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,17 @@ class WarningDesk:
         book: WarningBook,
         store: WarningStore,
         clock: Callable[[], float] = time.time,
-        prepare: Callable[[Applied], None] | None = None,
+        prepare: Callable[[Applied, float], list[AlarmEvent]] | None = None,
+        emit: Callable[[list[AlarmEvent]], None] | None = None,
     ) -> None:
-        """``prepare`` fills in what a change means for the site (actions) before it is saved."""
+        """``prepare`` fills in what a change means for the site (actions, alarm events) before it
+        is saved; ``emit`` hands the alarm events on once saved (to the pipeline's sinks)."""
         self.site = site
         self.book = book
         self.store = store
         self.clock = clock
         self._prepare = prepare
+        self._emit = emit
         self.listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self.received = 0
@@ -116,9 +119,10 @@ class WarningDesk:
 
     async def _saved(self, applied: list[Applied], action: str) -> None:
         now = self.clock()
+        events: list[AlarmEvent] = []
         for a in applied:
             if self._prepare is not None:
-                self._prepare(a)
+                events += self._prepare(a, now)
             entry = {
                 "ts": now,
                 "actor": SYSTEM,
@@ -127,6 +131,11 @@ class WarningDesk:
                 "detail": {"change": a.change},
             }
             await self.store.save(a.record.to_store(), a.record.in_force, [entry], [self.message(a, now)])
+        if events and self._emit is not None:
+            self._emit(events)
+        await self._tell(applied)
+
+    async def _tell(self, applied: list[Applied]) -> None:
         for listener in self.listeners:
             try:
                 await listener.changed(applied)
@@ -196,4 +205,5 @@ class WarningDesk:
                 "detail": {"done": done},
             }
             await self.store.save(record.to_store(), record.in_force, [entry], [self.message(applied, now)])
+            await self._tell([applied])
         return record

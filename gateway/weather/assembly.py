@@ -1,0 +1,122 @@
+"""The weather early-warning part of the runtime, built from the site file.
+
+``Weather`` holds the warning desk (official CAP warnings and the site's own signals), the
+``…/warnings`` publisher when the site has an MQTT uplink, and the local-signal sink when the site
+file names anemometers or a rain gauge. The runtime enters it before the sinks and runs its
+services; the API reaches the desk through it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from drivers.cap.area import SiteLocation
+from drivers.cap.codes import WarningCodes
+from drivers.cap.lifecycle import WarningBook
+from drivers.mqtt_link import MqttLink
+from drivers.warning_store import WarningStore
+from drivers.warning_uplink import WarningUplink
+from gateway.config import MqttSinkConfig, SiteConfig
+from gateway.config.weather_actions import default_actions
+from gateway.storage.paths import alarm_store_path
+from gateway.vocab import AlarmEvent
+from gateway.weather.actions import SiteMeaning
+from gateway.weather.warning_desk import WarningDesk
+from gateway.weather.warning_outbox import WarningPublisher
+
+STORE_NAME = "warnings.db"
+
+
+def site_location(config: SiteConfig) -> SiteLocation | None:
+    where = config.site.location
+    if where is None:
+        return None
+    return SiteLocation(where.lat, where.lon, frozenset(where.geocodes))
+
+
+def warning_store_path(config: SiteConfig, base_dir: Path) -> Path:
+    """Beside the alarm store (same disk, same backups)."""
+    return alarm_store_path(config, base_dir).with_name(STORE_NAME)
+
+
+class Weather:
+    def __init__(
+        self,
+        config: SiteConfig,
+        base_dir: Path,
+        emit: Callable[[list[AlarmEvent]], None],
+        broker_link: Callable[[str | None], MqttLink] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        weather = config.weather
+        codes = WarningCodes.default().with_codes(weather.codes)
+        book = WarningBook(site_location(config), codes, weather.default_life_s)
+        self.meaning = SiteMeaning(config.site.id, weather.actions or default_actions())
+        self.desk = WarningDesk(
+            config.site.id,
+            book,
+            WarningStore(warning_store_path(config, base_dir)),
+            clock=clock,
+            prepare=self.meaning.prepare,
+            emit=emit,
+        )
+        self.uplink = _uplink(config, broker_link) if broker_link is not None else None
+        self.publisher = WarningPublisher(self.desk.store, self.uplink) if self.uplink is not None else None
+        if self.publisher is not None:
+            self.desk.listeners.append(self.publisher)
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> Weather:
+        await self._stack.enter_async_context(self.desk)
+        if self.uplink is not None:
+            await self._stack.enter_async_context(self.uplink)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    def services(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        out: list[tuple[str, Callable[[], Awaitable[None]]]] = [("weather-expiry", self.desk.run_expiry)]
+        if self.publisher is not None:
+            out.append(("weather-publish", self.publisher.run))
+        return out
+
+    def health(self) -> dict[str, Any]:
+        health = self.desk.health()
+        if self.publisher is not None:
+            health["published"] = self.publisher.published
+            health["publish_failures"] = self.publisher.failures
+        return health
+
+
+def _uplink(config: SiteConfig, broker_link: Callable[[str | None], MqttLink]) -> WarningUplink | None:
+    """On the platform uplink's broker and prefix (the first MQTT sink), as the contract names it."""
+    sink = next((s for s in config.sinks if isinstance(s, MqttSinkConfig)), None)
+    if sink is None:
+        return None
+    site_broker = broker_link(None) if sink.broker is None else None
+    password = os.environ.get(sink.password_env) if sink.password_env else None
+    link = MqttLink.from_url(
+        sink.broker or config.mqtt.url,
+        username=sink.username or (site_broker.username if site_broker else None),
+        password=password or (site_broker.password if site_broker else None),
+        keepalive=config.mqtt.keepalive,
+        ca_file=sink.ca_file,
+        cert_file=sink.cert_file,
+        key_file=sink.key_file,
+    )
+    prefix = sink.topic_prefix or config.topic_prefix
+    return WarningUplink(
+        link, prefix, client_id=f"{sink.client_id or f'smartsite-{config.site.id}-up'}-warnings"
+    )
