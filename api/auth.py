@@ -1,4 +1,5 @@
-"""Bearer tokens with roles: viewer reads, supervisor acts on alarms, admin manages the gateway."""
+"""Bearer tokens with roles: viewer reads, supervisor acts on alarms, admin manages the gateway;
+platform (the smart-site platform's machine token) reads like a viewer and posts weather warnings."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from gateway.config import ApiConfig
 
-ROLE_RANK = {"none": 0, "viewer": 1, "supervisor": 2, "admin": 3}
+ROLE_RANK = {"none": 0, "viewer": 1, "platform": 1, "supervisor": 2, "admin": 3}
 
 
 class TokenTable:
@@ -66,5 +67,19 @@ def require(minimum: str) -> Callable[[Request], str]:
     return check
 
 
+def require_one_of(*roles: str) -> Callable[[Request], str]:
+    """Exactly these roles (not ranked): the platform may post warnings, a supervisor may not."""
+
+    def check(request: Request) -> str:
+        tokens: TokenTable = request.app.state.tokens
+        role = tokens.role_of(request.headers.get("authorization"))
+        if role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {' or '.join(roles)} role")
+        return role
+
+    return check
+
+
 Viewer = Annotated[str, Depends(require("viewer"))]
 Supervisor = Annotated[str, Depends(require("supervisor"))]
+PlatformOrAdmin = Annotated[str, Depends(require_one_of("platform", "admin"))]

@@ -1,8 +1,10 @@
 """What every request passes before a route sees it: the role for changes, the body's size, strict JSON.
 
-- A request that changes something (POST, PUT, PATCH, DELETE) needs at least the supervisor role:
-  without it the answer is 401/403 before a byte of the body is read (an anonymous client cannot make
-  the gateway buffer or parse anything). Routes still check their own, stricter roles.
+- A request that changes something (POST, PUT, PATCH, DELETE) needs at least the supervisor role, or
+  the platform role (it posts weather warnings): without it the answer is 401/403 before a byte of the
+  body is read (an anonymous client cannot make the gateway buffer or parse anything). Routes still
+  check their own, stricter roles.
+- A few paths take a document, not JSON (a CAP warning): their own size limit, no JSON check.
 - A body larger than ``max_body_bytes`` is refused with 413, from its Content-Length at once or as
   soon as a chunked body passes the limit; nothing larger is ever held in memory.
 - A JSON body must be strict JSON in UTF-8: NaN, Infinity, numbers that overflow to infinity and lone
@@ -32,6 +34,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 64 * 1024  # notes and reasons: far above any real body, far below harm
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CHANGE_ROLE = "supervisor"
+OTHER_CHANGE_ROLES = frozenset({"platform"})
+# Paths whose body is a document other than JSON, with their size limit (the CAP parser's own).
+DOCUMENT_BODIES = {"/api/v1/warnings/cap": 1024 * 1024}
 
 
 class RequestGuard:
@@ -67,9 +72,11 @@ class RequestGuard:
         if wait is not None:
             await _answer(send, 429, "too many changes with this token; try again shortly", retry_after(wait))
             return
+        document = scope["path"] in DOCUMENT_BODIES
+        limit = DOCUMENT_BODIES.get(scope["path"], self.max_body_bytes)
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _answer(send, 413, f"the body is larger than {self.max_body_bytes} bytes")
+        if declared.isdigit() and int(declared) > limit:
+            await _answer(send, 413, f"the body is larger than {limit} bytes")
             return
         body = bytearray()
         while True:
@@ -77,12 +84,12 @@ class RequestGuard:
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await _answer(send, 413, f"the body is larger than {self.max_body_bytes} bytes")
+            if len(body) > limit:
+                await _answer(send, 413, f"the body is larger than {limit} bytes")
                 return
             if not message.get("more_body", False):
                 break
-        if body and "json" in headers.get("content-type", "json"):
+        if body and not document and "json" in headers.get("content-type", "json"):
             problem = strict_json_problem(bytes(body))
             if problem is not None:
                 await _answer(send, 422, problem)
@@ -108,7 +115,7 @@ def _role_refusal(scope: Scope, authorization: str | None) -> tuple[int, str, di
         role = tokens.role_of(authorization)
     except HTTPException as exc:
         return exc.status_code, str(exc.detail), dict(exc.headers or {})
-    if ROLE_RANK[role] >= ROLE_RANK[CHANGE_ROLE]:
+    if ROLE_RANK[role] >= ROLE_RANK[CHANGE_ROLE] or role in OTHER_CHANGE_ROLES:
         return None
     if not authorization:
         return 401, f"a bearer token with the {CHANGE_ROLE} role is required", {"WWW-Authenticate": "Bearer"}

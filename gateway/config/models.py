@@ -127,7 +127,7 @@ class MqttBrokerConfig(Strict):
 
 
 class TokenConfig(Strict):
-    role: Literal["viewer", "supervisor", "admin"]
+    role: Literal["viewer", "supervisor", "admin", "platform"]
     env: str = Field(description="name of the environment variable holding the bearer token")
 
 
