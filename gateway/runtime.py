@@ -91,9 +91,9 @@ class Runtime:
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
         self.sinks: list[Sink] = [self.desk]
-        self.weather = Weather(
-            config, self.base_dir, lambda e: self.pipeline.emit_events(e), self._broker_link, clock
-        )
+        emit = self._emit_weather  # the weather's alarm events go out through the pipeline (built below)
+        self.weather = Weather(config, self.base_dir, emit, self._broker_link, clock, self.site.index.column)
+        self.sinks += self.weather.sinks
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
@@ -185,6 +185,9 @@ class Runtime:
                 identifier=f"{self.config.mqtt.client_id or f'smartsite-{self.site.id}-in'}-live",
             )
         ]
+
+    def _emit_weather(self, events: list[AlarmEvent]) -> None:
+        self.pipeline.emit_events(events)
 
     def _clock_seen(self, device: str, arrival: float, offset: float) -> None:
         self.pipeline.emit_events(self.clock_notices.observe(device, arrival, offset))

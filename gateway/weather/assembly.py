@@ -2,8 +2,8 @@
 
 ``Weather`` holds the warning desk (official CAP warnings and the site's own signals), the
 ``…/warnings`` publisher when the site has an MQTT uplink, and the local-signal sink when the site
-file names anemometers or a rain gauge. The runtime enters it before the sinks and runs its
-services; the API reaches the desk through it.
+file names anemometers or a rain gauge. The runtime enters it before the sinks (its own among
+them) and runs its services; the API reaches the desk through it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from drivers.cap.area import SiteLocation
 from drivers.cap.codes import WarningCodes
 from drivers.cap.lifecycle import WarningBook
 from drivers.mqtt_link import MqttLink
+from drivers.sink import Sink
 from drivers.warning_store import WarningStore
 from drivers.warning_uplink import WarningUplink
 from gateway.config import MqttSinkConfig, SiteConfig
@@ -27,6 +28,7 @@ from gateway.config.weather_actions import default_actions
 from gateway.storage.paths import alarm_store_path
 from gateway.vocab import AlarmEvent
 from gateway.weather.actions import SiteMeaning
+from gateway.weather.local_signals import LocalSignals
 from gateway.weather.warning_desk import WarningDesk
 from gateway.weather.warning_outbox import WarningPublisher
 
@@ -53,7 +55,9 @@ class Weather:
         emit: Callable[[list[AlarmEvent]], None],
         broker_link: Callable[[str | None], MqttLink] | None = None,
         clock: Callable[[], float] = time.time,
+        column_of: Callable[[str], int] | None = None,
     ) -> None:
+        """``column_of``: the site's channel columns, for the local signals (none without it)."""
         weather = config.weather
         codes = WarningCodes.default().with_codes(weather.codes)
         book = WarningBook(site_location(config), codes, weather.default_life_s)
@@ -70,6 +74,14 @@ class Weather:
         self.publisher = WarningPublisher(self.desk.store, self.uplink) if self.uplink is not None else None
         if self.publisher is not None:
             self.desk.listeners.append(self.publisher)
+        local = weather.local
+        self.local = (
+            LocalSignals(config.site.id, local, column_of, self.desk)
+            if column_of is not None and (local.gale is not None or local.rain is not None)
+            else None
+        )
+        # Sinks the pipeline feeds (after this part is entered).
+        self.sinks: list[Sink] = [self.local] if self.local is not None else []
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Weather:

@@ -129,3 +129,39 @@ async def test_changes_made_while_the_broker_is_away_are_published_after(
         async with listening(mosquitto.port) as heard:
             await eventually(lambda: heard.messages, 40, "the message, once the broker is back")
             assert heard.messages[0]["change"] == "issued"
+
+
+LOCAL_SITE = """
+site: {{id: w1}}
+mqtt: {{url: "{broker}"}}
+devices:
+  - {{id: anemo1, type: mqtt, channels: {{wind_speed: {{unit: m/s, range: [0, 60]}}}}}}
+weather:
+  local:
+    gale: {{channels: [anemo1.wind_speed], mean: 2min, confirm_s: 0}}
+alarms:
+  store: alarms.db
+  group_window_s: 0
+  tiers:
+    - {{name: safety officer, receivers: [hook]}}
+  receivers:
+    - {{id: hook, type: webhook, url: "{http}/hook"}}
+"""
+
+
+async def test_the_sites_own_gale_signal_from_mqtt_readings(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    async with HttpRecorder() as http:
+        config = parse_config(LOCAL_SITE.format(broker=mosquitto.url, http=http.url("")))
+        async with running(config, tmp_path) as runtime:
+            await eventually(lambda: runtime.sources and runtime.sources[0].connected, 5, "subscribed")
+            async with aiomqtt.Client("127.0.0.1", mosquitto.port) as sensor:
+                now = time.time()
+                for i in range(5):
+                    body = json.dumps({"ts": now - 5 + i, "values": {"wind_speed": 12.5}})
+                    await sensor.publish("smartsite/w1/devices/anemo1/up", body, qos=1)
+            await eventually(lambda: runtime.weather.desk.listing(), 5, "the local signal")
+            (record,) = runtime.weather.desk.listing()
+            assert (record.local, record.event, record.colour) == (True, "gale", "blue")
+            await eventually(lambda: notices(http), 5, "its push")
+            assert notices(http)[0]["alarm"]["rule"] == "weather_local"
+            assert "本站大风蓝色信号" in notices(http)[0]["text"]
