@@ -82,7 +82,8 @@ class SiteMeaning:
             record.actions = [
                 done.get(a["id"], a) for a in actions_for(self.table, record.event, record.colour)
             ]
-        return self._alarm(record, now)
+        # A local signal's alarm is stamped with data time, as the analytics' alarms are.
+        return self._alarm(record, record.updated_at if record.local else now)
 
     def _alarm(self, record: WarningRecord, now: float) -> list[AlarmEvent]:
         raises = record.in_force and any(a["alarm"] for a in record.actions)
