@@ -62,6 +62,7 @@ class Weather:
         codes = WarningCodes.default().with_codes(weather.codes)
         book = WarningBook(site_location(config), codes, weather.default_life_s)
         self.meaning = SiteMeaning(config.site.id, weather.actions or default_actions())
+        self.uplink = _uplink(config, broker_link) if broker_link is not None else None
         self.desk = WarningDesk(
             config.site.id,
             book,
@@ -69,8 +70,8 @@ class Weather:
             clock=clock,
             prepare=self.meaning.prepare,
             emit=emit,
+            publishes=self.uplink is not None,
         )
-        self.uplink = _uplink(config, broker_link) if broker_link is not None else None
         self.publisher = WarningPublisher(self.desk.store, self.uplink) if self.uplink is not None else None
         if self.publisher is not None:
             self.desk.listeners.append(self.publisher)

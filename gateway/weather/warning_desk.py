@@ -47,15 +47,18 @@ class WarningDesk:
         clock: Callable[[], float] = time.time,
         prepare: Callable[[Applied, float], list[AlarmEvent]] | None = None,
         emit: Callable[[list[AlarmEvent]], None] | None = None,
+        publishes: bool = True,
     ) -> None:
         """``prepare`` fills in what a change means for the site (actions, alarm events) before it
-        is saved; ``emit`` hands the alarm events on once saved (to the pipeline's sinks)."""
+        is saved; ``emit`` hands the alarm events on once saved (to the pipeline's sinks);
+        ``publishes``: each change's ``…/warnings`` message is stored for the publisher."""
         self.site = site
         self.book = book
         self.store = store
         self.clock = clock
         self._prepare = prepare
         self._emit = emit
+        self.publishes = publishes
         self.listeners: list[Listener] = []
         self._lock = asyncio.Lock()
         self.received = 0
@@ -130,7 +133,7 @@ class WarningDesk:
                 "note": a.note,
                 "detail": {"change": a.change},
             }
-            await self.store.save(a.record.to_store(), a.record.in_force, [entry], [self.message(a, now)])
+            await self.store.save(a.record.to_store(), a.record.in_force, [entry], self._outgoing(a, now))
         if events and self._emit is not None:
             self._emit(events)
         await self._tell(applied)
@@ -141,6 +144,10 @@ class WarningDesk:
                 await listener.changed(applied)
             except Exception:
                 log.exception("weather warnings: a listener failed on %d change(s)", len(applied))
+
+    def _outgoing(self, applied: Applied, now: float) -> list[dict[str, Any]]:
+        # Without an uplink to publish them, messages would only pile up in the store.
+        return [self.message(applied, now)] if self.publishes else []
 
     def message(self, applied: Applied, now: float) -> dict[str, Any]:
         """The ``…/warnings`` message for a change: its own id (consumers drop duplicates by it)."""
@@ -204,6 +211,6 @@ class WarningDesk:
                 "note": note,
                 "detail": {"done": done},
             }
-            await self.store.save(record.to_store(), record.in_force, [entry], [self.message(applied, now)])
+            await self.store.save(record.to_store(), record.in_force, [entry], self._outgoing(applied, now))
             await self._tell([applied])
         return record

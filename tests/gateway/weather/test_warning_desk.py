@@ -80,3 +80,11 @@ async def test_a_duplicate_is_neither_saved_nor_told(tmp_path: Path) -> None:
         await d.receive(alert().encode())
         (again,) = await d.receive(alert().encode())
         assert again.note == "duplicate" and len(await d.store.outgoing()) == 1
+
+
+async def test_no_messages_kept_without_an_uplink_to_publish_them(tmp_path: Path) -> None:
+    book = WarningBook(SITE, WarningCodes.default())
+    quiet = WarningDesk("s1", book, WarningStore(tmp_path / "w.db"), clock=Clock(T0), publishes=False)
+    async with quiet:
+        await quiet.receive(alert().encode())
+        assert len(quiet.listing()) == 1 and await quiet.store.outgoing() == []
