@@ -98,3 +98,8 @@ class WeatherConfig(Strict):
         default=86400.0, description="a warning without expires ends this long after it was sent"
     )
     local: LocalSignalsConfig = Field(default_factory=LocalSignalsConfig)
+    cap_topic: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#+]+$")] | None = Field(
+        default=None,
+        description="an MQTT topic on the mqtt.url broker the platform publishes CAP documents on "
+        "(e.g. smartsite/<site>/cap); none: CAP over HTTP only",
+    )

@@ -8,6 +8,7 @@ them) and runs its services; the API reaches the desk through it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,8 @@ from typing import Any
 from drivers.cap.area import SiteLocation
 from drivers.cap.codes import WarningCodes
 from drivers.cap.lifecycle import WarningBook
+from drivers.cap.parse import CapError
+from drivers.cap_mqtt_intake import CapMqttIntake
 from drivers.mqtt_link import MqttLink
 from drivers.sink import Sink
 from drivers.warning_store import WarningStore
@@ -31,6 +34,8 @@ from gateway.weather.actions import SiteMeaning
 from gateway.weather.local_signals import LocalSignals
 from gateway.weather.warning_desk import WarningDesk
 from gateway.weather.warning_outbox import WarningPublisher
+
+log = logging.getLogger(__name__)
 
 STORE_NAME = "warnings.db"
 
@@ -81,6 +86,11 @@ class Weather:
             if column_of is not None and (local.gale is not None or local.rain is not None)
             else None
         )
+        self.cap_in = (
+            CapMqttIntake(broker_link(None), weather.cap_topic, f"smartsite-{config.site.id}-cap", self._take)
+            if weather.cap_topic is not None and broker_link is not None
+            else None
+        )
         # Sinks the pipeline feeds (after this part is entered).
         self.sinks: list[Sink] = [self.local] if self.local is not None else []
         self._stack = AsyncExitStack()
@@ -103,10 +113,22 @@ class Weather:
         out: list[tuple[str, Callable[[], Awaitable[None]]]] = [("weather-expiry", self.desk.run_expiry)]
         if self.publisher is not None:
             out.append(("weather-publish", self.publisher.run))
+        if self.cap_in is not None:
+            out.append(("weather-cap-in", self.cap_in.run))
         return out
+
+    async def _take(self, document: bytes) -> None:
+        """A CAP document from MQTT: refusals are counted by the desk and logged once per reason."""
+        try:
+            await self.desk.receive(document)
+        except CapError as exc:
+            if self.desk.refused.get(exc.reason, 0) == 1:
+                log.warning("CAP document over MQTT refused (%s); further ones counted in health", exc)
 
     def health(self) -> dict[str, Any]:
         health = self.desk.health()
+        if self.cap_in is not None:
+            health["mqtt_in"] = {"connected": self.cap_in.connected, "messages": self.cap_in.messages}
         if self.publisher is not None:
             health["published"] = self.publisher.published
             health["publish_failures"] = self.publisher.failures
