@@ -3,6 +3,7 @@ supervisor's acknowledgement with the actions done ticked."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -13,6 +14,7 @@ from api.deps import RuntimeDep
 from api.routes.alarms import actor_of
 from api.times import iso_times
 from drivers.cap.parse import CapError
+from gateway.vocab import AlarmConflictError, AlarmNotFoundError
 from gateway.weather import WarningNotFoundError
 
 router = APIRouter(tags=["warnings"])
@@ -97,14 +99,18 @@ async def warning(warning_id: str, runtime: RuntimeDep, _role: Viewer) -> dict[s
 async def acknowledge(
     warning_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: AckBody | None = None
 ) -> dict[str, Any]:
-    """A supervisor has seen the warning; ``done`` ticks the actions carried out."""
+    """A supervisor has seen the warning; ``done`` ticks the actions carried out. The site alarm
+    the warning raised, if still open, is acknowledged with it (its escalation stops)."""
     body = body or AckBody()
+    actor = actor_of(request, role)
     try:
-        record = await runtime.weather.desk.acknowledge(
-            warning_id, actor_of(request, role), body.done, body.note
-        )
+        record = await runtime.weather.desk.acknowledge(warning_id, actor, body.done, body.note)
     except WarningNotFoundError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no warning {warning_id!r}") from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    alarm = runtime.desk.records.get(record.alarm_id or "")
+    if alarm is not None and alarm.status == "open":
+        with contextlib.suppress(AlarmConflictError, AlarmNotFoundError):  # acted on meanwhile
+            await runtime.desk.ack(alarm.id, actor, body.note or "weather warning acknowledged")
     return record.view()

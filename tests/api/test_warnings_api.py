@@ -144,8 +144,10 @@ async def test_update_cancel_and_filters(api: tuple[httpx.AsyncClient, Runtime])
 
 
 async def test_acknowledge_with_actions_done(api: tuple[httpx.AsyncClient, Runtime]) -> None:
-    client, _ = api
+    client, runtime = api
     warning: dict[str, Any] = (await post(client, alert())).json()["applied"][0]["warning"]
+    desk_queue = next(w.queue for w in runtime.pipeline.workers if w.sink is runtime.desk)
+    await runtime.desk.write(desk_queue.get_nowait())  # the site alarm on the desk
     path = f"/api/v1/warnings/{warning['id']}/ack"
     assert (await client.post(path, json={"done": ["stop_lifting"]})).status_code == 401
     assert (await client.post(path, headers=VIEWER, json={})).status_code == 403
@@ -164,4 +166,9 @@ async def test_acknowledge_with_actions_done(api: tuple[httpx.AsyncClient, Runti
     assert view["actions"][0]["done_at"].endswith("Z")
     trail = (await client.get(f"/api/v1/warnings/{warning['id']}")).json()["audit"]
     assert [e["action"] for e in trail] == ["alert", "acknowledged"]
+    # Its site alarm is acknowledged with it; a second acknowledgement of the warning is fine.
+    alarm = (await client.get(f"/api/v1/alarms/{warning['alarm_id']}")).json()
+    assert (alarm["status"], alarm["acknowledged_by"]) == ("acknowledged", "Wang Gong (supervisor)")
+    again = await client.post(path, headers=SUPERVISOR, json={"done": ["stop_erection"]})
+    assert again.status_code == 200 and again.json()["acknowledged_by"] == "Wang Gong (supervisor)"
     assert (await client.get("/api/v1/warnings/nope")).status_code == 404
