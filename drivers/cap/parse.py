@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as safe_et
@@ -18,6 +18,8 @@ from defusedxml import DefusedXmlException
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 MAX_BYTES = 1024 * 1024
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _Q = "{" + CAP_NS + "}"
 STATUSES = frozenset({"Actual", "Exercise", "System", "Test", "Draft"})
 MSG_TYPES = frozenset({"Alert", "Update", "Cancel", "Ack", "Error"})
@@ -159,6 +161,13 @@ def _time(value: str, name: str) -> datetime:
         raise CapError("bad_date", f"<{name}> {value[:40]!r}") from exc
     if parsed.tzinfo is None:
         raise CapError("bad_date", f"<{name}> {value[:40]!r} has no UTC offset")
+    # Year 1 at +01:00 or 9999 at -01:00 lies outside what a UTC time can show; no warning means it.
+    try:
+        utc = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise CapError("bad_date", f"<{name}> {value[:40]!r} is not between 1970 and 2100")
     return parsed
 
 

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from drivers.cap.lifecycle import Applied, WarningBook
-from drivers.cap.parse import parse_cap
+from drivers.cap.parse import CapError, parse_cap
 from drivers.cap.warning import Change, WarningRecord
 from drivers.warning_store import WarningStore
 from gateway.vocab import AlarmEvent, iso_utc
@@ -33,7 +33,8 @@ class WarningNotFoundError(LookupError):
 
 
 class Listener(Protocol):
-    """Told of every saved change (actions, alarms, the live stream): never raises into the desk."""
+    """Told of every saved change (the ``…/warnings`` publisher); a failing one is logged, the desk
+    goes on."""
 
     async def changed(self, applied: list[Applied]) -> None: ...
 
@@ -88,8 +89,8 @@ class WarningDesk:
         """Parse and apply one CAP document; raises ``CapError`` (counted) when it is refused."""
         try:
             alert = parse_cap(document)
-        except ValueError as exc:
-            self.refuse(getattr(exc, "reason", "refused"))
+        except CapError as exc:
+            self.refuse(exc.reason)
             raise
         async with self._lock:
             self.received += 1

@@ -105,6 +105,8 @@ async def test_who_may_post(api: tuple[httpx.AsyncClient, Runtime]) -> None:
         (b'<!DOCTYPE a [<!ENTITY x "y">]><alert/>', 422, "forbidden_xml"),
         (b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"/>', 422, "wrong_namespace"),
         (alert(sent="yesterday").encode(), 422, "bad_date"),
+        (alert(sent="9999-12-31T23:59:59-01:00").encode(), 422, "bad_date"),
+        (alert(infos=info(expires="0001-01-01T00:00:00+01:00")).encode(), 422, "bad_date"),
         (alert(status="Real").encode(), 422, "bad_value"),
         (b"", 422, "malformed_xml"),
         (b"x" * (1024 * 1024 + 1), 413, "larger than"),

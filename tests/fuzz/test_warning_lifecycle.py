@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from drivers.cap.area import SiteLocation
 from drivers.cap.codes import WarningCodes
 from drivers.cap.lifecycle import WarningBook, message_key
-from drivers.cap.parse import parse_cap
+from drivers.cap.parse import CapError, parse_cap
 from drivers.cap.warning import WarningState
 from tests.drivers.cap.documents import ELSEWHERE, SENDER, alert, area, info
 
@@ -63,3 +63,37 @@ def test_random_chains_keep_the_invariants(steps: list[tuple]) -> None:  # type:
                 found = book.find_key(key)
                 assert found is not None and key in found.messages
         assert len(book.records) <= len(sent)
+
+
+def _any_time(moment: datetime, offset_min: int) -> str:
+    from datetime import timedelta, timezone
+
+    return moment.replace(tzinfo=timezone(timedelta(minutes=offset_min))).isoformat()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(),
+    st.integers(-23 * 60, 23 * 60),
+    st.datetimes(),
+    st.integers(-23 * 60, 23 * 60),
+    st.sampled_from(["Alert", "Update", "Cancel"]),
+)
+def test_any_iso_times_are_applied_or_refused_never_a_crash(
+    sent: datetime, sent_off: int, expires: datetime, exp_off: int, msg_type: str
+) -> None:
+    book = WarningBook(SiteLocation(39.9, 116.4), WarningCodes.default())
+    document = alert(
+        "T1",
+        _any_time(sent, sent_off),
+        msg_type,
+        references=f"{SENDER},W0,{_any_time(expires, exp_off)}" if msg_type != "Alert" else "",
+        infos=info(expires=_any_time(expires, exp_off)),
+    )
+    try:
+        applied = book.apply(parse_cap(document.encode()), T0)
+    except CapError as exc:
+        assert exc.reason == "bad_date"
+        return
+    for a in applied:
+        a.record.view()  # every time in it can be shown

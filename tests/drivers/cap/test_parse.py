@@ -134,7 +134,19 @@ def test_wrong_namespace_refused() -> None:
     assert err.value.reason == "wrong_namespace"
 
 
-@pytest.mark.parametrize("sent", ["2026-13-02T08:00:00+08:00", "yesterday", "2026-12-02T08:00:00"])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "2026-13-02T08:00:00+08:00",
+        "yesterday",
+        "2026-12-02T08:00:00",
+        # Valid ISO 8601, but no UTC time can show them (and no warning means them).
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:01Z",
+    ],
+)
 def test_bad_dates_refused(sent: str) -> None:
     with pytest.raises(CapError) as err:
         parse_cap(cap().replace("2026-12-02T08:00:00+08:00", sent).encode())
