@@ -88,3 +88,17 @@ async def test_no_messages_kept_without_an_uplink_to_publish_them(tmp_path: Path
     async with quiet:
         await quiet.receive(alert().encode())
         assert len(quiet.listing()) == 1 and await quiet.store.outgoing() == []
+
+
+async def test_a_large_document_is_parsed_and_applied_like_a_small_one(tmp_path: Path) -> None:
+    from tests.drivers.cap.documents import area, info
+
+    ring = " ".join(f"{39.0 + i * 3e-4:.4f},116.0" for i in range(5000)) + " 40.5,117.0 39.0,117.0 39.0,116.0"
+    big = alert(infos=info(areas=area(polygon=ring))).encode()
+    assert len(big) > 64 * 1024
+    async with desk(tmp_path / "w.db", Clock(T0)) as d:
+        (applied,) = await d.receive(big)
+        assert applied.change == Change.ISSUED and applied.record.area["how"] == "polygon"
+        with pytest.raises(CapError):
+            await d.receive(big.replace(b"<sent>", b"<sent>x"))
+        assert d.health()["refused"] == {"bad_date": 1}
