@@ -195,6 +195,25 @@ INTERVAL_KINDS = {"idle", "pour", "stuck", "drift", "dropout", *LINE_FAULTS}
 INSTANT_KINDS = {"overload", "gust_front", "collapse_precursor", "excavation", "rain"}
 PHYSICAL_KINDS = {kind: model for model, info in MODELS.items() for kind in info.events}
 
+# --- official weather warnings ---------------------------------------------------------------------
+
+
+class WarningSpec(Strict):
+    """An official weather warning the platform sends at ``at_s`` (a CAP 1.2 Alert, see
+    :mod:`simulators.cap_documents`); ``cancel_at_s``: when a Cancel follows."""
+
+    at_s: Seconds
+    event: Literal["gale", "rainstorm", "typhoon", "thunder", "snow", "heat", "thunderstorm_gale"]
+    colour: Literal["blue", "yellow", "orange", "red"]
+    expires_after_s: Annotated[float, Field(gt=0, le=7 * 86400)] = 6 * 3600.0
+    cancel_at_s: Seconds | None = None
+
+
+# Channels and rules the gateway's weather warnings raise alarms on (docs/weather.md).
+WEATHER_CHANNELS = {f"weather.{e}" for e in ("gale", "rainstorm", "typhoon", "thunder", "snow", "heat",
+                                              "thunderstorm_gale")}  # fmt: skip
+WEATHER_RULES = {"weather_warning", "weather_local"}
+
 # --- truth -----------------------------------------------------------------------------------------
 
 
@@ -228,6 +247,9 @@ class Scenario(Strict):
         default_factory=dict, description="model per device id; others get the default for their quantity"
     )
     events: list[Event] = Field(default_factory=list)
+    warnings: list[WarningSpec] = Field(
+        default_factory=list, description="official weather warnings sent to the gateway (evaluate)"
+    )
     truth: list[TruthEntry] = Field(default_factory=list)
     allow: list[AllowEntry] = Field(default_factory=list)
 
@@ -443,8 +465,21 @@ def check_scenario(scenario: Scenario, site: SiteConfig) -> list[tuple[KeyPath, 
         if event.kind == "spike" and event.params.every_s is not None and event.until_s is None:
             problems.append(((*base, "params", "every_s"), "repeated spikes need until_s (when they stop)"))
 
+    for i, warning in enumerate(scenario.warnings):
+        for key in ("at_s", "cancel_at_s"):
+            value = getattr(warning, key)
+            if value is not None and value > end:
+                problems.append(
+                    (("warnings", i, key), f"{value:g} s is after the end of the run ({end:g} s)")
+                )
+        if warning.cancel_at_s is not None and warning.cancel_at_s <= warning.at_s:
+            problems.append((("warnings", i, "cancel_at_s"), "must be after at_s"))
+
     channels = known_channels(site)
     rules = known_rules(site)
+    if scenario.warnings or site.weather.local.gale is not None or site.weather.local.rain is not None:
+        channels |= WEATHER_CHANNELS
+        rules |= WEATHER_RULES
     sections: list[tuple[str, Sequence[AlarmKey]]] = [
         ("truth", scenario.truth),
         ("allow", scenario.allow),

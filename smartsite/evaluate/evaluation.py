@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +177,7 @@ async def run_frames(
     folder: Path | None = None,
     settle_timeout_s: float = SETTLE_TIMEOUT_S,
     batch_s: float | None = None,
+    warnings: Sequence[tuple[float, bytes]] = (),
 ) -> RunResult:
     """Publish ``frames`` (data time ``start_ts + t_s``) to a fresh gateway for ``site``.
 
@@ -183,7 +185,9 @@ async def run_frames(
     ``end_ts`` (the end of the scenario, so a sensor silent up to the end is noticed), with every
     alarm event it made. Raises :class:`EvaluationError` past the deadlines. ``batch_s``: scenario
     seconds of readings per message and device (see the module docstring); None: by the run's
-    length (:func:`auto_batch_s`), 0: one message per reading.
+    length (:func:`auto_batch_s`), 0: one message per reading. ``warnings``: CAP documents the
+    platform sends at their scenario time, handed to the gateway's warning desk once the readings
+    before that time are analysed (its clock then moves to that time, see :func:`_play_with_warnings`).
     """
     if batch_s is None:
         batch_s = auto_batch_s((end_ts - start_ts) if end_ts is not None else 0.0)
@@ -197,7 +201,8 @@ async def run_frames(
         config = evaluation_config(site, broker_port, folder, batched=batched)
         async with embedded_broker(broker_port):
             # The clock stands at the start: the scenario's device stamps are right by construction.
-            runtime = Runtime(config, base_dir=folder, clock=lambda: start_ts, trust_device_clocks=True)
+            now = [start_ts]  # moved on only to send a warning (below)
+            runtime = Runtime(config, base_dir=folder, clock=lambda: now[0], trust_device_clocks=True)
             queue = runtime.subscribe_events(maxsize=0)
             stop = asyncio.Event()
             running = asyncio.create_task(runtime.run(stop), name="evaluate-gateway")
@@ -216,7 +221,12 @@ async def run_frames(
                     unbatched=coupled,
                 )
                 async with player:
-                    stats = await play(frames, speed=speed, mqtt=player)
+                    if warnings:
+                        stats = await _play_with_warnings(
+                            frames, warnings, speed, player, runtime, running, settle_timeout_s, now
+                        )
+                    else:
+                        stats = await play(frames, speed=speed, mqtt=player)
                 await _until(
                     lambda: _caught_up(runtime, stats.mqtt.messages), settle_timeout_s, running, "analyse"
                 )
@@ -243,6 +253,67 @@ async def run_frames(
                 health=health,
             )
     raise AssertionError("unreachable")  # for mypy: the ExitStack never swallows
+
+
+async def _play_with_warnings(
+    frames: Iterable[FrameLike],
+    warnings: Sequence[tuple[float, bytes]],
+    speed: float,
+    player: MqttPlayer,
+    runtime: Runtime,
+    running: asyncio.Task[None],
+    settle_timeout_s: float,
+    now: list[float],
+) -> PlayStats:
+    """The frames up to each warning's time, analysed, then the warning (the gateway's clock set to
+    its time, so the warning and its alarm carry it), and so on; then the rest. At a finite speed
+    the frames play in one go and each warning is sent at its wall time instead."""
+    start_ts = now[0]
+
+    async def send(t_s: float, document: bytes) -> None:
+        now[0] = start_ts + t_s
+        await runtime.weather.desk.receive(document)
+
+    if not (speed == 0 or math.isinf(speed)):
+
+        async def on_time() -> None:
+            for t_s, document in warnings:
+                await asyncio.sleep(max(0.0, t_s / speed - (time.monotonic() - started)))
+                await send(t_s, document)
+
+        started = time.monotonic()
+        timed = asyncio.create_task(on_time())
+        stats = await play(frames, speed=speed, mqtt=player)
+        await timed
+        return stats
+    source = iter(frames)
+    held: list[FrameLike] = []
+
+    def before(t_s: float) -> Iterator[FrameLike]:
+        if held:
+            if held[0].t_s >= t_s:
+                return
+            yield held.pop()
+        for frame in source:
+            if frame.t_s >= t_s:
+                held.append(frame)
+                return
+            yield frame
+
+    total = PlayStats()
+    for t_s, document in [*warnings, (math.inf, b"")]:
+        part = await play(before(t_s), speed=speed, mqtt=player)
+        total.frames += part.frames
+        total.modbus_frames += part.modbus_frames
+        total.unrouted += part.unrouted
+        total.last_t_s = part.last_t_s if part.last_t_s is not None else total.last_t_s
+        total.wall_s += part.wall_s
+        total.mqtt = part.mqtt  # the player's own, counted over the whole run
+        if document:
+            caught_up = functools.partial(_caught_up, runtime, part.mqtt.messages)
+            await _until(caught_up, settle_timeout_s, running, "analyse")
+            await send(t_s, document)
+    return total
 
 
 def _mqtt_sources(runtime: Runtime) -> list[MqttSource]:

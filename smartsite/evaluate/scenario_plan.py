@@ -31,6 +31,8 @@ class Plan:
     frames: Callable[[], Iterable[FrameLike]]
     expectations: tuple[Expectation, ...]
     allowances: tuple[Allowance, ...] = ()
+    # Official weather warnings the platform sends: (scenario time, CAP document).
+    warnings: tuple[tuple[float, bytes], ...] = ()
 
 
 def scenario_names() -> list[str]:
@@ -49,6 +51,7 @@ def load_plan(scenario: str | Path) -> Plan:
 
 def plan_of(scenario: Scenario, site: SiteConfig | None = None) -> Plan:
     """The plan of a loaded scenario (on the site file it names, unless ``site`` is given)."""
+    from simulators.cap_documents import documents
     from simulators.generate import readings
     from simulators.scenario import load_site
 
@@ -68,6 +71,7 @@ def plan_of(scenario: Scenario, site: SiteConfig | None = None) -> Plan:
             for t in scenario.truth
         ),
         allowances=tuple(Allowance(channel=a.channel, rule=a.rule) for a in scenario.allow),
+        warnings=tuple((d.t_s, d.body) for d in documents(scenario.warnings, DEFAULT_START_TS)),
     )
 
 

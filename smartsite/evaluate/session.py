@@ -32,6 +32,7 @@ async def evaluate_plan(plan: Plan, speed: float = math.inf, batch_s: float | No
             end_ts=plan.start_ts + plan.duration_s,
             speed=speed,
             batch_s=batch_s,
+            warnings=plan.warnings,
         )
     except EvaluationError as exc:
         out = score(plan.name, [], plan.expectations, plan.allowances, plan.start_ts)
