@@ -10,6 +10,7 @@ when they are back (``OutageLog``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import math
@@ -127,6 +128,10 @@ class ModbusHub:
         self._quiet_until = 0.0
         self._received = 0  # frames' worth of bytes seen, to tell a garbled answer from none
         self.opens = 0
+        # Poll periods as they are now (a weather warning may poll a device faster for a while).
+        self._period = [d.poll_s for d in bus.devices]
+        self._last_poll: list[float | None] = [None] * len(bus.devices)
+        self._rescheduled = asyncio.Event()
 
     async def __aenter__(self) -> ModbusHub:
         return self
@@ -147,6 +152,23 @@ class ModbusHub:
         """Per-device counters as plain data (device id -> figures)."""
         return {device_id: c.as_dict() for device_id, c in self.stats.items()}
 
+    def poll_periods(self) -> dict[str, float]:
+        return {d.spec.id: self._period[i] for i, d in enumerate(self._devices)}
+
+    def set_poll_period(self, device_id: str, poll_s: float | None) -> bool:
+        """Poll ``device_id`` every ``poll_s`` from now on (None: its configured period again); a
+        shorter period takes effect at once, not after the current one. False: not on this bus."""
+        for i, d in enumerate(self._devices):
+            if d.spec.id == device_id:
+                period = d.spec.poll_s if poll_s is None else poll_s
+                if not period > 0:
+                    raise ValueError(f"poll period must be positive, not {poll_s!r}")
+                if period != self._period[i]:
+                    self._period[i] = period
+                    self._rescheduled.set()
+                return True
+        return False
+
     def plans(self) -> dict[str, list[ReadRequest]]:
         """The read requests each device costs per poll."""
         return {d.spec.id: list(d.plan) for d in self._devices}
@@ -160,6 +182,12 @@ class ModbusHub:
         seq = len(queue)
         reopen_at = start
         while True:
+            if self._rescheduled.is_set():
+                self._rescheduled.clear()
+                queue = [
+                    (_due(d, self._last_poll[i], self._period[i]), down, n, i) for d, down, n, i in queue
+                ]
+                heapq.heapify(queue)
             due, _, _, index = queue[0]
             now = self._mono()
             if not self.connected and reopen_at <= now:
@@ -170,7 +198,8 @@ class ModbusHub:
                 now = self._mono()
             wake = due if self.connected else min(due, reopen_at)
             if wake > now:
-                await asyncio.sleep(wake - now)
+                with contextlib.suppress(TimeoutError):  # woken early by a new poll period
+                    await asyncio.wait_for(self._rescheduled.wait(), wake - now)
                 continue
             if due > now:
                 continue
@@ -179,7 +208,8 @@ class ModbusHub:
             was_connected = self.connected
             async with self.lock:
                 batch = await self._poll(device)
-            period = device.spec.poll_s
+            period = self._period[index]
+            self._last_poll[index] = due
             after = self._mono()
             # Keep the phase; a poll that overran skips the slots it missed instead of bursting.
             missed = max(0, math.floor((after - due) / period))
@@ -367,3 +397,8 @@ async def _call(
 
 def _describe(request: ReadRequest) -> str:
     return f"{request.function} {request.address}+{request.count}"
+
+
+def _due(due: float, last_poll: float | None, period: float) -> float:
+    """A device's next poll after its period changed: no later than one new period after its last."""
+    return due if last_poll is None else min(due, last_poll + period)

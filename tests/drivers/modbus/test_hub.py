@@ -288,3 +288,24 @@ async def test_dtu_link_dropped_and_back(socket_slaves: tuple[Slaves, int]) -> N
         for unit in UNITS:
             assert run.good(unit, back_at)[0].ts[0] - back_at <= POLL_S + 0.1
     assert hub.opens == 2
+
+
+async def test_poll_period_changed_at_run_time(socket_slaves: tuple[Slaves, int]) -> None:
+    _, port = socket_slaves
+    hub = ModbusHub(rtu_over_tcp(port, device(1, poll_s=1.0)))
+    assert not hub.set_poll_period("nope", 0.1)
+    with pytest.raises(ValueError):
+        hub.set_poll_period("dev1", 0.0)
+    async with running(hub) as run:
+        await eventually(lambda: len(run.good(1)) >= 1, 10, "a first poll")
+        faster_since = time.time()
+        assert hub.set_poll_period("dev1", 0.1)
+        # At once, not after the current 1-s period: 8 polls come well before 8 s.
+        await eventually(lambda: len(run.good(1, faster_since)) >= 8, 4, "faster polls")
+        assert run.period(1, faster_since + 0.3) == pytest.approx(0.1, rel=0.2)
+        assert hub.poll_periods() == {"dev1": 0.1}
+        hub.set_poll_period("dev1", None)
+        back_since = time.time() + 0.2
+        await eventually(lambda: len(run.good(1, back_since)) >= 4, 10, "polls at the configured period")
+        assert run.period(1, back_since) == pytest.approx(1.0, rel=0.1)
+        assert hub.poll_periods() == {"dev1": 1.0}
