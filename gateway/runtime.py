@@ -92,7 +92,9 @@ class Runtime:
         self.sources = self._build_sources()
         self.sinks: list[Sink] = [self.desk]
         emit = self._emit_weather  # the weather's alarm events go out through the pipeline (built below)
-        self.weather = Weather(config, self.base_dir, emit, self._broker_link, clock, self.site.index.column)
+        self.weather = Weather(
+            config, self.base_dir, emit, self._broker_link, clock, self.site.index.column, self.sources
+        )
         self.sinks += self.weather.sinks
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None

@@ -3,7 +3,10 @@ action ids are unique per event (a supervisor ticks them by id)."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from gateway.config.channel_ids import site_channels
+from gateway.config.modbus import ModbusDeviceConfig
 from gateway.config.models import SiteConfig
 from gateway.config.problem import Problem
 
@@ -22,6 +25,12 @@ def check_weather(config: SiteConfig) -> list[Problem]:
         problems.append(
             Problem(("weather", "local", "rain", "channel"), f"no channel {local.rain.channel!r}")
         )
+    polled = [d.id for d in config.devices if isinstance(d, ModbusDeviceConfig)]
+    for r, poll in enumerate(config.weather.faster_polling):
+        for i, pattern in enumerate(poll.devices):
+            if not any(fnmatchcase(d, pattern) for d in polled):
+                where = ("weather", "faster_polling", r, "devices", i)
+                problems.append(Problem(where, f"no Modbus device {pattern!r} (only polled devices can be)"))
     for r, row in enumerate(config.weather.actions or []):
         seen: set[str] = set()
         for a, action in enumerate(row.actions):

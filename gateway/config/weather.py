@@ -87,6 +87,18 @@ class LocalSignalsConfig(Strict):
     rain: RainSignalConfig | None = None
 
 
+class FasterPolling(Strict):
+    """While a warning of ``event`` (official or the site's own) of ``colour`` or above is in force,
+    the named Modbus devices are polled every ``poll_s``; afterwards at their own period again."""
+
+    event: Event
+    colour: Colour = "blue"
+    devices: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, description="Modbus device ids or shell patterns (pit.*)"
+    )
+    poll_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)]
+
+
 class WeatherConfig(Strict):
     actions: list[ActionRow] | None = Field(
         default=None, description="the site's action table; default: the cited one (docs/weather.md)"
@@ -98,6 +110,9 @@ class WeatherConfig(Strict):
         default=86400.0, description="a warning without expires ends this long after it was sent"
     )
     local: LocalSignalsConfig = Field(default_factory=LocalSignalsConfig)
+    faster_polling: list[FasterPolling] = Field(
+        default_factory=list, description="devices polled faster while a warning is in force (rainstorm: pit)"
+    )
     cap_topic: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#+]+$")] | None = Field(
         default=None,
         description="an MQTT topic on the mqtt.url broker the platform publishes CAP documents on "

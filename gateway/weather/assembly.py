@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +32,7 @@ from gateway.storage.paths import alarm_store_path
 from gateway.vocab import AlarmEvent
 from gateway.weather.actions import SiteMeaning
 from gateway.weather.local_signals import LocalSignals
+from gateway.weather.poll_control import Pollable, PollControl
 from gateway.weather.warning_desk import WarningDesk
 from gateway.weather.warning_outbox import WarningPublisher
 
@@ -61,8 +62,10 @@ class Weather:
         broker_link: Callable[[str | None], MqttLink] | None = None,
         clock: Callable[[], float] = time.time,
         column_of: Callable[[str], int] | None = None,
+        sources: Sequence[object] = (),
     ) -> None:
-        """``column_of``: the site's channel columns, for the local signals (none without it)."""
+        """``column_of``: the site's channel columns, for the local signals (none without it);
+        ``sources``: the runtime's inputs, whose Modbus hubs poll faster under some warnings."""
         weather = config.weather
         codes = WarningCodes.default().with_codes(weather.codes)
         book = WarningBook(site_location(config), codes, weather.default_life_s)
@@ -91,12 +94,22 @@ class Weather:
             if weather.cap_topic is not None and broker_link is not None
             else None
         )
+        hubs = [s for s in sources if isinstance(s, Pollable)]
+        self.polling = (
+            PollControl(weather.faster_polling, hubs, [d.id for d in config.devices], self.desk.listing)
+            if weather.faster_polling and hubs
+            else None
+        )
+        if self.polling is not None:
+            self.desk.listeners.append(self.polling)
         # Sinks the pipeline feeds (after this part is entered).
         self.sinks: list[Sink] = [self.local] if self.local is not None else []
         self._stack = AsyncExitStack()
 
     async def __aenter__(self) -> Weather:
         await self._stack.enter_async_context(self.desk)
+        if self.polling is not None:
+            self.polling.apply()  # a warning in force before a restart goes on polling faster
         if self.uplink is not None:
             await self._stack.enter_async_context(self.uplink)
         return self
@@ -127,6 +140,8 @@ class Weather:
 
     def health(self) -> dict[str, Any]:
         health = self.desk.health()
+        if self.polling is not None:
+            health["faster_polling"] = dict(self.polling.faster)
         if self.cap_in is not None:
             health["mqtt_in"] = {"connected": self.cap_in.connected, "messages": self.cap_in.messages}
         if self.publisher is not None:
