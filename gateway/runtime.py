@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers import MqttLink, MqttSource, Sink, SqliteStore
+from drivers import MqttLink, MqttSource, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
@@ -89,19 +90,19 @@ class Runtime:
         mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
-        self.sinks: list[Sink] = [self.desk]
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
             self.engine,
             self.book,
-            self.sinks,
+            [],  # no sink takes every batch: stores and forwards are the durable writer's
             on_events=self._publish_events,
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
             site=self.site.id,
             judged=self.baselines.watch,
             store_derived=config.site.store_derived,
+            alarm_sinks=[self.desk],
         )
         self.failover = self._build_failover()
         self.task_health: dict[str, TaskHealth] = {}
@@ -196,7 +197,7 @@ class Runtime:
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
         where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
         where[FAILOVER_CHANNEL] = ("gateway", "")
-        notify = self.pushes.enqueue if self.pushes is not None else None
+        notify = self.pushes.outbox.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
     def _channel_metas(self) -> list[ChannelMeta]:
@@ -222,14 +223,14 @@ class Runtime:
                 await stack.enter_async_context(self.pushes)
             if self.forwarding is not None:
                 await self.forwarding.enter(stack)
-            for sink in self.sinks:
-                await stack.enter_async_context(sink)
+            await stack.enter_async_context(self.desk)
             await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)
             async with asyncio.TaskGroup() as group:
                 feeders = [
-                    self._start(group, source.name, self._feed_from(source)) for source in self.sources
+                    self._start(group, source.name, functools.partial(self.pipeline.feed, source))
+                    for source in self.sources
                 ]
                 # The clock tick makes events too: it stops with the sources, before the drain.
                 feeders.append(self._start(group, "clock-tick", self._tick))
@@ -274,13 +275,6 @@ class Runtime:
     ) -> asyncio.Task[None]:
         health = self.task_health.setdefault(name, TaskHealth(name))
         return group.create_task(supervised(name, run, health), name=name)
-
-    def _feed_from(self, source: Source) -> Callable[[], Awaitable[None]]:
-        async def feed() -> None:
-            async for batch in source.batches():
-                await self.pipeline.submit(batch.readings, batch.ack)
-
-        return feed
 
     # Live alarm events for streaming clients
 
