@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +36,14 @@ from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
+from gateway.health import (
+    AlarmsHealth,
+    GatewayHealth,
+    SinkView,
+    SourceHealth,
+    StoreWriterHealth,
+    Suppressed,
+)
 from gateway.modbus_build import build_modbus_hubs
 from gateway.pipeline import Pipeline
 from gateway.process.supervisor import TaskHealth, supervised
@@ -59,10 +66,10 @@ Service = tuple[str, Callable[[], Awaitable[None]]]
 Input = MqttSource | ModbusHub  # the concrete sources, for their health
 
 
-def _source_health(source: Input) -> dict[str, Any]:
+def _source_health(source: Input) -> SourceHealth:
     if isinstance(source, MqttSource):
-        return {"name": source.name, "connected": source.connected, "rejected": source.rejected_total()}
-    return {"name": source.name, "connected": source.connected, "devices": source.counters()}
+        return SourceHealth(source.name, source.connected, rejected=source.rejected_total())
+    return SourceHealth(source.name, source.connected, devices=source.counters())
 
 
 class Runtime:
@@ -339,61 +346,65 @@ class Runtime:
         return total
 
     def health(self) -> dict[str, Any]:
+        """Health as ``/api/v1/health`` shows it (JSON)."""
+        return self.health_view().as_dict()
+
+    def health_view(self) -> GatewayHealth:
         now = self.clock()
         names = self.book.binding_names()
-        return {
+        stats = self.pipeline.stats
+        writer = self.forwarding.writer.health if self.forwarding is not None else None
+        controls = self.desk.controls_health()
+        return GatewayHealth(
             # Not ok while the store cannot write: alarms go on, nothing is kept or forwarded.
-            "status": "degraded" if self.failover is not None and self.failover.active else "ok",
-            "store_failover": self.failover.health() if self.failover is not None else None,
-            "site": self.site.id,
-            "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
-            "readings": self.pipeline.stats.readings,
-            "alarm_events": self.pipeline.stats.events,
-            "crane_cycles": self.pipeline.stats.cycles,
-            "analytics_failures": self.pipeline.stats.analytics_failures,
-            # The analytics' reasons (out_of_order, rewound, ...) and the intake's time checks.
-            "rejected": dict(self.pipeline.stats.rejected + self._time_rejected()),
-            "sources": [_source_health(s) for s in self.sources],
-            "clocks_off": self.clock_notices.off(),
-            "store": self.store_stats(),
-            "store_writer": None
-            if self.forwarding is None
-            else {
-                "written_batches": self.forwarding.writer.health.written,
-                "waiting_readings": self.forwarding.writer.health.queue_depth,
-                "retries": self.forwarding.writer.health.retries,
-                "failing": self.forwarding.writer.health.failing,
-                "last_error": self.forwarding.writer.health.last_error,
-            },
-            "destinations": [s.as_dict() for s in self.forward_stats()],
-            "sinks": [
-                {
-                    "name": w.health.name,
-                    "written": w.health.written,
-                    "queue_depth": w.queue.qsize(),
-                    "retries": w.health.retries,
-                    "dropped_batches": w.health.dropped_batches,
-                    # batches with alarm events kept past the queue's bound: they are never dropped
-                    "kept_beyond_bound": w.queue.over_bound,
-                    "failing": w.health.failing,
-                    "last_error": w.health.last_error,
-                }
+            status="degraded" if self.failover is not None and self.failover.active else "ok",
+            store_failover=self.failover.health() if self.failover is not None else None,
+            site=self.site.id,
+            uptime_s=None if self.started_at is None else round(now - self.started_at, 1),
+            readings=stats.readings,
+            alarm_events=stats.events,
+            crane_cycles=stats.cycles,
+            analytics_failures=stats.analytics_failures,
+            rejected=dict(stats.rejected + self._time_rejected()),
+            sources=[_source_health(s) for s in self.sources],
+            clocks_off=self.clock_notices.off(),
+            store=self.store_stats(),
+            store_writer=None
+            if writer is None
+            else StoreWriterHealth(
+                written_batches=writer.written,
+                waiting_readings=writer.queue_depth,
+                retries=writer.retries,
+                failing=writer.failing,
+                last_error=writer.last_error,
+            ),
+            destinations=self.forward_stats(),
+            sinks=[
+                SinkView(
+                    name=w.health.name,
+                    written=w.health.written,
+                    queue_depth=w.queue.qsize(),
+                    retries=w.health.retries,
+                    dropped_batches=w.health.dropped_batches,
+                    kept_beyond_bound=w.queue.over_bound,
+                    failing=w.health.failing,
+                    last_error=w.health.last_error,
+                )
                 for w in self.pipeline.workers
             ],
-            "alarms": {
-                "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
-                "active": sum(1 for r in self.desk.records.values() if r.active),
-                "notices": self.desk.notices_made,
-                **self.desk.controls_health(),  # shelved, maintenance, suppressed
-            },
-            "resumed": None if self.resumed is None else self.resumed.as_dict(),
-            "baselines": self.baselines.health(),
-            "chattering": chattering_health(
+            alarms=AlarmsHealth(
+                open=sum(1 for r in self.desk.records.values() if r.status != "closed"),
+                active=sum(1 for r in self.desk.records.values() if r.active),
+                notices=self.desk.notices_made,
+                shelved=controls["shelved"],
+                maintenance=controls["maintenance"],
+                suppressed=Suppressed(**controls["suppressed"]),
+            ),
+            resumed=None if self.resumed is None else self.resumed.as_dict(),
+            baselines=self.baselines.health(),
+            chattering=chattering_health(
                 self.engine.chatter, [c for c, _, _ in names], [r for _, r, _ in names]
             ),
-            "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
-            "tasks": [
-                {"name": h.name, "restarts": h.restarts, "failing": h.failing}
-                for h in self.task_health.values()
-            ],
-        }
+            pushes=list(self.pushes.stats().values()) if self.pushes is not None else [],
+            tasks=list(self.task_health.values()),
+        )
