@@ -27,6 +27,7 @@ import numpy.typing as npt
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
+from drivers.outage import until_accepted
 from drivers.source import Source
 from gateway.alarms.book import AlarmBook
 from gateway.forward.sink_queue import SinkQueue
@@ -127,26 +128,20 @@ class SinkWorker:
                 self.health.queue_depth = self.queue.qsize()
 
     async def _deliver(self, batch: SinkBatch, backoff: Backoff) -> None:
-        while True:
-            try:
-                await self.sink.write(batch)
-            except RetryableSinkError as exc:
-                self.health.retries += 1
-                self.health.failing = True
-                self.health.last_error = exc.reason
-                self._outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except SinkRejectedError as exc:
-                self.health.rejected_batches += 1
-                self.health.last_error = exc.reason
-                log.error("sink %s refused a batch for good, dropped: %s", self.sink.name, exc.reason)
-                return
-            self.health.written += 1
-            self.health.failing = False
-            self._outage.recovered()
-            backoff.reset()
+        try:
+            await until_accepted(lambda: self.sink.write(batch), backoff, self._outage, self._retrying)
+        except SinkRejectedError as exc:
+            self.health.rejected_batches += 1
+            self.health.last_error = exc.reason
+            log.error("sink %s refused a batch for good, dropped: %s", self.sink.name, exc.reason)
             return
+        self.health.written += 1
+        self.health.failing = False
+
+    def _retrying(self, exc: RetryableSinkError) -> None:
+        self.health.retries += 1
+        self.health.failing = True
+        self.health.last_error = exc.reason
 
 
 class Pipeline:

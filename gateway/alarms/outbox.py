@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from drivers.outage import Backoff, OutageLog
+from drivers.outage import Backoff, OutageLog, until_accepted
 from drivers.outbox_store import Backlog, OutboxEntry, OutboxStore, PendingNotice
 from gateway.alarms.notice import Notice
 from gateway.vocab import RetryableSinkError, SinkRejectedError
@@ -356,11 +356,4 @@ class Outbox:
 
     async def _until_stored(self, write: Callable[..., Awaitable[None]], *args: object) -> None:
         backoff = Backoff(first=0.05, cap=2.0, rand=self._rand)
-        while True:
-            try:
-                await write(*args)
-            except RetryableSinkError as exc:
-                self._store_outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-            else:
-                return
+        await until_accepted(lambda: write(*args), backoff, self._store_outage)
