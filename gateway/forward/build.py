@@ -95,7 +95,7 @@ def build_forwarding(
         destination = _destination(config, sink, store, broker_link)
         stats = ForwardStats(sink.name, sink.type)
         forwarders.append(Forwarder(destination, store, stats, sink.backlog_rate, clock=clock))
-    writer = StoreWriter(store, forwarders)
+    writer = StoreWriter(store, forwarders, inflight_window=config.mqtt.inflight_window)
     return Forwarding(store, writer, forwarders, store_config.retention.check_every_s)
 
 
