@@ -131,7 +131,9 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int) -> 
             values = {
                 f"q{(quantity + k) % QUANTITIES}": round((sent % 400) * 0.5, 1) for k in range(per_message)
             }
-            payload = json.dumps({"ts": round(now, 4), "values": values}).encode()
+            # Stamped with the time it was due: unique per channel, and a publisher that falls
+            # behind shows as delay instead of hiding it.
+            payload = json.dumps({"ts": round(start + sent / rate, 6), "values": values}).encode()
             packets.append(_publish_packet(topics[device], payload, sent % 65535 + 1))
             sent += 1
         pending += b"".join(packets)
@@ -246,6 +248,7 @@ def one_run(tree: Path, rate: float, seconds: float, per_message: int) -> dict[s
                     break
                 time.sleep(1.0)
             time.sleep(3.0)
+            health = _health(api_port)
             subscriber.stdin.write("stop\n")
             subscriber.stdin.flush()
             got = json.loads(subscriber.stdout.readline())
@@ -269,7 +272,18 @@ def one_run(tree: Path, rate: float, seconds: float, per_message: int) -> dict[s
         "on_time_share": round(got["within_250ms"] / max(1, published["readings"]), 4),
         "delay_p50_ms": None if got["p50_s"] is None else round(got["p50_s"] * 1000, 1),
         "delay_p99_ms": None if got["p99_s"] is None else round(got["p99_s"] * 1000, 1),
+        "gateway_rejected": health["rejected"],
+        "gateway_readings": health["readings"],
+        "store_writer": health["store_writer"],
     }
+
+
+def _health(port: int) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as answer:
+        body: dict[str, Any] = json.loads(answer.read())
+    return body
 
 
 def _stored(db: Path) -> int:
