@@ -72,6 +72,9 @@ class PipelineStats:
     analytics_failures: int = 0
     live_readings: int = 0  # judged on the live path while the store failed
     stored_unjudged: int = 0  # the same readings, stored later from the store's own session
+    # The latest pass: wall clock then minus its newest reading time (gateway.overload), and when.
+    pass_lag_s: float | None = None
+    last_pass_monotonic: float | None = None
     rejected: Counter[str] = field(default_factory=Counter)
 
 
@@ -165,6 +168,7 @@ class Pipeline:
         judged: Callable[[ReadingBatch], None] | None = None,
         store_derived: bool = True,
         alarm_sinks: Sequence[Sink] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``sinks`` get every batch; ``alarm_sinks`` (the desk) only batches of alarm events."""
         self.engine = engine
@@ -179,6 +183,7 @@ class Pipeline:
         # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
         self.store_derived = store_derived
         self.stats = PipelineStats()
+        self._clock = clock
         self._input: asyncio.Queue[Submitted] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
         # Per channel, the newest time judged on the live path (None until it first runs).
@@ -300,6 +305,7 @@ class Pipeline:
         self.stats.readings += len(batch)
         self.stats.batches += 1
         self.stats.rejected.update(result.rejected)
+        self._note_lag(batch)
         cycles: tuple[SiteCycle, ...] = ()
         if self.cycles is not None:
             found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
@@ -316,6 +322,14 @@ class Pipeline:
             out = ReadingBatch.concat([out, computed])
         self._emit(out, events, receipts, cycles, owed)
         return events
+
+    def _note_lag(self, batch: ReadingBatch) -> None:
+        if len(batch):
+            self.stats.pass_lag_s = self._clock() - float(batch.ts.max())
+            self.stats.last_pass_monotonic = time.monotonic()
+
+    def waiting_batches(self) -> int:
+        return self._input.qsize()
 
     def _analytics_failed(self, batch: ReadingBatch, receipts: Sequence[Receipt], owed: int) -> None:
         """A fault in the analytics must not cost the readings: store them as they came."""
