@@ -24,6 +24,7 @@ from drivers.cap.parse import CapError
 from drivers.cap_mqtt_intake import CapMqttIntake
 from drivers.mqtt_link import MqttLink
 from drivers.sink import Sink
+from drivers.warning_outbox import WarningPublisher
 from drivers.warning_store import WarningStore
 from drivers.warning_uplink import WarningUplink
 from gateway.config import MqttSinkConfig, SiteConfig
@@ -34,7 +35,6 @@ from gateway.weather.actions import SiteMeaning
 from gateway.weather.local_signals import LocalSignals
 from gateway.weather.poll_control import Pollable, PollControl
 from gateway.weather.warning_desk import WarningDesk
-from gateway.weather.warning_outbox import WarningPublisher
 
 log = logging.getLogger(__name__)
 
