@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
+from api.people import actor_of
 from api.times import iso_times
 from api.validated import FilterTime, SiteTime, epoch_s
 from gateway.alarms.shelving import DurationError
@@ -50,11 +51,6 @@ class ShelveBody(BaseModel):
 class NoteBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: Note = ""
-
-
-def actor_of(request: Request, role: str) -> str:
-    name = request.headers.get("x-actor", "").strip()[:100]
-    return f"{name} ({role})" if name else role
 
 
 def _errors(exc: Exception) -> HTTPException:

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
-from api.routes.alarms import NoteBody, actor_of
+from api.people import actor_of
+from api.routes.alarms import NoteBody
 from api.times import iso_times
 from gateway.alarms.maintenance import NotInMaintenanceError, UnknownDeviceError
 from gateway.alarms.shelving import DurationError

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from gateway.config.alarm_handling import AlarmsConfig
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
+from gateway.config.people import Users
 from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
@@ -131,6 +132,7 @@ class ApiConfig(Strict):
     bind: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     tokens: list[TokenConfig] = Field(default_factory=list)
+    users: Users = Field(default_factory=list, description="people with their own tokens (name, role)")
     anonymous_role: Literal["none", "viewer"] = Field(
         default="viewer", description="role of a request without a token"
     )
