@@ -11,7 +11,7 @@ from api.auth import TokenTable
 from api.error_answers import install_error_handlers
 from api.guard import RequestGuard
 from api.problems import PROBLEMS
-from api.routes import alarms, baselines, channels, devices, health, history, metrics
+from api.routes import alarms, baselines, channels, cycles, devices, events, health, history, metrics, site
 from gateway.runtime import Runtime
 
 API_PREFIX = "/api/v1"
@@ -36,6 +36,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         alarms.router,
         baselines.router,
         devices.router,
+        site.router,
+        cycles.router,
+        events.router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEMS)
     app.include_router(metrics.router)

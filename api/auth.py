@@ -1,7 +1,7 @@
 """Bearer tokens with roles: viewer reads, supervisor acts on alarms, admin manages the gateway.
 
 A token is a person's (``api.users``: the audit trail names them) or a role's (``api.tokens``);
-``api.people`` says which.
+``api.identity`` says which.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.people import Identity, token_holders
+from api.identity import Identity, token_holders
 from gateway.config import ApiConfig
 
 ROLE_RANK = {"none": 0, "viewer": 1, "supervisor": 2, "admin": 3}
@@ -64,7 +64,7 @@ def require(minimum: str) -> Callable[[Request], str]:
         identity = tokens.identify(request.headers.get("authorization"))
         if ROLE_RANK[identity.role] < ROLE_RANK[minimum]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {minimum} role")
-        request.state.identity = identity  # the audit trail's actor (api.people.actor_of)
+        request.state.identity = identity  # the audit trail's actor (api.identity.actor_of)
         return identity.role
 
     return check

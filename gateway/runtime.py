@@ -36,6 +36,7 @@ from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
+from gateway.live.assemble import build_live
 from gateway.modbus_build import build_modbus_hubs
 from gateway.pipeline import Pipeline
 from gateway.process.supervisor import TaskHealth, supervised
@@ -89,7 +90,8 @@ class Runtime:
         mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
-        self.sinks: list[Sink] = [self.desk]
+        self.live, self.device_states = build_live(self.site, self.desk, self.sources, clock)
+        self.sinks: list[Sink] = [self.desk, self.live]
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(

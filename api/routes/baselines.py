@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Viewer, require
 from api.deps import RuntimeDep
-from api.people import actor_of
+from api.identity import actor_of
 from gateway.state.baseline_keeping import BaselineFixedError, BaselineNotFoundError
 
 router = APIRouter(tags=["baselines"])

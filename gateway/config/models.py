@@ -17,12 +17,16 @@ from gateway.config.modbus import BusConfig, ModbusDeviceConfig
 from gateway.config.people import Users
 from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
+from gateway.config.site_plan import PlanXY
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
 
 
 class SiteInfo(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
     name: str = ""
+    plan: str | None = Field(
+        default=None, description="site plan image (SVG, PNG, JPEG, WebP), beside the file"
+    )
     timezone: str = "Asia/Shanghai"
     store_derived: bool = Field(
         default=True,
@@ -87,6 +91,7 @@ class MqttDeviceConfig(Strict):
     id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, max_length=128)]
     name: str = ""
     position: str = ""
+    plan_xy: PlanXY | None = Field(default=None, description="place on site.plan: [x, y] fractions")
     topic: str | None = Field(default=None, description="default: <uplink prefix>/devices/<id>/up")
     channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
     payload: PayloadConfig | None = Field(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from api import create_app
-from api.people import Identity
+from api.identity import Identity
 from gateway.config import parse_config
 from gateway.runtime import Runtime
 from gateway.vocab import Quality, iso_utc
