@@ -6,6 +6,7 @@ from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.auth import TokenTable
 from api.error_answers import install_error_handlers
@@ -42,7 +43,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     ):
         app.include_router(router, prefix=API_PREFIX, responses=PROBLEMS)
     app.include_router(metrics.router)
-    dashboard = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
+    static = resources.files("api").joinpath("static")
+    dashboard = static.joinpath("index.html").read_text(encoding="utf-8")
+    # The dashboard's scripts and styles, served by the gateway itself: it works with no internet.
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> str:

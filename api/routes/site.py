@@ -13,6 +13,7 @@ from api.auth import Viewer
 from api.channel_limits import channel_limits
 from api.deps import RuntimeDep
 from api.identity import Identity
+from gateway.config import CraneRuleConfig, SiteConfig, WindRuleConfig, match_channels
 from gateway.config.site_plan import PLAN_TYPES, check_plan, plan_path
 
 router = APIRouter(tags=["site"])
@@ -29,10 +30,56 @@ def _plan_file(runtime: Any) -> Path | None:
     return plan_path(plan, runtime.base_dir)
 
 
+def _panels(config: SiteConfig, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """What the crane and wind panels draw: each crane's channels and load chart, each
+    anemometer's rule (levels, working limit)."""
+    cranes, winds = [], []
+    for rule in config.rules:
+        if isinstance(rule, CraneRuleConfig):
+            for load in [c for p in rule.channels for c in match_channels(p, ids)]:
+                device = load.rsplit(".", 1)[0]
+                cranes.append(
+                    {
+                        "rule": rule.id,
+                        "device": device,
+                        "load": load,
+                        "radius": rule.radius,
+                        "height": next((c for c in ids if c == f"{device}.height"), None),
+                        "slew": next((c for c in ids if c == f"{device}.slew"), None),
+                        "load_ratio": f"{device}.load_ratio",
+                        "moment_ratio": f"{device}.moment_ratio",
+                        "chart": [list(point) for point in rule.chart],
+                        "ratios": {
+                            "yellow": rule.ratios.yellow,
+                            "orange": rule.ratios.orange,
+                            "red": rule.ratios.red,
+                        },
+                    }
+                )
+        elif isinstance(rule, WindRuleConfig):
+            for speed in [c for p in rule.channels for c in match_channels(p, ids)]:
+                device = speed.rsplit(".", 1)[0]
+                winds.append(
+                    {
+                        "rule": rule.id,
+                        "device": device,
+                        "speed": speed,
+                        "means": {q: f"{device}.{q}" for q in ("wind_3s", "wind_2min", "wind_10min", "gust")},
+                        "level": f"{device}.wind_level",
+                        "mean": rule.mean,
+                        "watch_level": rule.watch_level,
+                        "stop_lifting_level": rule.stop_lifting_level,
+                        "working_limit": rule.working_limit,
+                    }
+                )
+    return {"cranes": cranes, "winds": winds}
+
+
 @router.get("/site")
 def site(runtime: RuntimeDep, _role: Viewer) -> dict[str, Any]:
     """Name, plan, every device (name, position, place on the plan, channels) and every channel
-    (unit, range, resolution, the limits its rules judge it against)."""
+    (unit, range, resolution, the limits its rules judge it against); ``cranes`` and ``winds``:
+    what each crane's and anemometer's rule says (channels, load chart, levels)."""
     config = runtime.config
     entries = runtime.site.channels
     limits = channel_limits(config, entries)
@@ -70,6 +117,7 @@ def site(runtime: RuntimeDep, _role: Viewer) -> dict[str, Any]:
             }
             for e in entries
         ],
+        **_panels(config, [e.id for e in entries]),
     }
 
 

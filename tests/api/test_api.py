@@ -114,9 +114,11 @@ async def test_bad_readings_show_as_bad_not_alarmed(open_client: tuple[httpx.Asy
 async def test_health_is_open_and_dashboard_served(closed_client: httpx.AsyncClient) -> None:
     assert (await closed_client.get("/api/v1/health")).status_code == 200
     page = await closed_client.get("/")
-    assert page.status_code == 200 and "/api/v1/channels" in page.text
+    assert page.status_code == 200 and "/static/app.js" in page.text
     spec = (await closed_client.get("/api/v1/openapi.json")).json()
-    assert {"/api/v1/health", "/api/v1/channels", "/api/v1/alarms"} <= set(spec["paths"])
+    assert {"/api/v1/health", "/api/v1/channels", "/api/v1/alarms", "/api/v1/events", "/api/v1/site"} <= set(
+        spec["paths"]
+    )
 
 
 @pytest.mark.parametrize(
