@@ -15,6 +15,7 @@ from api.deps import RuntimeDep
 from api.identity import Identity
 from gateway.config import CraneRuleConfig, SiteConfig, WindRuleConfig, match_channels
 from gateway.config.site_plan import PLAN_TYPES, check_plan, plan_path
+from gateway.runtime import Runtime
 
 router = APIRouter(tags=["site"])
 
@@ -23,7 +24,7 @@ PLAN_URL = "/api/v1/site/plan"
 PLAN_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def _plan_file(runtime: Any) -> Path | None:
+def _plan_file(runtime: Runtime) -> Path | None:
     plan = runtime.config.site.plan
     if plan is None or check_plan(plan, runtime.base_dir):
         return None

@@ -20,6 +20,7 @@ from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 
 RegisterFunction = Function
 RegisterType = DataType  # the types the hub decodes (drivers.modbus.spec), one table
+INTEGER_TYPES = ("int16", "uint16", "int32", "uint32")
 ByteOrder = Order
 
 
@@ -55,8 +56,7 @@ class RegisterConfig(Strict):
     @property
     def resolution(self) -> float | None:
         """An integer register resolves one count: its scale (a float or bit resolves finer)."""
-        integer = self.type.startswith(("int", "uint"))
-        return abs(self.scale) if integer and self.scale != 0 else None
+        return abs(self.scale) if self.type in INTEGER_TYPES and self.scale != 0 else None
 
     @property
     def no_values(self) -> tuple[float, ...]:

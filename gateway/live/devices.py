@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from gateway.config import ChannelEntry, SiteConfig
+from gateway.config import ChannelEntry, DeviceConfig, SiteConfig
 from gateway.live.latest import LatestReadings
 from gateway.live.rounding import Rounding
 from gateway.vocab import Quality, iso_utc
@@ -37,7 +37,7 @@ def _quality(latest: LatestReadings, column: int) -> str | None:
     return Quality.describe(int(latest.quality[column])) if math.isfinite(latest.ts[column]) else None
 
 
-def stale_after_s(device: Any) -> float:
+def stale_after_s(device: DeviceConfig) -> float:
     period = getattr(device, "period_s", None) or getattr(device, "poll_s", None)
     return PERIODS_BEFORE_STALE * float(period) if period else DEFAULT_STALE_S
 
@@ -63,7 +63,7 @@ class DeviceStates:
         for column, entry in enumerate(channels):
             self._columns.setdefault(entry.device.id, []).append((column, entry))
 
-    def _source_of(self, device: Any) -> tuple[SourceView | None, dict[str, Any] | None]:
+    def _source_of(self, device: DeviceConfig) -> tuple[SourceView | None, dict[str, Any] | None]:
         for source in self._sources:
             counters = getattr(source, "counters", None)
             if counters is not None:
@@ -74,7 +74,7 @@ class DeviceStates:
                 return source, None
         return None, None
 
-    def view(self, device: Any) -> dict[str, Any]:
+    def view(self, device: DeviceConfig) -> dict[str, Any]:
         now = self._clock()
         latest = self._latest
         columns = self._columns.get(device.id, [])

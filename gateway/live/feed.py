@@ -262,7 +262,10 @@ class LiveFeed:
         rate = snap_rate(rate)
         sub = Subscription(rate, self._client_queue)
         if last_event_id is not None:
-            for event in self.missed(last_event_id)[-(self._client_queue - 1) :]:
+            missed = self.missed(last_event_id)
+            if len(missed) >= self._client_queue:  # more than the queue holds: never a silent gap
+                missed = [LiveEvent(None, "reset", frame("reset", {"reason": "too_old"}))]
+            for event in missed:
                 sub.offer(event)
         self._subs.add(sub)
         if rate not in self._decimators:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,12 +39,6 @@ def site_running(gateway: SiteGateway) -> Iterator[None]:
             gateway.publish(point, {"disp_h": 10.0 + 0.01 * i}, ts)
     poll(lambda: gateway.get("/api/v1/health")["readings"] >= 300, 20, "the readings to be judged")
     yield
-
-
-def active_alarm(gateway: SiteGateway, channel: str) -> dict[str, Any]:
-    found = gateway.get(f"/api/v1/alarms?state=active&channel={channel}")
-    assert found, f"no active alarm on {channel}"
-    return dict(found[0])
 
 
 def raise_red(gateway: SiteGateway, point: str) -> dict[str, Any]:
@@ -149,7 +144,7 @@ def test_a_viewer_is_told_they_may_not_act(browser: Browser, gateway: SiteGatewa
 
 
 def test_a_deep_link_opens_the_alarm(browser: Browser, gateway: SiteGateway) -> None:
-    alarm = active_alarm(gateway, "pit.P1.disp_h")
+    alarm = raise_red(gateway, "pit.P1")
     screen = Screen(browser, gateway.url, SUPERVISOR, {"width": 1400, "height": 1000})
     try:
         page = screen.open(f"#/alarms/{alarm['id']}")
@@ -185,3 +180,35 @@ def test_at_phone_width_nothing_scrolls_sideways_and_active_alarms_are_above_the
         page.locator(fragment).scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     phone.shot("phone-full", full_page=True)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical findings on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    assert result["testEngine"]["name"] == "axe-core" and result["passes"], "axe did not run"
+    minor = [
+        (v["id"], v["impact"]) for v in result["violations"] if v["impact"] not in ("serious", "critical")
+    ]
+    print("axe, minor or moderate:", minor)
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_axe_finds_no_serious_or_critical_violation(phone: Screen, gateway: SiteGateway) -> None:
+    alarm = raise_red(gateway, "pit.P1")
+    page = phone.open()
+    assert serious_violations(page) == []
+    page.goto(f"{gateway.url}/#/alarms/{alarm['id']}")
+    expect(page.locator("#alarm-dialog")).to_be_visible()
+    assert serious_violations(page) == []
+    page.keyboard.press("Escape")
+    page.locator("#lang").click()
+    expect(page.locator("#alarms-h")).to_have_text("Alarms")
+    assert serious_violations(page) == []
