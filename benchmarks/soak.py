@@ -4,13 +4,16 @@ A private sensor broker and platform broker (mosquitto), VictoriaMetrics when in
 `smartsite run` as its own process. Ten devices publish 100 readings per round (``--rate``
 readings/s in all); one channel crosses its alarm limit every 2 s. Every ``--fault-every`` seconds
 the next fault on the list happens: the platform broker stops for a while, the TSDB stops, the
-gateway is SIGKILLed and started again. Every 10 s the gateway's RSS and
-open files are sampled. At the end: readings lost (acknowledged by the broker, not stored) and
-duplicated (stored or forwarded twice), RSS and open files first/last/max, alarm raises expected vs
-stored, all printed and with ``--json`` as one document.
+gateway is SIGKILLed and started again, the store's disk fills up (another program's file takes
+every free block for a while, then is deleted; the stores are on a tmpfs of their own, which
+needs root to mount: without it this fault is left out and the output says so). Every 10 s the
+gateway's RSS and open files are sampled. At the end: readings lost (acknowledged by the broker,
+not stored) and duplicated (stored or forwarded twice), RSS and open files first/last/max, alarm
+raises expected vs stored, all printed and with ``--json`` as one document.
 
     .venv/bin/python benchmarks/soak.py --minutes 60 --rate 10000   # the figure in the notes
     .venv/bin/python benchmarks/soak.py --minutes 3 --rate 2000     # a quick look
+    .venv/bin/python benchmarks/soak.py --minutes 2 --fault-every 20 --faults "store disk full"
 """
 
 from __future__ import annotations
@@ -45,6 +48,38 @@ from tests.support import Mosquitto, free_port  # noqa: E402
 
 SAMPLE_EVERY_S = 10.0
 OUTAGE_S = 30.0
+DISK_MB = 3072  # an hour at 10,000 readings/s is about 1.5 GB of store
+
+
+class SmallDisk:
+    """The stores' own filesystem (tmpfs), so that filling it hits only them."""
+
+    def __init__(self, folder: Path, size_mb: int = DISK_MB) -> None:
+        self.path = folder
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        self.mounted = done.returncode == 0
+        self.why_not = done.stderr.strip()
+
+    async def fill_for(self, seconds: float) -> None:
+        """Another program's file takes every free block, and keeps taking what is freed."""
+        filler = self.path / "camera.mp4"
+        with filler.open("wb", buffering=0) as out:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                for block in (1 << 20, 65536, 4096, 512):
+                    with contextlib.suppress(OSError):
+                        while True:
+                            out.write(b"\xff" * block)
+                await asyncio.sleep(0.05)
+        filler.unlink()
+
+    def unmount(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
 
 
 def _proc_figures(pid: int) -> tuple[float, int]:
@@ -83,7 +118,12 @@ class VictoriaMetrics:
             self.proc = None
 
 
-async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, Any]:
+FAULTS = ["platform broker down", "TSDB down", "gateway SIGKILL", "store disk full"]
+
+
+async def soak(
+    minutes: float, rate: float, fault_every_s: float, faults_wanted: list[str] = FAULTS
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sensors, platform = Mosquitto(folder / "sensors"), Mosquitto(folder / "platform")
@@ -92,11 +132,12 @@ async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, A
         platform.start()
         tsdb.start()
         api_port = free_port()
-        db = folder / "store.db"
+        disk = SmallDisk(folder / "disk")
+        db = (disk.path if disk.mounted else folder) / "store.db"
         influx = f"http://127.0.0.1:{tsdb.port}" if tsdb.proc is not None else None
-        gateway = GatewayProcess(
-            folder, site_yaml(sensors.port, api_port, db, platform.port, influx), api_port
-        )
+        config = site_yaml(sensors.port, api_port, db, platform.port, influx)
+        config += f"alarms: {{store: {db.with_name('alarms.db')}}}\n"
+        gateway = GatewayProcess(folder, config, api_port)
         consumer = PlatformConsumer(platform.port)
         samples: list[dict[str, float]] = []
         faults: list[str] = []
@@ -111,7 +152,9 @@ async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, A
                 next_fault = start + fault_every_s
                 # The sensor broker is not restarted: the load generator (tests.faults.harness) does
                 # not reconnect, and its stamps would jump on a new start.
-                plan = ["platform broker down", "TSDB down", "gateway SIGKILL"]
+                plan = [f for f in faults_wanted if disk.mounted or f != "store disk full"]
+                if not disk.mounted:
+                    print(f"  no disk faults: cannot mount a tmpfs ({disk.why_not})", flush=True)
                 while time.monotonic() - start < duration:
                     await asyncio.sleep(SAMPLE_EVERY_S)
                     if gateway.proc is not None:
@@ -120,23 +163,24 @@ async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, A
                     if time.monotonic() >= next_fault and time.monotonic() - start < duration - 2 * OUTAGE_S:
                         fault = plan[len(faults) % len(plan)]
                         faults.append(fault)
-                        await _inject(fault, gateway, sensors, platform, tsdb)
+                        await _inject(fault, gateway, sensors, platform, tsdb, disk)
                         next_fault = time.monotonic() + fault_every_s
                 load.stop()
                 await publishing
                 await _settle(db, load, consumer)
                 gateway.stop(signal.SIGTERM)
+            published = published_keys(load)
+            stored = stored_keys(db)
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                rows = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+                query = "SELECT count(*) FROM alarm_events WHERE channel = 's0.q0' AND state = 'raised'"
+                raises = int(conn.execute(query).fetchone()[0])
         finally:
             gateway.stop(signal.SIGKILL)
             tsdb.stop()
             platform.stop()
             sensors.stop()
-        published = published_keys(load)
-        stored = stored_keys(db)
-        with contextlib.closing(sqlite3.connect(db)) as conn:
-            rows = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
-            query = "SELECT count(*) FROM alarm_events WHERE channel = 's0.q0' AND state = 'raised'"
-            raises = int(conn.execute(query).fetchone()[0])
+            disk.unmount()
         forwarded = len(consumer.readings)
         rss = [s["rss_mb"] for s in samples]
         fds = [s["fds"] for s in samples]
@@ -153,6 +197,7 @@ async def soak(minutes: float, rate: float, fault_every_s: float) -> dict[str, A
             # s0.q0 goes above its limit once every 40 rounds (harness SensorLoad.value).
             "alarm_crossings_expected": (load.rounds + 20) // 40,
             "faults": faults,
+            "disk_faults": disk.mounted,
             "rss_mb": _spread(rss),
             "open_files": _spread(fds),
             "samples": samples,
@@ -176,7 +221,12 @@ async def _ready(gateway: GatewayProcess) -> None:
 
 
 async def _inject(
-    fault: str, gateway: GatewayProcess, sensors: Mosquitto, platform: Mosquitto, tsdb: VictoriaMetrics
+    fault: str,
+    gateway: GatewayProcess,
+    sensors: Mosquitto,
+    platform: Mosquitto,
+    tsdb: VictoriaMetrics,
+    disk: SmallDisk,
 ) -> None:
     print(f"  fault: {fault}", flush=True)
     if fault == "platform broker down":
@@ -192,6 +242,8 @@ async def _inject(
         await asyncio.sleep(2.0)
         gateway.start()
         await _ready(gateway)
+    elif fault == "store disk full":
+        await disk.fill_for(OUTAGE_S)
     elif fault == "sensor broker restart":
         sensors.stop()
         await asyncio.sleep(2.0)
@@ -214,8 +266,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000.0, help="readings per second in all")
     parser.add_argument("--fault-every", type=float, default=180.0, help="seconds between faults")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--faults", default=",".join(FAULTS), help=f"comma-separated, in turn (default: {','.join(FAULTS)})"
+    )
     args = parser.parse_args()
-    result = asyncio.run(soak(args.minutes, args.rate, args.fault_every))
+    wanted = [f.strip() for f in args.faults.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in FAULTS]
+    if unknown or not wanted:
+        parser.error(f"--faults: unknown {unknown}; choose from {FAULTS}")
+    result = asyncio.run(soak(args.minutes, args.rate, args.fault_every, wanted))
     for key, value in result.items():
         if key != "samples":
             print(f"{key:28} {value}")

@@ -1,11 +1,16 @@
-"""Log a failure once and its recovery once, however many times the poll or connect is retried."""
+"""Log a failure once and its recovery once, however many times the poll or connect is retried;
+the backoff between tries, and the one retry loop built of both (``until_accepted``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from gateway.vocab import DestinationBusyError, RetryableSinkError
 
 # Distinct causes logged per outage: enough to follow a cause that changes, not a flood.
 MAX_REASONS_LOGGED = 5
@@ -72,3 +77,41 @@ class Backoff:
 
     def reset(self) -> None:
         self._attempt = 0
+
+
+T = TypeVar("T")
+# The longest wait a far side's Retry-After is obeyed for: beyond it, our own backoff decides.
+MAX_RETRY_AFTER_S = 300.0
+
+
+async def until_accepted(
+    attempt: Callable[[], Awaitable[T]],
+    backoff: Backoff,
+    outage: OutageLog,
+    on_retry: Callable[[RetryableSinkError], Awaitable[None] | None] | None = None,
+) -> T:
+    """Call ``attempt`` until it no longer raises RetryableSinkError, and return what it returned.
+
+    Each failure is logged once per outage (``outage``), told to ``on_retry`` (counters), then
+    waited out with ``backoff``, or longer when the far side asked for it (Retry-After, up to
+    MAX_RETRY_AFTER_S); the recovery is logged once. Any other error (SinkRejectedError: refused
+    for good) goes to the caller. The one retry loop of stores, sinks, forwarders and the outbox.
+    """
+    while True:
+        try:
+            result = await attempt()
+        except RetryableSinkError as exc:
+            outage.failed(exc.reason)
+            if on_retry is not None:
+                told = on_retry(exc)
+                if told is not None:
+                    await told
+            wait = backoff.next_delay()
+            asked = exc.retry_after_s if isinstance(exc, DestinationBusyError) else None
+            if asked is not None:
+                wait = max(wait, min(asked, MAX_RETRY_AFTER_S))
+            await asyncio.sleep(wait)
+            continue
+        backoff.reset()
+        outage.recovered()
+        return result

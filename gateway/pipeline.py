@@ -4,7 +4,11 @@ Every batch goes first to the store writer (``gateway.forward``): the local stor
 forward queues, which hold the analytics back rather than drop anything. The other sinks (the
 alarm desk) have their own bounded queue and worker, so a slow one never holds up the rest; a
 retryable failure keeps the batch and retries with backoff; a full queue drops the oldest batch
-with a counter and one log line per episode, but never one that carries an alarm event.
+with a counter and one log line per episode, but never one that carries an alarm event. Alarm
+sinks (the desk) are given the events only: they have no use for the readings.
+
+The pipeline also reads the sources itself (``feed``): each ``SourceBatch`` carries the
+acknowledgement its source owes once the readings are stored.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import numpy.typing as npt
 from analytics import Engine
 from analytics.crane_cycles import CycleDetector
 from drivers import Backoff, OutageLog, Sink
+from drivers.outage import until_accepted
+from drivers.source import Source
 from gateway.alarms.book import AlarmBook
 from gateway.forward.sink_queue import SinkQueue
 from gateway.vocab import (
@@ -122,26 +128,20 @@ class SinkWorker:
                 self.health.queue_depth = self.queue.qsize()
 
     async def _deliver(self, batch: SinkBatch, backoff: Backoff) -> None:
-        while True:
-            try:
-                await self.sink.write(batch)
-            except RetryableSinkError as exc:
-                self.health.retries += 1
-                self.health.failing = True
-                self.health.last_error = exc.reason
-                self._outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except SinkRejectedError as exc:
-                self.health.rejected_batches += 1
-                self.health.last_error = exc.reason
-                log.error("sink %s refused a batch for good, dropped: %s", self.sink.name, exc.reason)
-                return
-            self.health.written += 1
-            self.health.failing = False
-            self._outage.recovered()
-            backoff.reset()
+        try:
+            await until_accepted(lambda: self.sink.write(batch), backoff, self._outage, self._retrying)
+        except SinkRejectedError as exc:
+            self.health.rejected_batches += 1
+            self.health.last_error = exc.reason
+            log.error("sink %s refused a batch for good, dropped: %s", self.sink.name, exc.reason)
             return
+        self.health.written += 1
+        self.health.failing = False
+
+    def _retrying(self, exc: RetryableSinkError) -> None:
+        self.health.retries += 1
+        self.health.failing = True
+        self.health.last_error = exc.reason
 
 
 class Pipeline:
@@ -156,11 +156,15 @@ class Pipeline:
         site: str = "site",
         judged: Callable[[ReadingBatch], None] | None = None,
         store_derived: bool = True,
+        alarm_sinks: Sequence[Sink] = (),
     ) -> None:
+        """``sinks`` get every batch; ``alarm_sinks`` (the desk) only batches of alarm events."""
         self.engine = engine
         self._judged = judged  # told of every batch just judged (baselines taken from it)
         self.book = book
-        self.workers = [SinkWorker(s) for s in sinks]
+        self._alarm_workers = [SinkWorker(s) for s in alarm_sinks]
+        self._data_workers = [SinkWorker(s) for s in sinks]
+        self.workers = self._alarm_workers + self._data_workers
         self.durable = durable
         self.cycles = cycles
         self._site = site
@@ -175,6 +179,11 @@ class Pipeline:
         self._live_until: npt.NDArray[np.float64] | None = None
         # When the clock tick last went round (monotonic): the systemd watchdog's proof of life.
         self.last_tick_monotonic: float | None = None
+
+    async def feed(self, source: Source, live: bool = False) -> None:
+        """Take a source's batches until cancelled (a source reconnects by itself, never ends)."""
+        async for batch in source.batches():
+            await self.submit(batch.readings, batch.ack, live)
 
     async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None, live: bool = False) -> None:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
@@ -317,8 +326,12 @@ class Pipeline:
         else:
             for receipt in receipts:
                 receipt()
-        for worker in self.workers:
+        for worker in self._data_workers:
             worker.offer(out)
+        if events:
+            alarms_only = SinkBatch(ReadingBatch.empty(), out.events)
+            for worker in self._alarm_workers:
+                worker.offer(alarms_only)
         if events and self._on_events is not None:
             self._on_events(events)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -16,12 +17,11 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers import MqttLink, MqttSource, Sink, SqliteStore
+from drivers import MqttLink, MqttSource, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.device_time import TimePolicy
 from drivers.modbus import ModbusHub
@@ -36,6 +36,14 @@ from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.forward.build import build_forwarding
 from gateway.forward.forwarder import Forwarder
 from gateway.forward.stats import ForwardStats
+from gateway.health import (
+    AlarmsHealth,
+    GatewayHealth,
+    SinkView,
+    SourceHealth,
+    StoreWriterHealth,
+    Suppressed,
+)
 from gateway.live.assemble import build_live
 from gateway.modbus_build import build_modbus_hubs
 from gateway.pipeline import Pipeline
@@ -59,10 +67,10 @@ Service = tuple[str, Callable[[], Awaitable[None]]]
 Input = MqttSource | ModbusHub  # the concrete sources, for their health
 
 
-def _source_health(source: Input) -> dict[str, Any]:
+def _source_health(source: Input) -> SourceHealth:
     if isinstance(source, MqttSource):
-        return {"name": source.name, "connected": source.connected, "rejected": source.rejected_total()}
-    return {"name": source.name, "connected": source.connected, "devices": source.counters()}
+        return SourceHealth(source.name, source.connected, rejected=source.rejected_total())
+    return SourceHealth(source.name, source.connected, devices=source.counters())
 
 
 class Runtime:
@@ -91,19 +99,19 @@ class Runtime:
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
         self.live, self.device_states = build_live(self.site, self.desk, self.sources, clock)
-        self.sinks: list[Sink] = [self.desk, self.live]
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
             self.engine,
             self.book,
-            self.sinks,
+            [self.live],  # the dashboard's live feed; stores and forwards are the durable writer's
             on_events=self._publish_events,
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
             site=self.site.id,
             judged=self.baselines.watch,
             store_derived=config.site.store_derived,
+            alarm_sinks=[self.desk],
         )
         self.failover = self._build_failover()
         self.task_health: dict[str, TaskHealth] = {}
@@ -198,7 +206,7 @@ class Runtime:
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
         where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
         where[FAILOVER_CHANNEL] = ("gateway", "")
-        notify = self.pushes.enqueue if self.pushes is not None else None
+        notify = self.pushes.outbox.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
     def _channel_metas(self) -> list[ChannelMeta]:
@@ -224,14 +232,15 @@ class Runtime:
                 await stack.enter_async_context(self.pushes)
             if self.forwarding is not None:
                 await self.forwarding.enter(stack)
-            for sink in self.sinks:
-                await stack.enter_async_context(sink)
+            await stack.enter_async_context(self.desk)
+            await stack.enter_async_context(self.live)
             await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)
             async with asyncio.TaskGroup() as group:
                 feeders = [
-                    self._start(group, source.name, self._feed_from(source)) for source in self.sources
+                    self._start(group, source.name, functools.partial(self.pipeline.feed, source))
+                    for source in self.sources
                 ]
                 # The clock tick makes events too: it stops with the sources, before the drain.
                 feeders.append(self._start(group, "clock-tick", self._tick))
@@ -276,13 +285,6 @@ class Runtime:
     ) -> asyncio.Task[None]:
         health = self.task_health.setdefault(name, TaskHealth(name))
         return group.create_task(supervised(name, run, health), name=name)
-
-    def _feed_from(self, source: Source) -> Callable[[], Awaitable[None]]:
-        async def feed() -> None:
-            async for batch in source.batches():
-                await self.pipeline.submit(batch.readings, batch.ack)
-
-        return feed
 
     # Live alarm events for streaming clients
 
@@ -347,61 +349,65 @@ class Runtime:
         return total
 
     def health(self) -> dict[str, Any]:
+        """Health as ``/api/v1/health`` shows it (JSON)."""
+        return self.health_view().as_dict()
+
+    def health_view(self) -> GatewayHealth:
         now = self.clock()
         names = self.book.binding_names()
-        return {
+        stats = self.pipeline.stats
+        writer = self.forwarding.writer.health if self.forwarding is not None else None
+        controls = self.desk.controls_health()
+        return GatewayHealth(
             # Not ok while the store cannot write: alarms go on, nothing is kept or forwarded.
-            "status": "degraded" if self.failover is not None and self.failover.active else "ok",
-            "store_failover": self.failover.health() if self.failover is not None else None,
-            "site": self.site.id,
-            "uptime_s": None if self.started_at is None else round(now - self.started_at, 1),
-            "readings": self.pipeline.stats.readings,
-            "alarm_events": self.pipeline.stats.events,
-            "crane_cycles": self.pipeline.stats.cycles,
-            "analytics_failures": self.pipeline.stats.analytics_failures,
-            # The analytics' reasons (out_of_order, rewound, ...) and the intake's time checks.
-            "rejected": dict(self.pipeline.stats.rejected + self._time_rejected()),
-            "sources": [_source_health(s) for s in self.sources],
-            "clocks_off": self.clock_notices.off(),
-            "store": self.store_stats(),
-            "store_writer": None
-            if self.forwarding is None
-            else {
-                "written_batches": self.forwarding.writer.health.written,
-                "waiting_readings": self.forwarding.writer.health.queue_depth,
-                "retries": self.forwarding.writer.health.retries,
-                "failing": self.forwarding.writer.health.failing,
-                "last_error": self.forwarding.writer.health.last_error,
-            },
-            "destinations": [s.as_dict() for s in self.forward_stats()],
-            "sinks": [
-                {
-                    "name": w.health.name,
-                    "written": w.health.written,
-                    "queue_depth": w.queue.qsize(),
-                    "retries": w.health.retries,
-                    "dropped_batches": w.health.dropped_batches,
-                    # batches with alarm events kept past the queue's bound: they are never dropped
-                    "kept_beyond_bound": w.queue.over_bound,
-                    "failing": w.health.failing,
-                    "last_error": w.health.last_error,
-                }
+            status="degraded" if self.failover is not None and self.failover.active else "ok",
+            store_failover=self.failover.health() if self.failover is not None else None,
+            site=self.site.id,
+            uptime_s=None if self.started_at is None else round(now - self.started_at, 1),
+            readings=stats.readings,
+            alarm_events=stats.events,
+            crane_cycles=stats.cycles,
+            analytics_failures=stats.analytics_failures,
+            rejected=dict(stats.rejected + self._time_rejected()),
+            sources=[_source_health(s) for s in self.sources],
+            clocks_off=self.clock_notices.off(),
+            store=self.store_stats(),
+            store_writer=None
+            if writer is None
+            else StoreWriterHealth(
+                written_batches=writer.written,
+                waiting_readings=writer.queue_depth,
+                retries=writer.retries,
+                failing=writer.failing,
+                last_error=writer.last_error,
+            ),
+            destinations=self.forward_stats(),
+            sinks=[
+                SinkView(
+                    name=w.health.name,
+                    written=w.health.written,
+                    queue_depth=w.queue.qsize(),
+                    retries=w.health.retries,
+                    dropped_batches=w.health.dropped_batches,
+                    kept_beyond_bound=w.queue.over_bound,
+                    failing=w.health.failing,
+                    last_error=w.health.last_error,
+                )
                 for w in self.pipeline.workers
             ],
-            "alarms": {
-                "open": sum(1 for r in self.desk.records.values() if r.status != "closed"),
-                "active": sum(1 for r in self.desk.records.values() if r.active),
-                "notices": self.desk.notices_made,
-                **self.desk.controls_health(),  # shelved, maintenance, suppressed
-            },
-            "resumed": None if self.resumed is None else self.resumed.as_dict(),
-            "baselines": self.baselines.health(),
-            "chattering": chattering_health(
+            alarms=AlarmsHealth(
+                open=sum(1 for r in self.desk.records.values() if r.status != "closed"),
+                active=sum(1 for r in self.desk.records.values() if r.active),
+                notices=self.desk.notices_made,
+                shelved=controls["shelved"],
+                maintenance=controls["maintenance"],
+                suppressed=Suppressed(**controls["suppressed"]),
+            ),
+            resumed=None if self.resumed is None else self.resumed.as_dict(),
+            baselines=self.baselines.health(),
+            chattering=chattering_health(
                 self.engine.chatter, [c for c, _, _ in names], [r for _, r, _ in names]
             ),
-            "pushes": [asdict(s) for s in self.pushes.stats().values()] if self.pushes is not None else [],
-            "tasks": [
-                {"name": h.name, "restarts": h.restarts, "failing": h.failing}
-                for h in self.task_health.values()
-            ],
-        }
+            pushes=list(self.pushes.stats().values()) if self.pushes is not None else [],
+            tasks=list(self.task_health.values()),
+        )

@@ -132,7 +132,7 @@ def _run(path: Path, duration: float | None) -> int:
     from smartsite.serve import serve
 
     config = load_config(path)
-    return asyncio.run(serve(config, base_dir=path.resolve().parent, duration=duration))
+    return asyncio.run(serve(config, base_dir=path.resolve().parent, duration=duration, config_path=path))
 
 
 def _demo(args: argparse.Namespace) -> int:

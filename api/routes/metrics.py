@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.alarms.outbox import ReceiverStats
 from gateway.forward.stats import ForwardStats
+from gateway.health import AlarmsHealth, GatewayHealth
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ router = APIRouter(tags=["health"])
 class MetricsSource(Protocol):
     """What the collector reads of the runtime."""
 
-    def health(self) -> Mapping[str, Any]: ...
+    def health_view(self) -> GatewayHealth: ...
 
     def forward_stats(self) -> Sequence[ForwardStats]: ...
 
@@ -76,80 +78,78 @@ def _forward(stats: Sequence[ForwardStats]) -> Iterator[Metric]:
     yield from (depth, age, sent, messages, failed, dropped, connected)
 
 
-def _health(health: Mapping[str, Any]) -> Iterator[Metric]:
+def _health(health: GatewayHealth) -> Iterator[Metric]:
     yield CounterMetricFamily(
-        "smartsite_readings", "Readings taken in by the analytics", value=health.get("readings", 0)
+        "smartsite_readings", "Readings taken in by the analytics", value=health.readings
     )
     yield CounterMetricFamily(
-        "smartsite_alarm_events",
-        "Alarm events (raised, escalated, ...) made",
-        value=health.get("alarm_events", 0),
+        "smartsite_alarm_events", "Alarm events (raised, escalated, ...) made", value=health.alarm_events
     )
     rejected = CounterMetricFamily(
         "smartsite_rejected_readings", "Readings flagged unusable, by reason", labels=["reason"]
     )
-    for reason, count in sorted(health.get("rejected", {}).items()):
+    for reason, count in sorted(health.rejected.items()):
         rejected.add_metric([reason], count)
     yield rejected
     connected = GaugeMetricFamily(
         "smartsite_source_connected", "1 when the source is connected", labels=["source"]
     )
-    for source in health.get("sources", []):
-        connected.add_metric([source["name"]], 1.0 if source.get("connected") else 0.0)
+    for source in health.sources:
+        connected.add_metric([source.name], 1.0 if source.connected else 0.0)
     yield connected
-    alarms = health.get("alarms", {})
     yield GaugeMetricFamily(
-        "smartsite_alarms_active", "Alarms active in the data (not cleared)", value=alarms.get("active", 0)
+        "smartsite_alarms_active", "Alarms active in the data (not cleared)", value=health.alarms.active
     )
     yield GaugeMetricFamily(
-        "smartsite_alarms_open", "Alarms not yet closed by people", value=alarms.get("open", 0)
+        "smartsite_alarms_open", "Alarms not yet closed by people", value=health.alarms.open
     )
-    chatter = health.get("chattering", {})
+    chatter = health.chattering
     yield GaugeMetricFamily(
         "smartsite_alarms_chattering",
         "Alarms (channel, rule) that changed grade 3 or more times within 60 s since the start",
-        value=chatter.get("alarms", 0),
+        value=chatter.alarms,
     )
     yield CounterMetricFamily(
         "smartsite_alarm_chattering_episodes",
         "Episodes of an alarm changing grade 3 or more times within 60 s",
-        value=chatter.get("episodes", 0),
+        value=chatter.episodes,
     )
     worst = CounterMetricFamily(
         "smartsite_alarm_chattering_episodes_by_alarm",
         "Chattering episodes of the alarms that chattered most (up to ten)",
         labels=["channel", "rule"],
     )
-    for item in chatter.get("worst", []):
-        worst.add_metric([item["channel"], item["rule"]], item.get("episodes", 0))
+    for item in chatter.worst:
+        worst.add_metric([item.channel, item.rule], item.episodes)
     yield worst
-    yield from _alarm_controls(alarms, health.get("pushes", []))
+    yield from _alarm_controls(health.alarms, health.pushes)
     restarts = CounterMetricFamily(
         "smartsite_task_restarts", "Restarts of a supervised task after it failed", labels=["task"]
     )
-    for task in health.get("tasks", []):
-        restarts.add_metric([task["name"]], task.get("restarts", 0))
+    for task in health.tasks:
+        restarts.add_metric([task.name], task.restarts)
     yield restarts
 
 
-def _alarm_controls(alarms: Mapping[str, Any], pushes: Sequence[Mapping[str, Any]]) -> Iterator[Metric]:
+def _alarm_controls(alarms: AlarmsHealth, pushes: Sequence[ReceiverStats]) -> Iterator[Metric]:
     """Shelving, maintenance (检修) and alarm floods per receiver."""
     yield GaugeMetricFamily(
-        "smartsite_alarms_shelved", "Alarms shelved by a supervisor now", value=alarms.get("shelved", 0)
+        "smartsite_alarms_shelved", "Alarms shelved by a supervisor now", value=alarms.shelved
     )
     yield GaugeMetricFamily(
         "smartsite_devices_in_maintenance",
         "Devices in maintenance now (their channels raise no alarm)",
-        value=len(alarms.get("maintenance", [])),
+        value=len(alarms.maintenance),
     )
     suppressed = CounterMetricFamily(
         "smartsite_alarm_suppressed",
         "Alarm events and pushes held back by shelving or maintenance, by what",
         labels=["what"],
     )
-    for what, count in sorted(alarms.get("suppressed", {}).items()):
-        if what != "maintenance_held":  # a level, not a count: it is in health
-            suppressed.add_metric([what], count)
+    # maintenance_held is a level, not a count: it is in health only.
+    suppressed.add_metric(["maintenance_events"], alarms.suppressed.maintenance_events)
+    suppressed.add_metric(["maintenance_notices"], alarms.suppressed.maintenance_notices)
+    suppressed.add_metric(["shelved_notices"], alarms.suppressed.shelved_notices)
     yield suppressed
     label = ["receiver"]
     flooding = GaugeMetricFamily(
@@ -160,10 +160,10 @@ def _alarm_controls(alarms: Mapping[str, Any], pushes: Sequence[Mapping[str, Any
         "smartsite_push_flood_summarised_notices", "Notices sent inside flood summaries", labels=label
     )
     for push in pushes:
-        name = [str(push.get("receiver", ""))]
-        flooding.add_metric(name, 1.0 if push.get("flooding") else 0.0)
-        floods.add_metric(name, push.get("floods", 0))
-        summarised.add_metric(name, push.get("flood_summarised", 0))
+        name = [push.receiver]
+        flooding.add_metric(name, 1.0 if push.flooding else 0.0)
+        floods.add_metric(name, push.floods)
+        summarised.add_metric(name, push.flood_summarised)
     yield from (flooding, floods, summarised)
 
 
@@ -198,7 +198,7 @@ class GatewayCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         parts: list[tuple[str, Callable[[], Iterable[Metric]]]] = [
-            ("health", lambda: _health(self._source.health())),
+            ("health", lambda: _health(self._source.health_view())),
             ("forward", lambda: _forward(self._source.forward_stats())),
             ("store", self._store),
         ]

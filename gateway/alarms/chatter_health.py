@@ -3,34 +3,33 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from analytics.chatter import CHATTER_CHANGES, CHATTER_WINDOW_S, ChatterCounter
+from gateway.health import ChatterHealth, ChatteringAlarm
 from gateway.vocab import iso_utc
 
 SHOWN = 10
 
 
-def chattering_health(counter: ChatterCounter, channel: list[str], rule: list[str]) -> dict[str, Any]:
-    """``{"alarms", "episodes", "changes", "window_s", "worst": [{"channel", "rule", "episodes",
-    "last"}, ...]}``: (channel, rule) pairs that changed grade 3+ times within 60 s since start."""
+def chattering_health(counter: ChatterCounter, channel: list[str], rule: list[str]) -> ChatterHealth:
+    """(channel, rule) pairs that changed grade 3+ times within 60 s since start, the worst first."""
     rows = counter.chattering_bindings
     worst = rows[np.argsort(-counter.episodes[rows], kind="stable")][:SHOWN]
-    return {
-        "alarms": len(rows),
-        "episodes": int(counter.episodes.sum()),
-        "changes": int(counter.chattering_changes.sum()),
-        "window_s": CHATTER_WINDOW_S,
-        "min_changes": CHATTER_CHANGES,
-        "worst": [
-            {
-                "channel": channel[b],
-                "rule": rule[b],
-                "episodes": int(counter.episodes[b]),
-                "last": iso_utc(float(counter.last_ts[b])) if math.isfinite(counter.last_ts[b]) else None,
-            }
+    return ChatterHealth(
+        alarms=len(rows),
+        episodes=int(counter.episodes.sum()),
+        changes=int(counter.chattering_changes.sum()),
+        window_s=CHATTER_WINDOW_S,
+        min_changes=CHATTER_CHANGES,
+        worst=[
+            ChatteringAlarm(
+                channel=channel[b],
+                rule=rule[b],
+                episodes=int(counter.episodes[b]),
+                last=iso_utc(float(counter.last_ts[b])) if math.isfinite(counter.last_ts[b]) else None,
+            )
             for b in worst.tolist()
         ],
-    }
+    )

@@ -32,7 +32,7 @@ KEEP_EVENT_IDS = 64  # per record, to recognise an event offered twice
 # Records changed within this long are kept in memory (views, reopening); older closed ones are not.
 KEEP_CLOSED_S = 7 * 86400.0
 
-Notify = Callable[[list[Notice]], Awaitable[None]]
+Notify = Callable[[list[Notice]], Awaitable[object]]  # stores the notices before returning
 
 
 class AlarmDesk(DeskControls):

@@ -28,12 +28,12 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from drivers.outage import Backoff, OutageLog
+from drivers.outage import Backoff, OutageLog, until_accepted
 from drivers.outbox_store import Backlog, OutboxEntry, OutboxStore, PendingNotice
 from gateway.alarms.notice import Notice
 from gateway.vocab import RetryableSinkError, SinkRejectedError
@@ -97,6 +97,15 @@ class _Receiver:
         self.oldest_enqueued_at = backlog.oldest_enqueued_at
 
 
+class Pacing(Protocol):
+    """How a receiver's messages are spaced: told of every notice stored, asked for the wait
+    between messages (``gateway.alarms.flood.FloodWatch``: wider during an alarm flood)."""
+
+    def note(self, notices: Sequence[Notice]) -> None: ...
+
+    def group_window(self, receiver: str, normal_s: float) -> float: ...
+
+
 class Outbox:
     """Durable, grouped, retried delivery of notices, one dispatcher per receiver.
 
@@ -119,7 +128,7 @@ class Outbox:
         max_batch: int = 500,
         send_timeout_s: float = 60.0,
         rand: Callable[[], float] = random.random,
-        group_window_for: Callable[[str, float], float] | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         if group_window_s < 0 or retry_cap_s <= 0 or retry_first_s <= 0 or max_batch < 1:
             raise ValueError("outbox: group_window_s >= 0, retry delays > 0 and max_batch >= 1 required")
@@ -134,7 +143,8 @@ class Outbox:
         self._clock = clock
         self._rand = rand
         # A receiver's wait between messages, given the normal one (longer during an alarm flood).
-        self._window_for = group_window_for or (lambda _receiver, normal_s: normal_s)
+        self._pacing = pacing
+        self._window_for = pacing.group_window if pacing else (lambda _receiver, normal_s: normal_s)
         self._receivers: dict[str, _Receiver] = {}
         self._store_outage = OutageLog(log, "outbox store")
         self._started = False
@@ -179,6 +189,7 @@ class Outbox:
         A notice whose id is already waiting, or was delivered or refused recently, is ignored.
         Raises RetryableSinkError when the store cannot write (nothing was stored).
         """
+        notices = list(notices)
         entries = [OutboxEntry(n.id, n.receiver, n.ts, n.to_json()) for n in notices]
         if not entries:
             return 0
@@ -191,6 +202,8 @@ class Outbox:
             if self._started and state.task is None:
                 self._spawn(state)
             state.wake.set()
+        if self._pacing is not None:
+            self._pacing.note(notices)  # once stored: a notice the store refused is offered again
         return len(enqueued.added)
 
     def stats(self) -> dict[str, ReceiverStats]:
@@ -343,11 +356,4 @@ class Outbox:
 
     async def _until_stored(self, write: Callable[..., Awaitable[None]], *args: object) -> None:
         backoff = Backoff(first=0.05, cap=2.0, rand=self._rand)
-        while True:
-            try:
-                await write(*args)
-            except RetryableSinkError as exc:
-                self._store_outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-            else:
-                return
+        await until_accepted(lambda: write(*args), backoff, self._store_outage)

@@ -1,8 +1,9 @@
 """Pushes to supervisors: the durable outbox wired to each receiver's channel.
 
-``Pushes`` is what the desk hands its notices to. Notices are stored before ``enqueue`` returns;
-each receiver's dispatcher renders the due ones into one message for its channel and marks them
-delivered only when the receiver accepted it. A receiver in an alarm flood gets summaries instead,
+``Pushes`` builds and holds them; the desk hands its notices to ``Pushes.outbox.enqueue``, which
+stores them before it returns (and tells the flood watch); each receiver's dispatcher renders the
+due ones into one message for its channel and marks them delivered only when the receiver
+accepted it. A receiver in an alarm flood gets summaries instead,
 spaced wider (gateway.alarms.flood).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -83,7 +84,7 @@ class Pushes:
             receivers=list(self._channels),
             # The first notice after a quiet spell goes at once; a storm behind it is grouped.
             leading_edge=True,
-            group_window_for=self.flood.group_window,
+            pacing=self.flood,
         )
         self._stack = AsyncExitStack()
 
@@ -102,10 +103,6 @@ class Pushes:
     ) -> None:
         await self.outbox.stop()
         await self._stack.aclose()
-
-    async def enqueue(self, notices: Sequence[Notice]) -> None:
-        await self.outbox.enqueue(list(notices))
-        self.flood.note(notices)  # once stored: a notice the store refused is offered again
 
     def stats(self) -> dict[str, ReceiverStats]:
         return {r: dataclasses.replace(s, **self.flood.stats(r)) for r, s in self.outbox.stats().items()}

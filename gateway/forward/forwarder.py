@@ -21,12 +21,12 @@ from typing import Protocol
 
 from drivers import Backoff, OutageLog
 from drivers.destination import Destination
+from drivers.outage import until_accepted
 from drivers.sqlite_store import Pending
 from gateway.forward.merge import take_merged
 from gateway.forward.stats import ForwardStats
 from gateway.forward.token_bucket import TokenBucket
 from gateway.vocab import (
-    DestinationBusyError,
     ForwardChunk,
     RecordKind,
     RetryableSinkError,
@@ -41,7 +41,6 @@ LIVE_CHUNKS = 256  # in memory per destination; older live chunks fall back to t
 BACKLOG_LOAD = 256
 LIVE_STREAK = 4  # live messages in a row before the readings backlog gets one
 PENDING_REFRESH_S = 1.0
-MAX_RETRY_AFTER_S = 300.0
 
 
 class QueueStore(Protocol):
@@ -174,39 +173,28 @@ class Forwarder:
 
     async def _deliver(self, chunk: ForwardChunk, backoff: Backoff) -> None:
         """Send until the destination acknowledges (or refuses for good)."""
-        while True:
-            try:
-                delivery = await self.destination.send(chunk)
-            except DestinationBusyError as exc:
-                self._failed(chunk, exc.reason)
-                await self._refresh_pending()
-                wait = backoff.next_delay()
-                if exc.retry_after_s is not None:
-                    wait = max(wait, min(exc.retry_after_s, MAX_RETRY_AFTER_S))
-                await asyncio.sleep(wait)
-                continue
-            except RetryableSinkError as exc:
-                self._failed(chunk, exc.reason)
-                await self._refresh_pending()
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except SinkRejectedError as exc:
-                self._rejected(len(chunk), exc.reason)
-                return
-            backoff.reset()
-            self._outage.recovered()
-            self.stats.connected = True
-            if delivery.rejected:
-                self._rejected(delivery.rejected, delivery.reason or "refused")
-            self.stats.sent += len(chunk) - delivery.rejected
-            self.stats.sent_messages += 1
+
+        async def failed(exc: RetryableSinkError) -> None:
+            self._failed(chunk, exc.reason)
+            await self._refresh_pending()
+
+        try:
+            delivery = await until_accepted(
+                lambda: self.destination.send(chunk), backoff, self._outage, failed
+            )
+        except SinkRejectedError as exc:
+            self._rejected(len(chunk), exc.reason)
             return
+        self.stats.connected = True
+        if delivery.rejected:
+            self._rejected(delivery.rejected, delivery.reason or "refused")
+        self.stats.sent += len(chunk) - delivery.rejected
+        self.stats.sent_messages += 1
 
     def _failed(self, chunk: ForwardChunk, reason: str) -> None:
         self.stats.failed += len(chunk)
         self.stats.connected = False
         self.stats.last_error = reason
-        self._outage.failed(reason)
 
     def _rejected(self, count: int, reason: str) -> None:
         self.stats.dropped[f"rejected: {reason}"[:200]] += count

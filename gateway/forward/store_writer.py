@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from drivers import Backoff, OutageLog, SqliteStore
+from drivers.outage import until_accepted
 from gateway.forward.forwarder import Forwarder
 from gateway.pipeline import SinkHealth
 from gateway.vocab import ForwardChunk, ReadingBatch, RetryableSinkError, SinkBatch
@@ -156,39 +157,36 @@ class StoreWriter:
     async def _store(self, batches: list[SinkBatch], backoff: Backoff) -> dict[str, list[ForwardChunk]]:
         """Store the batches, retrying while the store cannot write; a batch the store refuses
         for good (a malformed record: a bug somewhere) is found alone, dropped, counted, logged."""
-        while True:
-            try:
-                chunks = await self.store.append(batches)
-            except RetryableSinkError as exc:
-                self.health.retries += 1
-                self.health.failing = True
-                self.health.last_error = exc.reason
-                if self._failing_since is None:
-                    self._failing_since = time.monotonic()
-                self._outage.failed(exc.reason)
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            except Exception as exc:
-                if len(batches) > 1:
-                    return await self._store_one_by_one(batches, backoff)
-                readings = len(batches[0].readings)
-                self.health.rejected_batches += 1
-                self.rejected_readings += readings
-                self.health.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception(
-                    "local store refused a batch for good (%d readings, %d alarm events, %d cycles "
-                    "dropped and counted)",
-                    readings,
-                    len(batches[0].events),
-                    len(batches[0].cycles),
-                )
-                return {}
-            backoff.reset()
-            self._outage.recovered()
-            self._failing_since, self._shedding = None, False
-            self.health.failing = False
-            self.health.written += 1
-            return chunks
+        try:
+            chunks = await until_accepted(
+                lambda: self.store.append(batches), backoff, self._outage, self._retrying
+            )
+        except Exception as exc:
+            if len(batches) > 1:
+                return await self._store_one_by_one(batches, backoff)
+            readings = len(batches[0].readings)
+            self.health.rejected_batches += 1
+            self.rejected_readings += readings
+            self.health.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception(
+                "local store refused a batch for good (%d readings, %d alarm events, %d cycles "
+                "dropped and counted)",
+                readings,
+                len(batches[0].events),
+                len(batches[0].cycles),
+            )
+            return {}
+        self._failing_since, self._shedding = None, False
+        self.health.failing = False
+        self.health.written += 1
+        return chunks
+
+    def _retrying(self, exc: RetryableSinkError) -> None:
+        self.health.retries += 1
+        self.health.failing = True
+        self.health.last_error = exc.reason
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
 
     async def _store_one_by_one(
         self, batches: list[SinkBatch], backoff: Backoff

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +12,14 @@ from analytics import ChannelIndex
 from analytics.table import Deriver, Judge, Screen
 from analytics.thresholds import ThresholdSpec
 from gateway.config import SiteConfig, match_channels
+
+
+class _MatchedRule(Protocol):
+    @property
+    def channels(self) -> list[str]: ...
+
+
+R = TypeVar("R", bound=_MatchedRule)
 
 
 @dataclass(slots=True)
@@ -44,6 +52,15 @@ class Context:
     units: list[str]
     sources: dict[int, list[str]]  # sensor channels of the rules that compute channels
     ranges: list[tuple[float, float] | None] = field(default_factory=list)  # per column, for messages
+
+    def rules_of(self, kind: type[R]) -> list[tuple[int, R, list[str]]]:
+        """Each rule of one kind: its number in the site file (the judges' rule id), the rule,
+        and the channels its patterns match."""
+        return [
+            (number, rule, self.matched(rule.channels))
+            for number, rule in enumerate(self.config.rules)
+            if isinstance(rule, kind)
+        ]
 
     def matched(self, patterns: list[str]) -> list[str]:
         return match_all(patterns, list(self.index.ids))

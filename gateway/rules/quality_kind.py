@@ -16,10 +16,7 @@ def build_quality(book: Context, compiled: Compiled) -> None:
     specs: list[QualitySpec] = []
     rule_ids: dict[int, str] = {}
     floors = spike_floors(book.config)
-    for number, rule in enumerate(book.config.rules):
-        if not isinstance(rule, QualityRuleConfig):
-            continue
-        channels = book.matched(rule.channels)
+    for number, rule, channels in book.rules_of(QualityRuleConfig):
         specs.append(
             QualitySpec(
                 rule=number,
@@ -38,9 +35,9 @@ def build_quality(book: Context, compiled: Compiled) -> None:
         check = str(table.check_name[row])
         channel = book.index.ids[int(table.channel[row])]
         unit = UNITS[check] or book.unit(channel)
-        rule = book.config.rules[int(table.rule[row])]
+        judged_by = book.config.rules[int(table.rule[row])]
         facts: dict[str, object] = {"check": check, "range": book.range_of(channel)}
-        if check == "spike" and isinstance(rule, QualityRuleConfig):
-            facts["spike_window"] = rule.spike_window
+        if check == "spike" and isinstance(judged_by, QualityRuleConfig):
+            facts["spike_window"] = judged_by.spike_window
         name = f"{rule_ids[int(table.rule[row])]}.{check}"
         compiled.bindings.append(Binding(channel, name, unit, "quality", facts))

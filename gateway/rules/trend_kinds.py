@@ -44,10 +44,7 @@ def _limits(values: tuple[float | None, float | None, float | None]) -> tuple[fl
 def build_rate(book: Context, compiled: Compiled) -> None:
     specs: list[RateSpec] = []
     names: list[tuple[str, str, RateRuleConfig]] = []  # rule id, unit suffix, rule per spec
-    for number, rule in enumerate(book.config.rules):
-        if not isinstance(rule, RateRuleConfig):
-            continue
-        channels = book.matched(rule.channels)
+    for number, rule, channels in book.rules_of(RateRuleConfig):
         specs.append(
             RateSpec(
                 rule=number,
@@ -83,10 +80,7 @@ def build_rate(book: Context, compiled: Compiled) -> None:
 
 def build_acceleration(book: Context, compiled: Compiled) -> None:
     specs: list[AccelerationSpec] = []
-    for number, rule in enumerate(book.config.rules):
-        if not isinstance(rule, AccelerationRuleConfig):
-            continue
-        channels = book.matched(rule.channels)
+    for number, rule, channels in book.rules_of(AccelerationRuleConfig):
         specs.append(
             AccelerationSpec(
                 rule=number,
@@ -109,10 +103,7 @@ def build_acceleration(book: Context, compiled: Compiled) -> None:
 
 def build_time_to_limit(book: Context, compiled: Compiled) -> None:
     specs: list[TimeToLimitSpec] = []
-    for number, rule in enumerate(book.config.rules):
-        if not isinstance(rule, TimeToLimitRuleConfig):
-            continue
-        channels = book.matched(rule.channels)
+    for number, rule, channels in book.rules_of(TimeToLimitRuleConfig):
         specs.append(
             TimeToLimitSpec(
                 rule=number,
@@ -131,10 +122,7 @@ def build_time_to_limit(book: Context, compiled: Compiled) -> None:
 
 def build_failure_forecast(book: Context, compiled: Compiled) -> None:
     specs: list[FailureForecastSpec] = []
-    for number, rule in enumerate(book.config.rules):
-        if not isinstance(rule, FailureForecastRuleConfig):
-            continue
-        channels = book.matched(rule.channels)
+    for number, rule, channels in book.rules_of(FailureForecastRuleConfig):
         specs.append(
             FailureForecastSpec(
                 rule=number,

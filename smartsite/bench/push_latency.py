@@ -118,7 +118,7 @@ async def _core(count: int, rate: float, group_window_s: float, folder: Path) ->
 
         async with Pushes(config, folder / "alarms.db", no_broker, "smartsite/bench") as pushes:
             store = AlarmStore(folder / "alarms.db")
-            async with AlarmDesk("bench", config, store, {}, pushes.enqueue) as desk:
+            async with AlarmDesk("bench", config, store, {}, pushes.outbox.enqueue) as desk:
 
                 async def fire(i: int) -> None:
                     await desk.apply(_event(i))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import prometheus_client
@@ -15,7 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import create_app
 from api.routes.metrics import GatewayCollector
+from gateway.alarms.outbox import ReceiverStats
 from gateway.forward.stats import ForwardStats
+from gateway.health import GatewayHealth
 from gateway.process.supervisor import TaskHealth
 from gateway.vocab import ReadingBatch, SinkBatch
 from tests.api.fake_runtime import FakeRuntime
@@ -143,10 +145,10 @@ async def test_a_failing_part_leaves_the_others_and_says_so(
 ) -> None:
     runtime = _runtime(tmp_path)
 
-    def broken() -> dict[str, object]:
+    def broken() -> GatewayHealth:
         raise RuntimeError("health view broke")
 
-    runtime.health = broken  # type: ignore[method-assign]
+    runtime.health_view = broken  # type: ignore[method-assign]
     async for client in _client(runtime):
         samples, _ = await _scrape(client)
     assert one(samples, "smartsite_metrics_collect_failed", part="health") == 1.0
@@ -196,13 +198,21 @@ async def test_shelving_maintenance_and_floods_are_scraped(tmp_path: Path) -> No
     assert one(samples, "smartsite_alarm_suppressed_total", what="maintenance_events") == 0
     assert types["smartsite_alarm_suppressed"] == "counter"
 
+    def receiver(name: str, flooding: bool, floods: int, summarised: int) -> ReceiverStats:
+        return ReceiverStats(name, 0, 0, 0, 0, 0, 0.0, False, None, flooding, floods, 0, summarised)
+
+    seen = runtime.health_view()
+    flooded_view = dataclasses.replace(
+        seen,
+        alarms=dataclasses.replace(
+            seen.alarms, suppressed=dataclasses.replace(seen.alarms.suppressed, maintenance_held=3)
+        ),
+        pushes=[receiver("robot", True, 2, 40), receiver("mail", False, 0, 0)],
+    )
+
     class Flooded:
-        def health(self) -> dict[str, Any]:
-            pushes = [
-                {"receiver": "robot", "flooding": True, "floods": 2, "flood_summarised": 40},
-                {"receiver": "mail", "flooding": False, "floods": 0, "flood_summarised": 0},
-            ]
-            return {"alarms": {"suppressed": {"maintenance_held": 3}}, "pushes": pushes}
+        def health_view(self) -> GatewayHealth:
+            return flooded_view
 
         def forward_stats(self) -> list[ForwardStats]:
             return []

@@ -65,8 +65,7 @@ async def started(config: SiteConfig, base: Path) -> AsyncIterator[Runtime]:
     async with AsyncExitStack() as stack:
         if runtime.forwarding is not None:
             await runtime.forwarding.enter(stack)
-        for sink in runtime.sinks:
-            await stack.enter_async_context(sink)
+        await stack.enter_async_context(runtime.desk)
         await runtime.resume()
         runs = [w.run for w in runtime.pipeline.workers] + [runtime.baselines.run]
         if runtime.forwarding is not None:

@@ -117,12 +117,12 @@ async def test_a_flooded_robot_gets_summaries_then_ordinary_pushes_again(
         raise AssertionError("no MQTT here")
 
     async with Pushes(alarms, tmp_path / "alarms.db", no_broker, "smartsite") as pushes:  # type: ignore[arg-type]
-        await pushes.enqueue(raises(0, 3, receiver="robot"))
+        await pushes.outbox.enqueue(raises(0, 3, receiver="robot"))
         await eventually(lambda: pushes.stats()["robot"].sent == 3, 10, "the first three sent")
         plain = [r.json()["markdown"]["content"] for r in http.on("/wecom")]
         assert all("报警过多" not in text for text in plain)
         for i in range(3, 20):  # a storm: 17 more within the window
-            await pushes.enqueue(raises(i, 1, receiver="robot"))
+            await pushes.outbox.enqueue(raises(i, 1, receiver="robot"))
         await eventually(lambda: pushes.stats()["robot"].sent == 20, 10, "the storm sent")
         stats = pushes.stats()["robot"]
         assert stats.floods == 1 and stats.flood_summarised == 17
@@ -132,7 +132,7 @@ async def test_a_flooded_robot_gets_summaries_then_ordinary_pushes_again(
         assert sum(int(t.split("本条汇总 ")[1].split(" 条")[0]) for t in texts) == 17
         # Quiet for longer than the window: the flood is over and a push is an ordinary one again.
         await eventually(lambda: not pushes.stats()["robot"].flooding, 10, "the flood to end")
-        await pushes.enqueue([notice("late", receiver="robot", alarm_id="z", channel="crane1.load")])
+        await pushes.outbox.enqueue([notice("late", receiver="robot", alarm_id="z", channel="crane1.load")])
         await eventually(lambda: pushes.stats()["robot"].sent == 21, 10, "the ordinary push")
         last = http.on("/wecom")[-1].json()["markdown"]["content"]
         assert "crane1.load" in last and "报警过多" not in last

@@ -113,3 +113,37 @@ def test_gateway_says_ready_pings_and_says_stopping(mosquitto: Mosquitto, tmp_pa
                 proc.wait()
     assert any("STATUS=site t1 serving" in d for d in ready)
     assert any("draining" in d for d in stopping)
+
+
+def test_a_reload_says_reloading_then_ready_applied_or_refused(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    api_port = free_port()
+    site = tmp_path / "site.yaml"
+    text = SITE_YAML.format(input_url=mosquitto.url, db="gw.db", uplink="") + f"api: {{port: {api_port}}}\n"
+    site.write_text(text)
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(address))
+        env = {**os.environ, "NOTIFY_SOCKET": str(address)}
+        proc = subprocess.Popen(
+            [*smartsite_command(), "run", "--config", str(site)], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            _datagrams(server, "READY=1", 30)
+            site.write_text(text.replace("site: {id: t1", "site: {id: t1, name: renamed", 1))
+            proc.send_signal(signal.SIGHUP)
+            applied = _datagrams(server, "READY=1", 30)
+            site.write_text(text + "unknown_top_level_key: 1\n")
+            proc.send_signal(signal.SIGHUP)
+            refused = _datagrams(server, "READY=1", 30)
+            assert proc.poll() is None  # still running after the refusal
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "RELOADING=1" in applied[0] and "MONOTONIC_USEC=" in applied[0]
+    assert any("STATUS=applying the changed site file" in d for d in applied)
+    assert any("STATUS=site t1 serving" in d for d in applied[1:])
+    assert "RELOADING=1" in refused[0]
+    assert any("STATUS=reload refused (1 problem(s))" in d for d in refused)
