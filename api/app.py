@@ -16,6 +16,11 @@ from api.routes import alarms, baselines, channels, cycles, devices, events, hea
 from gateway.runtime import Runtime
 
 API_PREFIX = "/api/v1"
+# The dashboard loads only from the gateway: its own scripts, the API, the plan as a blob.
+DASHBOARD_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -49,7 +54,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> str:
-        return dashboard
+    def index() -> HTMLResponse:
+        return HTMLResponse(dashboard, headers={"Content-Security-Policy": DASHBOARD_CSP})
 
     return app

@@ -35,5 +35,6 @@ async def test_the_gateway_serves_the_dashboards_files(tmp_path: Path, name: str
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         page = await client.get("/")
         assert page.status_code == 200 and f"/static/{name}" in page.text
+        assert "script-src 'self'" in page.headers["content-security-policy"]
         file = await client.get(f"/static/{name}")
     assert file.status_code == 200 and file.text == (STATIC / name).read_text(encoding="utf-8")

@@ -58,12 +58,18 @@ def browser() -> Iterator[Browser]:
 class Screen:
     """One browser context signed in with a token, with the page's errors collected."""
 
-    def __init__(self, browser: Browser, url: str, token: str, viewport: dict[str, int]) -> None:
-        self.context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    def __init__(
+        self, browser: Browser, url: str, token: str, viewport: dict[str, int], bypass_csp: bool = False
+    ) -> None:
+        """``bypass_csp``: let the test inject a script of its own (axe-core), which the dashboard's
+        Content-Security-Policy would otherwise refuse, as it should."""
+        self.context = browser.new_context(viewport=viewport, bypass_csp=bypass_csp)  # type: ignore[arg-type]
         self.context.add_init_script(f"localStorage.setItem('smartsite-token', {token!r})")
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # Console errors too: a request the CSP refused, a failed load, a 4xx the page did not expect.
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.url = url
 
     def open(self, fragment: str = "") -> Page:

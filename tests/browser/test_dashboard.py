@@ -202,8 +202,9 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
     ]
 
 
-def test_axe_finds_no_serious_or_critical_violation(phone: Screen, gateway: SiteGateway) -> None:
+def test_axe_finds_no_serious_or_critical_violation(browser: Browser, gateway: SiteGateway) -> None:
     alarm = raise_red(gateway, "pit.P1")
+    phone = Screen(browser, gateway.url, SUPERVISOR, PHONE, bypass_csp=True)
     page = phone.open()
     assert serious_violations(page) == []
     page.goto(f"{gateway.url}/#/alarms/{alarm['id']}")
@@ -213,3 +214,5 @@ def test_axe_finds_no_serious_or_critical_violation(phone: Screen, gateway: Site
     page.locator("#lang").click()
     expect(page.locator("#alarms-h")).to_have_text("Alarms")
     assert serious_violations(page) == []
+    assert not phone.errors, phone.errors
+    phone.close()
