@@ -14,6 +14,7 @@ from typing import Any
 
 from gateway.alarms.outbox import ReceiverStats
 from gateway.forward.stats import ForwardStats
+from gateway.overload import IntakeHealth
 from gateway.process.supervisor import TaskHealth
 
 
@@ -103,6 +104,7 @@ class GatewayHealth:
     crane_cycles: int
     analytics_failures: int
     rejected: dict[str, int]  # the analytics' reasons and the intake's time checks
+    intake: IntakeHealth  # how far behind the analytics are (gateway.overload)
     sources: list[SourceHealth]
     clocks_off: list[str]
     store: dict[str, int] | None

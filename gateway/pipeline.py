@@ -48,6 +48,7 @@ INPUT_QUEUE_BATCHES = 1000
 SINK_QUEUE_BATCHES = 10_000
 COALESCE_BATCHES = 256
 COALESCE_WAIT_S = 0.003
+COALESCE_READINGS = 50_000
 
 
 @dataclass(slots=True)
@@ -71,11 +72,21 @@ class PipelineStats:
     analytics_failures: int = 0
     live_readings: int = 0  # judged on the live path while the store failed
     stored_unjudged: int = 0  # the same readings, stored later from the store's own session
+    # The latest pass: wall clock then minus its newest reading time (gateway.overload), and when.
+    pass_lag_s: float | None = None
+    last_pass_monotonic: float | None = None
     rejected: Counter[str] = field(default_factory=Counter)
 
 
 Receipt = Callable[[], None]
-Submitted = tuple[ReadingBatch, Receipt | None, bool]  # the batch, its receipt, from the live path
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    batch: ReadingBatch
+    receipt: Receipt | None
+    owed: int  # messages the receipt acknowledges
+    live: bool  # from the live path (judged only)
 
 
 class DurableWriter(Protocol):
@@ -83,7 +94,7 @@ class DurableWriter(Protocol):
 
     health: SinkHealth
 
-    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None: ...
+    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = (), owed: int | None = None) -> None: ...
 
     async def wait_room(self) -> None: ...
 
@@ -157,6 +168,7 @@ class Pipeline:
         judged: Callable[[ReadingBatch], None] | None = None,
         store_derived: bool = True,
         alarm_sinks: Sequence[Sink] = (),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``sinks`` get every batch; ``alarm_sinks`` (the desk) only batches of alarm events."""
         self.engine = engine
@@ -171,9 +183,8 @@ class Pipeline:
         # Computed channels (wind means, crane ratios) go to the sinks like the sensors' readings.
         self.store_derived = store_derived
         self.stats = PipelineStats()
-        self._input: asyncio.Queue[tuple[ReadingBatch, Receipt | None, bool]] = asyncio.Queue(
-            INPUT_QUEUE_BATCHES
-        )
+        self._clock = clock
+        self._input: asyncio.Queue[Submitted] = asyncio.Queue(INPUT_QUEUE_BATCHES)
         self._on_events = on_events
         # Per channel, the newest time judged on the live path (None until it first runs).
         self._live_until: npt.NDArray[np.float64] | None = None
@@ -183,17 +194,20 @@ class Pipeline:
     async def feed(self, source: Source, live: bool = False) -> None:
         """Take a source's batches until cancelled (a source reconnects by itself, never ends)."""
         async for batch in source.batches():
-            await self.submit(batch.readings, batch.ack, live)
+            await self.submit(batch.readings, batch.ack, live, batch.owed)
 
-    async def submit(self, batch: ReadingBatch, receipt: Receipt | None = None, live: bool = False) -> None:
+    async def submit(
+        self, batch: ReadingBatch, receipt: Receipt | None = None, live: bool = False, owed: int = 1
+    ) -> None:
         """Hand a source's batch to the analytics; waits when the analytics fall behind.
 
         ``receipt`` is called once the batch is durably stored (or at once without a store).
         ``live``: from the live path that runs while the store fails (``gateway.storage.failover``):
         judged only; the broker still holds these messages for the store's own session, whose
-        copies are then stored without being judged twice.
+        copies are then stored without being judged twice. ``owed``: how many broker messages
+        the receipt acknowledges (the store writer writes before the broker's window is full).
         """
-        await self._input.put((batch, receipt, live))
+        await self._input.put(Submitted(batch, receipt, owed if receipt is not None else 0, live))
 
     async def run(self) -> None:
         while True:
@@ -201,31 +215,36 @@ class Pipeline:
                 await self.durable.wait_room()
             first = await self._input.get()
             batches = [first]
-            # Gather what arrives within a few milliseconds: one vectorised pass instead of one per
-            # MQTT message (a pass costs milliseconds whatever its size).
+            readings = len(first.batch)
+            # Gather what arrives within a few milliseconds, or until enough readings wait: one
+            # vectorised pass instead of one per message (a pass costs about a millisecond whatever
+            # its size), while a quiet site's reading is still judged within milliseconds.
             deadline = time.monotonic() + COALESCE_WAIT_S
-            while len(batches) < COALESCE_BATCHES:
+            while len(batches) < COALESCE_BATCHES and readings < COALESCE_READINGS:
                 if not self._input.empty():
                     batches.append(self._input.get_nowait())
+                    readings += len(batches[-1].batch)
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 try:
                     batches.append(await asyncio.wait_for(self._input.get(), remaining))
+                    readings += len(batches[-1].batch)
                 except TimeoutError:
                     break
             try:
-                receipts = [r for _, r, _ in batches if r is not None]
-                batch = ReadingBatch.concat([b for b, _, live in batches if not live])
-                live_batch = ReadingBatch.concat([b for b, _, live in batches if live])
+                receipts = [b.receipt for b in batches if b.receipt is not None]
+                owed = sum(b.owed for b in batches)
+                batch = ReadingBatch.concat([b.batch for b in batches if not b.live])
+                live_batch = ReadingBatch.concat([b.batch for b in batches if b.live])
                 try:
                     if len(batch) or receipts:
-                        self.process(batch, receipts)
+                        self.process(batch, receipts, owed)
                     if len(live_batch):
                         self.process_live(live_batch)
                 except Exception:
-                    self._analytics_failed(batch, receipts)
+                    self._analytics_failed(batch, receipts, owed)
             finally:
                 for _ in batches:
                     self._input.task_done()
@@ -270,7 +289,9 @@ class Pipeline:
             self._emit(ReadingBatch.empty(), events, cycles=cycles)
         return events
 
-    def process(self, batch: ReadingBatch, receipts: Sequence[Receipt] = ()) -> list[AlarmEvent]:
+    def process(
+        self, batch: ReadingBatch, receipts: Sequence[Receipt] = (), owed: int | None = None
+    ) -> list[AlarmEvent]:
         stored_only = ReadingBatch.empty()
         if self._live_until is not None and len(batch):
             # Judged already on the live path while the store failed: stored now, not judged twice.
@@ -284,6 +305,7 @@ class Pipeline:
         self.stats.readings += len(batch)
         self.stats.batches += 1
         self.stats.rejected.update(result.rejected)
+        self._note_lag(batch)
         cycles: tuple[SiteCycle, ...] = ()
         if self.cycles is not None:
             found = self.cycles.process(batch.ts, batch.channel, batch.value, result.quality)
@@ -298,10 +320,18 @@ class Pipeline:
         if self.store_derived and len(derived):
             computed = ReadingBatch(derived.ts, derived.channel, derived.value, derived.quality)
             out = ReadingBatch.concat([out, computed])
-        self._emit(out, events, receipts, cycles)
+        self._emit(out, events, receipts, cycles, owed)
         return events
 
-    def _analytics_failed(self, batch: ReadingBatch, receipts: Sequence[Receipt]) -> None:
+    def _note_lag(self, batch: ReadingBatch) -> None:
+        if len(batch):
+            self.stats.pass_lag_s = self._clock() - float(batch.ts.max())
+            self.stats.last_pass_monotonic = time.monotonic()
+
+    def waiting_batches(self) -> int:
+        return self._input.qsize()
+
+    def _analytics_failed(self, batch: ReadingBatch, receipts: Sequence[Receipt], owed: int) -> None:
         """A fault in the analytics must not cost the readings: store them as they came."""
         self.stats.analytics_failures += 1
         if self.stats.analytics_failures == 1:
@@ -310,7 +340,7 @@ class Pipeline:
                 "only counted in health)",
                 len(batch),
             )
-        self._emit(batch, [], receipts)
+        self._emit(batch, [], receipts, owed=owed)
 
     def _emit(
         self,
@@ -318,11 +348,12 @@ class Pipeline:
         events: list[AlarmEvent],
         receipts: Sequence[Receipt] = (),
         cycles: tuple[SiteCycle, ...] = (),
+        owed: int | None = None,
     ) -> None:
         self.stats.events += len(events)
         out = SinkBatch(readings, tuple(events), cycles)
         if self.durable is not None:
-            self.durable.offer(out, receipts)
+            self.durable.offer(out, receipts, owed)
         else:
             for receipt in receipts:
                 receipt()

@@ -46,6 +46,8 @@ from gateway.health import (
 )
 from gateway.live.assemble import build_live
 from gateway.modbus_build import build_modbus_hubs
+from gateway.overload import CHANNEL as INTAKE_CHANNEL
+from gateway.overload import OverloadWatch
 from gateway.pipeline import Pipeline
 from gateway.process.supervisor import TaskHealth, supervised
 from gateway.site import Site
@@ -112,6 +114,15 @@ class Runtime:
             judged=self.baselines.watch,
             store_derived=config.site.store_derived,
             alarm_sinks=[self.desk],
+            clock=clock,
+        )
+        self.overload = OverloadWatch(
+            self.site.id,
+            self.pipeline.stats,
+            self.pipeline.waiting_batches,
+            self.pipeline.emit_events,
+            clock,
+            self.reopening,
         )
         self.failover = self._build_failover()
         self.task_health: dict[str, TaskHealth] = {}
@@ -206,6 +217,7 @@ class Runtime:
         where = {e.id: (e.device.id, e.device.position) for e in self.site.channels}
         where |= {clock_channel(d.id): (d.id, d.position) for d in self.config.devices}
         where[FAILOVER_CHANNEL] = ("gateway", "")
+        where[INTAKE_CHANNEL] = ("gateway", "")
         notify = self.pushes.outbox.enqueue if self.pushes is not None else None
         return AlarmDesk(self.site.id, alarms, AlarmStore(path), where, notify=notify, clock=self.clock)
 
@@ -253,6 +265,7 @@ class Runtime:
                 workers.append(self._start(group, "baselines", self.baselines.run))
                 if self.failover is not None:
                     workers.append(self._start(group, "store-failover", self.failover.run))
+                workers.append(self._start(group, "overload-watch", self.overload.run))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
                 for task in feeders:
@@ -359,8 +372,11 @@ class Runtime:
         writer = self.forwarding.writer.health if self.forwarding is not None else None
         controls = self.desk.controls_health()
         return GatewayHealth(
-            # Not ok while the store cannot write: alarms go on, nothing is kept or forwarded.
-            status="degraded" if self.failover is not None and self.failover.active else "ok",
+            # Not ok while the store cannot write (alarms go on, nothing is kept or forwarded) or
+            # while the intake is behind (alarms and live data come late).
+            status="degraded"
+            if (self.failover is not None and self.failover.active) or self.overload.behind
+            else "ok",
             store_failover=self.failover.health() if self.failover is not None else None,
             site=self.site.id,
             uptime_s=None if self.started_at is None else round(now - self.started_at, 1),
@@ -369,6 +385,7 @@ class Runtime:
             crane_cycles=stats.cycles,
             analytics_failures=stats.analytics_failures,
             rejected=dict(stats.rejected + self._time_rejected()),
+            intake=self.overload.health(),
             sources=[_source_health(s) for s in self.sources],
             clocks_off=self.clock_notices.off(),
             store=self.store_stats(),

@@ -105,7 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF_MODULE.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"{args.command}: needs {exc.name}, which `smartsite run` does without: "
+            f"pip install 'smartsite-gateway[{extra}]'",
+            file=sys.stderr,
+        )
+        return 1
     return 2
+
+
+# The tools' packages, installed by extras (pyproject.toml), not with the gateway itself.
+EXTRA_OF_MODULE = {"amqtt": "demo", "pyarrow": "replay", "matplotlib": "replay"}
 
 
 def _check_config(path: Path) -> int:

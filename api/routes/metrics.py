@@ -91,6 +91,7 @@ def _health(health: GatewayHealth) -> Iterator[Metric]:
     for reason, count in sorted(health.rejected.items()):
         rejected.add_metric([reason], count)
     yield rejected
+    yield from _intake(health)
     connected = GaugeMetricFamily(
         "smartsite_source_connected", "1 when the source is connected", labels=["source"]
     )
@@ -129,6 +130,35 @@ def _health(health: GatewayHealth) -> Iterator[Metric]:
     for task in health.tasks:
         restarts.add_metric([task.name], task.restarts)
     yield restarts
+
+
+def _intake(health: GatewayHealth) -> Iterator[Metric]:
+    """How far behind the intake is (gateway.overload)."""
+    intake = health.intake
+    yield GaugeMetricFamily(
+        "smartsite_intake_lag_seconds",
+        "Wall clock at the latest analytics pass minus its newest reading time (0 on a quiet site)",
+        value=intake.lag_s or 0.0,
+    )
+    yield GaugeMetricFamily(
+        "smartsite_intake_waiting_batches",
+        "Source batches waiting for the analytics",
+        value=intake.waiting_batches,
+    )
+    yield GaugeMetricFamily(
+        "smartsite_intake_behind",
+        "1 while the intake is behind (a gateway alarm is raised)",
+        value=intake.behind,
+    )
+    yield CounterMetricFamily(
+        "smartsite_intake_behind_episodes", "Episodes of the intake falling behind", value=intake.episodes
+    )
+    if health.store_writer is not None:
+        yield GaugeMetricFamily(
+            "smartsite_intake_unstored_readings",
+            "Readings judged and waiting to be stored",
+            value=health.store_writer.waiting_readings,
+        )
 
 
 def _alarm_controls(alarms: AlarmsHealth, pushes: Sequence[ReceiverStats]) -> Iterator[Metric]:

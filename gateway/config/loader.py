@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from gateway.config.broker_check import check_broker_config
 from gateway.config.meaning import check_meaning
 from gateway.config.meaning_periods import check_periods
 from gateway.config.meaning_quality import check_spike_floors
@@ -302,4 +303,5 @@ def config_warnings(path: str | Path, config: SiteConfig) -> list[str]:
     source = str(path)
     _, lines = parse_yaml(read_text(path, "site file", MAX_CONFIG_BYTES), source)
     at = lines.locate(source)
-    return [at(p.path, p.message) for p in check_periods(config) + check_spike_floors(config)]
+    checks = check_periods(config) + check_spike_floors(config) + check_broker_config(config)
+    return [at(p.path, p.message) for p in checks]

@@ -126,6 +126,17 @@ class MqttBrokerConfig(Strict):
         default=True,
         description="the broker keeps QoS 1 sensor messages for the gateway while it restarts",
     )
+    inflight_window: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=20,
+        description="QoS 1 messages the broker sends before it waits for our acknowledgement "
+        "(mosquitto's max_inflight_messages, 20 unless set); the gateway acknowledges once stored, "
+        "so a small window caps intake: see docs/forwarding.md",
+    )
+    broker_config: str | None = Field(
+        default=None,
+        description="the site broker's mosquitto.conf, when on this PC: check-config warns when "
+        "its in-flight window or queue is too small for the gateway",
+    )
 
 
 class TokenConfig(Strict):

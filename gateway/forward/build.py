@@ -13,7 +13,6 @@ from pathlib import Path
 
 from drivers import MqttLink, MqttUplink, SqliteStore
 from drivers.destination import Destination
-from drivers.influx_destination import InfluxDestination
 from drivers.store_retention import Retention
 from gateway.config import (
     InfluxSinkConfig,
@@ -95,7 +94,7 @@ def build_forwarding(
         destination = _destination(config, sink, store, broker_link)
         stats = ForwardStats(sink.name, sink.type)
         forwarders.append(Forwarder(destination, store, stats, sink.backlog_rate, clock=clock))
-    writer = StoreWriter(store, forwarders)
+    writer = StoreWriter(store, forwarders, inflight_window=config.mqtt.inflight_window)
     return Forwarding(store, writer, forwarders, store_config.retention.check_every_s)
 
 
@@ -134,6 +133,10 @@ def _destination(
         return MqttUplink(link, prefix, store.channels, client_id=client_id, name=sink.name)
     # check-config refuses an unset token variable (gateway.config.secrets).
     token = os.environ.get(sink.token_env) if sink.token_env else None
+    # Imported only when configured: influxdb-client brings aiohttp and reactivex (a third of a
+    # second at start) that a site without InfluxDB never needs.
+    from drivers.influx_destination import InfluxDestination
+
     return InfluxDestination(
         name=sink.name,
         url=sink.url,

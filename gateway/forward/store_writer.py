@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 # and WAL writes from ~30 to ~13 MB/s). Alarm events are written at once.
 FLUSH_S = 0.1
 FLUSH_READINGS = 20_000  # write at once when this many are waiting
-# A broker lets only so many QoS 1 messages wait for our PUBACK (mosquitto: 20 by default), and we
-# acknowledge only once stored: write before that window is full, or the input stalls.
-FLUSH_RECEIPTS = 16
+# A broker lets only so many QoS 1 messages wait for our PUBACK (mosquitto's max_inflight_messages:
+# 20 by default; ``mqtt.inflight_window`` says what the site's broker allows), and we acknowledge
+# only once stored: write when half the window waits, so the broker sends the other half meanwhile.
+DEFAULT_INFLIGHT_WINDOW = 20
 HIGH_WATER_READINGS = 200_000  # hold the analytics back above this (while the store works)
 # A store failing this long is failing, not slow: the analytics stop waiting for it.
 FAILING_AFTER_S = 2.0
@@ -47,8 +48,15 @@ Receipt = Callable[[], None]
 
 
 class StoreWriter:
-    def __init__(self, store: SqliteStore, forwarders: Sequence[Forwarder]) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        forwarders: Sequence[Forwarder],
+        inflight_window: int = DEFAULT_INFLIGHT_WINDOW,
+    ) -> None:
         self.store = store
+        self._flush_owed = max(1, inflight_window // 2)
+        self._owed = 0  # broker messages waiting for their acknowledgement in _receipts
         self.forwarders = {f.name: f for f in forwarders}
         self.health = SinkHealth(store.name)
         self._batches: list[SinkBatch] = []
@@ -77,12 +85,14 @@ class StoreWriter:
     def last_error(self) -> str | None:
         return self.health.last_error
 
-    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = ()) -> None:
+    def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = (), owed: int | None = None) -> None:
+        """``owed``: broker messages the receipts acknowledge (default: one each)."""
         self._batches.append(batch)
         self._receipts.extend(receipts)
+        self._owed += len(receipts) if owed is None else owed
         self._has_receipts.append(bool(receipts))
         self._waiting_readings += len(batch.readings)
-        if self._waiting_readings >= FLUSH_READINGS or batch.events or len(self._receipts) >= FLUSH_RECEIPTS:
+        if self._waiting_readings >= FLUSH_READINGS or batch.events or self._owed >= self._flush_owed:
             self._full.set()
         if self._waiting_readings >= HIGH_WATER_READINGS:
             if self.failing:
@@ -133,6 +143,7 @@ class StoreWriter:
             self._full.clear()
             batches, receipts = self._batches, self._receipts
             self._batches, self._receipts, self._has_receipts = [], [], []
+            self._owed = 0
             self._waiting_readings = 0
             self._has_data.clear()
             self._room.set()

@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-import numpy as np
-
-from analytics import Transitions
 from drivers.source import Source
-from gateway.alarms.book import NEVER_REOPEN, AlarmBook, Reopening
+from gateway.alarms.book import NEVER_REOPEN, Reopening
+from gateway.alarms.gateway_alarm import GatewayAlarm
 from gateway.storage.reserve import Reserve
 from gateway.vocab import AlarmEvent, AlarmState, ReadingBatch
 
@@ -67,9 +64,7 @@ class StoreFailover:
         self._emit = emit
         self._reserve = reserve
         self._clock = clock
-        self.book = AlarmBook(
-            site=site, binding_channel=[CHANNEL], binding_rule=[RULE], binding_unit=[""], reopening=reopening
-        )
+        self.alarm = GatewayAlarm(site, CHANNEL, RULE, GRADE, clock, reopening)
         self.active = False
         self.episodes = 0
         self.since: float | None = None  # wall clock, start of the current episode
@@ -116,7 +111,7 @@ class StoreFailover:
         )
         for source in sources:
             self._tasks.append(asyncio.create_task(self._feed(source), name=f"live:{source.name}"))
-        self._emit(self._event(GRADE, error))
+        self._emit(self.alarm.raised(_message(AlarmState.RAISED, error)))
 
     def _end(self) -> None:
         self.active, self._healthy_since = False, None
@@ -126,7 +121,7 @@ class StoreFailover:
         self._tasks = []
         if self._reserve is not None:
             self._reserve.ensure()
-        self._emit(self._event(0, None))
+        self._emit(self.alarm.cleared(_message(AlarmState.CLEARED, None)))
 
     async def _stop_live(self) -> None:
         for task in self._tasks:
@@ -147,21 +142,6 @@ class StoreFailover:
             except Exception:
                 log.exception("live MQTT path failed; starting it again in 1 s")
                 await asyncio.sleep(1.0)
-
-    def _event(self, grade: int, error: str | None) -> list[AlarmEvent]:
-        transitions = Transitions(
-            ts=np.array([self._clock()]),
-            binding=np.array([0], dtype=np.intp),
-            old_grade=np.array([0 if grade else GRADE], dtype=np.int8),
-            new_grade=np.array([grade], dtype=np.int8),
-            value=np.array([np.nan]),
-            limit=np.array([np.nan]),
-            upward=np.array([True]),
-            time_to_limit_s=np.array([np.nan]),
-            failure_time=np.array([np.nan]),
-        )
-        events = self.book.apply(transitions)
-        return [dataclasses.replace(e, message=_message(e.state, error)) for e in events]
 
 
 def _message(state: str, error: str | None) -> str:

@@ -89,3 +89,4 @@ class SourceBatch:
 
     readings: ReadingBatch
     ack: Callable[[], None] = _nothing
+    owed: int = 0  # messages the ack acknowledges (the broker's in-flight window counts them)

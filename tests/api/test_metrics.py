@@ -256,3 +256,14 @@ async def test_no_chattering_shows_zeros(tmp_path: Path) -> None:
         assert runtime.health()["chattering"]["worst"] == []
     assert one(samples, "smartsite_alarms_chattering") == 0
     assert one(samples, "smartsite_alarm_chattering_episodes_total") == 0
+
+
+async def test_the_intake_lag_is_scraped(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    async for client in _client(runtime):
+        runtime.pipeline.process(ReadingBatch.from_lists([runtime.clock() - 42.0], [0], [1.0], [0]))
+        samples, types = await _scrape(client)
+    assert 41.0 < one(samples, "smartsite_intake_lag_seconds") < 60.0
+    assert one(samples, "smartsite_intake_behind") == 0.0  # one late pass is not overload
+    assert one(samples, "smartsite_intake_waiting_batches") == 0.0
+    assert types["smartsite_intake_behind_episodes"] == "counter"

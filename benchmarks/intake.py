@@ -1,0 +1,330 @@
+"""Benchmark: MQTT intake of a real ``smartsite run`` process, from sensor broker to platform uplink.
+
+200 MQTT devices x 5 quantities, a threshold, a rate and a quality rule on every channel, the SQLite
+store, the MQTT uplink to a second broker, QoS 1 and a persistent session. A raw publisher process
+(pre-encoded MQTT PUBLISH packets on a socket, QoS 1, paced) offers ``--rate`` messages/s for
+``--seconds``, each with one reading (``--per-message 1``) or several; a subscriber process on the
+platform broker takes every telemetry message and notes each reading's delay (arrival at the
+platform - the reading's time stamp, which the publisher set when it sent it). Figures: readings
+offered and kept, kept per second over the window, delay p50/p99, and what was missing once the
+load ended and the gateway caught up (lost).
+
+The baseline in the same run: ``--baseline-tree DIR`` runs the same load against another checkout
+(e.g. ``git worktree add /tmp/before <commit>``) and prints the ratio of what each kept per second.
+
+    .venv/bin/python benchmarks/intake.py --rate 10000 --seconds 30
+    .venv/bin/python benchmarks/intake.py --rate 10000 --per-message 5 --seconds 30
+    .venv/bin/python benchmarks/intake.py --rate 3000 --baseline-tree /tmp/before
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support import MOSQUITTO, free_port, wait_for_port  # noqa: E402
+
+DEVICES = 200
+QUANTITIES = 5
+SITE = "bench"
+
+
+def broker_conf(folder: Path, port: int) -> Path:
+    """A site broker tuned as docs/forwarding.md says: a deep queue, a wide in-flight window."""
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
+        f"user root\nlog_dest file {folder}/mosquitto.log\n"
+    )
+    return conf
+
+
+def site_yaml(sensor_port: int, platform_port: int, api_port: int, db: Path) -> str:
+    quantities = ", ".join(f"q{q}: {{unit: mm, range: [-1000, 1000]}}" for q in range(QUANTITIES))
+    devices = "\n".join(f"  - {{id: d{d}, type: mqtt, channels: {{{quantities}}}}}" for d in range(DEVICES))
+    return f"""
+site: {{id: {SITE}}}
+mqtt: {{url: "mqtt://127.0.0.1:{sensor_port}", client_id: {SITE}-in, inflight_window: 1000}}
+devices:
+{devices}
+rules:
+  - {{id: high, type: threshold, channels: ["*"], upper: {{yellow: 500, red: 800}}, hysteresis: 1}}
+  - {{id: fast, type: rate, channels: ["*"], window_s: 60, per: minute, upper: {{yellow: 5000}}}}
+  - {{id: sane, type: quality, channels: ["*"]}}
+sinks:
+  - {{type: sqlite, path: {db}}}
+  - {{type: mqtt, broker: "mqtt://127.0.0.1:{platform_port}", backlog_rate: 200000}}
+api: {{port: {api_port}}}
+"""
+
+
+# The raw publisher (a child process): pre-encoded PUBLISH packets, QoS 1, paced in 10 ms steps.
+
+
+def _utf8(text: str) -> bytes:
+    raw = text.encode()
+    return struct.pack("!H", len(raw)) + raw
+
+
+def _remaining(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
+    body = _utf8(topic) + struct.pack("!H", mid) + payload
+    return b"\x32" + _remaining(len(body)) + body
+
+
+def _drain(sock: socket.socket) -> int:
+    got = 0
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return got
+            got += len(data)
+    except BlockingIOError:
+        return got
+
+
+def publisher_main(port: int, rate: float, seconds: float, per_message: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connect = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"pub-{os.getpid()}")
+    sock.sendall(b"\x10" + _remaining(len(connect)) + connect)
+    assert sock.recv(4)[:1] == b"\x20", "no CONNACK"
+    sock.setblocking(False)
+    received = 0  # bytes after the CONNACK: only PUBACKs (4 bytes each) come back
+    sent = 0
+    start = time.time()
+    step_s = 0.01
+    topics = [f"smartsite/{SITE}/devices/d{d}/up" for d in range(DEVICES)]
+    pending = b""
+    while True:
+        now = time.time()
+        if now - start >= seconds:
+            break
+        due = int((now - start) * rate) + 1
+        packets = []
+        while sent < due:
+            device = sent % DEVICES
+            quantity = (sent // DEVICES) % QUANTITIES
+            values = {
+                f"q{(quantity + k) % QUANTITIES}": round((sent % 400) * 0.5, 1) for k in range(per_message)
+            }
+            # Stamped with the time it was due: unique per channel, and a publisher that falls
+            # behind shows as delay instead of hiding it.
+            payload = json.dumps({"ts": round(start + sent / rate, 6), "values": values}).encode()
+            packets.append(_publish_packet(topics[device], payload, sent % 65535 + 1))
+            sent += 1
+        pending += b"".join(packets)
+        try:
+            while pending:
+                n = sock.send(pending)
+                pending = pending[n:]
+        except BlockingIOError:
+            pass
+        received += _drain(sock)
+        time.sleep(max(0.0, step_s - (time.time() - now)))
+    wall_s = time.time() - start
+    sock.setblocking(True)
+    sock.sendall(pending)
+    sock.setblocking(False)
+    deadline = time.time() + 30  # every PUBACK, bounded
+    while received // 4 < sent and time.time() < deadline:
+        received += _drain(sock)
+        time.sleep(0.01)
+    acked = received // 4
+    done = {"sent": sent, "acknowledged": acked, "readings": acked * per_message, "wall_s": wall_s}
+    print(json.dumps(done), flush=True)
+    sock.close()
+
+
+# The platform's subscriber (a child process): every telemetry message, each reading's delay.
+
+
+def subscriber_main(port: int) -> None:
+    import paho.mqtt.client as mqtt
+
+    delays: list[float] = []
+    keys: set[tuple[str, str]] = set()
+    first: list[float] = []
+
+    def on_message(_c: Any, _u: Any, message: Any) -> None:
+        now = time.time()
+        body = json.loads(message.payload)
+        for r in body["readings"]:
+            keys.add((r["channel"], r["ts"]))
+            ts = r["ts"]
+            from datetime import datetime
+
+            delays.append(now - datetime.fromisoformat(ts).timestamp())
+        if not first:
+            first.append(now)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-platform", clean_session=True)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(f"smartsite/{SITE}/telemetry", qos=1)
+    client.loop_start()
+    print("subscribed", flush=True)
+    sys.stdin.readline()  # told to stop
+    client.loop_stop()
+    delays.sort()
+    n = len(delays)
+    print(
+        json.dumps(
+            {
+                "readings": n,
+                "distinct": len(keys),
+                "p50_s": delays[n // 2] if n else None,
+                "p99_s": delays[min(n - 1, int(n * 0.99))] if n else None,
+                "within_250ms": sum(1 for d in delays if d <= 0.25),
+            }
+        ),
+        flush=True,
+    )
+
+
+def _child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+def one_run(tree: Path, rate: float, seconds: float, per_message: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        sensor_port, platform_port, api_port = free_port(), free_port(), free_port()
+        brokers = [
+            subprocess.Popen([MOSQUITTO, "-c", str(broker_conf(folder / name, port))])
+            for name, port in (("sensors", sensor_port), ("platform", platform_port))
+        ]
+        for port in (sensor_port, platform_port):
+            wait_for_port(port)
+        site = folder / "site.yaml"
+        site.write_text(site_yaml(sensor_port, platform_port, api_port, folder / "store.db"))
+        log = (folder / "gateway.log").open("wb")
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "smartsite.cli", "run", "--config", str(site)],
+            cwd=folder, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(tree)},
+        )  # fmt: skip
+        subscriber = _child("--subscriber", str(platform_port))
+        try:
+            assert subscriber.stdout is not None and subscriber.stdin is not None
+            subscriber.stdout.readline()
+            wait_for_port(api_port, 60)
+            time.sleep(2.0)  # subscribed
+            publisher = _child("--publisher", str(sensor_port), str(rate), str(seconds), str(per_message))
+            assert publisher.stdout is not None
+            out = publisher.stdout.readline()
+            published = json.loads(out)
+            publisher.wait(timeout=30)
+            # Caught up: wait (bounded) until the store holds what was published, then a moment more.
+            deadline = time.monotonic() + 120
+            stored = 0
+            while time.monotonic() < deadline:
+                stored = _stored(folder / "store.db")
+                if stored >= published["readings"]:
+                    break
+                time.sleep(1.0)
+            time.sleep(3.0)
+            health = _health(api_port)
+            subscriber.stdin.write("stop\n")
+            subscriber.stdin.flush()
+            got = json.loads(subscriber.stdout.readline())
+        finally:
+            subscriber.kill()
+            gateway.terminate()
+            gateway.wait(timeout=20)
+            log.close()
+            for broker in brokers:
+                broker.terminate()
+                broker.wait(timeout=10)
+    return {
+        "tree": str(tree),
+        "offered_messages_per_s": rate,
+        "readings_per_message": per_message,
+        "sent_messages": published["sent"],
+        "published_readings": published["readings"],  # acknowledged by the broker
+        "stored_readings": stored,
+        "platform_readings": got["distinct"],
+        "lost": published["readings"] - got["distinct"],
+        "on_time_share": round(got["within_250ms"] / max(1, published["readings"]), 4),
+        "delay_p50_ms": None if got["p50_s"] is None else round(got["p50_s"] * 1000, 1),
+        "delay_p99_ms": None if got["p99_s"] is None else round(got["p99_s"] * 1000, 1),
+        "gateway_rejected": health["rejected"],
+        "gateway_readings": health["readings"],
+        "store_writer": health["store_writer"],
+    }
+
+
+def _health(port: int) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as answer:
+        body: dict[str, Any] = json.loads(answer.read())
+    return body
+
+
+def _stored(db: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--publisher"]:
+        port, rate, seconds, per = sys.argv[2:6]
+        publisher_main(int(port), float(rate), float(seconds), int(per))
+        return
+    if sys.argv[1:2] == ["--subscriber"]:
+        subscriber_main(int(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=10_000, help="messages offered per second")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--per-message", type=int, default=1, help="readings per message")
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout, run with the same load")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    runs = [one_run(ROOT, args.rate, args.seconds, args.per_message)]
+    if args.baseline_tree is not None:
+        runs.append(one_run(args.baseline_tree.resolve(), args.rate, args.seconds, args.per_message))
+    for run in runs:
+        print(f"{run['tree']}:")
+        for key, value in run.items():
+            if key != "tree":
+                print(f"  {key:28} {value}")
+    if len(runs) == 2:
+        kept = [r["platform_readings"] for r in runs]
+        print(f"kept on the platform, this tree / baseline: {kept[0] / max(1, kept[1]):.2f}x")
+    if args.json:
+        print(json.dumps(runs, indent=2))
+
+
+if __name__ == "__main__":
+    main()

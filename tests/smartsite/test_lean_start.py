@@ -1,0 +1,62 @@
+"""`smartsite run` and `check-config` need none of the tools' packages (demo broker, Arrow,
+plotting) and no InfluxDB client unless an InfluxDB sink is configured."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.support import project_root
+
+TOOLS = ("amqtt", "pyarrow", "matplotlib", "influxdb_client", "aiohttp", "reactivex", "simulators", "polars")
+
+
+def _imported_after(code: str, tmp_path: Path) -> set[str]:
+    script = textwrap.dedent(code) + textwrap.dedent(
+        f"""
+        import sys
+        print("imported:", *sorted({{m.split(".")[0] for m in sys.modules}} & set({TOOLS!r})))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(project_root()), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (last,) = [line for line in done.stdout.splitlines() if line.startswith("imported:")]
+    return set(last.split()[1:])
+
+
+def test_check_config_and_a_built_runtime_import_no_tool(tmp_path: Path) -> None:
+    site = project_root() / "examples" / "site.yaml"
+    imported = _imported_after(
+        f"""
+        from pathlib import Path
+        from smartsite.cli import main
+        assert main(["check-config", {str(site)!r}]) == 0
+        from gateway.config import load_config
+        from gateway.runtime import Runtime
+        from smartsite.serve import serve  # what `run` imports
+        config = load_config(Path({str(site)!r}))
+        assert not any(s.type == "influxdb" for s in config.sinks)
+        Runtime(config, base_dir=Path("."))
+        """,
+        tmp_path,
+    )
+    assert imported == set()
+
+
+def test_a_tool_without_its_extra_names_the_extra(tmp_path: Path) -> None:
+    # A stand-in package that fails to import as a missing one does, ahead of the real one.
+    fake = tmp_path / "fake"
+    (fake / "amqtt").mkdir(parents=True)
+    stub = "raise ModuleNotFoundError(\"No module named 'amqtt'\", name='amqtt')\n"
+    (fake / "amqtt" / "__init__.py").write_text(stub)
+    done = subprocess.run(
+        [sys.executable, "-m", "smartsite.cli", "demo", "--duration", "1"], cwd=tmp_path, capture_output=True,
+        text=True, timeout=60, env={"PYTHONPATH": f"{fake}:{project_root()}", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "pip install 'smartsite-gateway[demo]'" in done.stderr
