@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import TokenTable
+from api.device_states import watch_devices
 from api.error_answers import install_error_handlers
 from api.guard import RequestGuard
 from api.problems import PROBLEMS
@@ -33,6 +34,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.tokens = TokenTable(runtime.config.api)
+    app.state.device_states = watch_devices(runtime)
     app.add_middleware(RequestGuard)
     install_error_handlers(app)
     for router in (

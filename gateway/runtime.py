@@ -100,7 +100,7 @@ class Runtime:
         mqtt_devices = [d for d in config.devices if isinstance(d, MqttDeviceConfig)]
         self.clock_notices = ClockNotices(self.site.id, mqtt_devices, reopening=self.reopening)
         self.sources = self._build_sources()
-        self.live, self.device_states = build_live(self.site, self.desk, self.sources, clock)
+        self.live = build_live(self.site)
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
+from api.device_states import DeviceStates
 from api.identity import actor_of
 from api.routes.alarms import NoteBody
 from api.times import iso_times
@@ -37,10 +38,11 @@ def _errors(exc: Exception) -> HTTPException:
 
 
 @router.get("/devices")
-def devices(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
+def devices(request: Request, runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
     """Every device of the site file with its channels and maintenance, its ``state`` (``ok``,
     ``stale``, ``failing``, ``bad_data``, ``no_data``, ``maintenance``), its newest good reading,
-    each channel's newest reading, its bus errors and its link (``gateway.live.devices``)."""
+    each channel's newest reading, its bus errors and its link (``api.device_states``)."""
+    states: DeviceStates = request.app.state.device_states
     channels: dict[str, list[str]] = {}
     for entry in runtime.site.channels:
         channels.setdefault(entry.device.id, []).append(entry.id)
@@ -53,7 +55,7 @@ def devices(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
             "plan_xy": list(device.plan_xy) if device.plan_xy is not None else None,
             "channels": channels.get(device.id, []),
             "maintenance": runtime.desk.maintenance_view(device.id),
-            **runtime.device_states.view(device),
+            **states.view(device),
         }
         for device in runtime.config.devices
         if device.id in runtime.desk.devices

@@ -176,6 +176,9 @@ class LiveFeed:
     ) -> None:
         self._watch = states
         self._watch_view = view
+        if self.open and self._watcher is None:  # attached after the feed opened: watch from now
+            self._watched = states()
+            self._watcher = asyncio.create_task(self._watch_devices(), name="live-feed-devices")
 
     async def _watch_devices(self) -> None:
         while True:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from gateway.config import ChannelEntry, DeviceConfig, SiteConfig
-from gateway.live.latest import LatestReadings
-from gateway.live.rounding import Rounding
+from gateway.live import LatestReadings, Rounding
+from gateway.runtime import Runtime
 from gateway.vocab import Quality, iso_utc
 
 DEFAULT_STALE_S = 600.0
@@ -137,3 +137,20 @@ class DeviceStates:
             link = view["link"]
             out[device.id] = (view["state"], None if link is None else link["connected"])
         return out
+
+
+def watch_devices(runtime: Runtime) -> DeviceStates:
+    """The runtime's device states, which its live feed then watches for changes (``device`` events)."""
+    feed = runtime.live
+    states = DeviceStates(
+        runtime.config,
+        runtime.site.channels,
+        feed.latest,
+        feed.rounding,
+        runtime.sources,
+        in_maintenance=runtime.desk.maintenance.covers,
+        clock=runtime.clock,
+    )
+    by_id = {d.id: d for d in runtime.config.devices}
+    feed.watch_devices(states.states, lambda device: states.view(by_id[device]))
+    return states

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.device_states import DeviceStates
 from gateway.config import parse_config
-from gateway.live import DeviceStates, LatestReadings, Rounding
+from gateway.live import LatestReadings, Rounding
 from gateway.site import Site
 from gateway.vocab import Quality, ReadingBatch
 
