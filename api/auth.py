@@ -1,15 +1,19 @@
 """Bearer tokens with roles: viewer reads, supervisor acts on alarms, admin manages the gateway;
-platform (the smart-site platform's machine token) reads like a viewer and posts weather warnings."""
+platform (the smart-site platform's machine token) reads like a viewer and posts weather warnings.
+
+A token is a person's (``api.users``: the audit trail names them) or a role's (``api.tokens``);
+``api.identity`` says which.
+"""
 
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from api.identity import Identity, token_holders
 from gateway.config import ApiConfig
 
 ROLE_RANK = {"none": 0, "viewer": 1, "platform": 1, "supervisor": 2, "admin": 3}
@@ -19,14 +23,13 @@ class TokenTable:
     """Tokens read from the environment once, at start-up (never from the config file itself)."""
 
     def __init__(self, api: ApiConfig) -> None:
-        self._tokens: list[tuple[bytes, str]] = []
-        for token in api.tokens:
-            value = os.environ.get(token.env, "")
-            if value:
-                self._tokens.append((value.encode(), token.role))
+        self._tokens = token_holders(api)
         self.anonymous_role = api.anonymous_role
 
     def role_of(self, authorization: str | None) -> str:
+        return self.identify(authorization).role
+
+    def identify(self, authorization: str | None) -> Identity:
         if not authorization:
             if self.anonymous_role == "none":
                 raise HTTPException(
@@ -34,7 +37,7 @@ class TokenTable:
                     "a bearer token is required",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            return self.anonymous_role
+            return Identity(self.anonymous_role)
         scheme, _, presented = authorization.partition(" ")
         if scheme.lower() != "bearer" or not presented:
             raise HTTPException(
@@ -42,27 +45,28 @@ class TokenTable:
                 "use 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        role = None
-        for secret, token_role in self._tokens:
+        found = None
+        for secret, holder in self._tokens:
             # Compare every token in constant time so timing tells nothing about which matched.
             if hmac.compare_digest(secret, presented.strip().encode()):
-                role = token_role
-        if role is None:
+                found = holder
+        if found is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "unknown token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return role
+        return found
 
 
 def require(minimum: str) -> Callable[[Request], str]:
     def check(request: Request) -> str:
         tokens: TokenTable = request.app.state.tokens
-        role = tokens.role_of(request.headers.get("authorization"))
-        if ROLE_RANK[role] < ROLE_RANK[minimum]:
+        identity = tokens.identify(request.headers.get("authorization"))
+        if ROLE_RANK[identity.role] < ROLE_RANK[minimum]:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {minimum} role")
-        return role
+        request.state.identity = identity  # the audit trail's actor (api.identity.actor_of)
+        return identity.role
 
     return check
 

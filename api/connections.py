@@ -22,6 +22,20 @@ log = logging.getLogger(__name__)
 CLIENT_TIMEOUT_S = 10.0
 
 
+# Open connections by client address (the ASGI scope's ``client``), so a response that must give up
+# on a client which stopped reading (a live stream, api.sse) can cut its connection.
+_open: dict[tuple[str, int], asyncio.Transport] = {}
+
+
+def abort_connection(client: tuple[str, int] | None) -> bool:
+    """Cut a client's connection now, discarding what it did not read; False if unknown here."""
+    transport = _open.get(tuple(client)) if client else None  # type: ignore[arg-type]
+    if transport is None:
+        return False
+    transport.abort()  # close() would wait for the unread bytes to flush: for ever
+    return True
+
+
 class GuardedH11Protocol(H11Protocol):
     client_timeout_s = CLIENT_TIMEOUT_S
     closed_idle = 0  # connections closed for silence, over the process (for health and tests)
@@ -33,6 +47,8 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.client:
+            _open[tuple(self.client)] = transport  # type: ignore[index]
         self._last_heard = self.loop.time()
         self._guard = self.loop.call_later(self.client_timeout_s, self._check_silence)
 
@@ -41,6 +57,8 @@ class GuardedH11Protocol(H11Protocol):
         super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.client and _open.get(tuple(self.client)) is self.transport:  # type: ignore[arg-type]
+            del _open[tuple(self.client)]  # type: ignore[arg-type]
         if self._guard is not None:
             self._guard.cancel()
             self._guard = None

@@ -44,6 +44,7 @@ from gateway.health import (
     StoreWriterHealth,
     Suppressed,
 )
+from gateway.live.assemble import build_live
 from gateway.modbus_build import build_modbus_hubs
 from gateway.overload import CHANNEL as INTAKE_CHANNEL
 from gateway.overload import OverloadWatch
@@ -104,14 +105,16 @@ class Runtime:
         self.weather = Weather(
             config, self.base_dir, emit, self._broker_link, clock, self.site.index.column, self.sources
         )
+        self.live = build_live(self.site)
         self.baselines = Baselines(self.engine, self.book.binding_names(), self.desk.store, clock)
         self.resumed: Resumed | None = None
         self.pipeline = Pipeline(
             self.engine,
             self.book,
-            # No other sink takes every batch (stores and forwards are the durable writer's): only the
-            # site's own weather signals, when the site file names anemometers or a rain gauge.
-            self.weather.sinks,
+            # Sinks of every batch (stores and forwards are the durable writer's): the site's own
+            # weather signals, when the site file names anemometers or a rain gauge, and the
+            # dashboard's live feed.
+            [*self.weather.sinks, self.live],
             on_events=self._publish_events,
             durable=self.forwarding.writer if self.forwarding is not None else None,
             cycles=self.site.cycle_detector(),
@@ -256,6 +259,7 @@ class Runtime:
             await stack.enter_async_context(self.weather)  # before its sinks: the local signals write to it
             for sink in self.weather.sinks:
                 await stack.enter_async_context(sink)
+            await stack.enter_async_context(self.live)
             await self.resume()
             for source in self.sources:
                 await stack.enter_async_context(source)

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
+from api.identity import actor_of
 from api.times import iso_times
 from api.validated import FilterTime, SiteTime, epoch_s
 from gateway.alarms.shelving import DurationError
+from gateway.runtime import Runtime
 from gateway.vocab import AlarmConflictError, AlarmNotFoundError
 
 router = APIRouter(tags=["alarms"])
@@ -52,9 +54,10 @@ class NoteBody(BaseModel):
     note: Note = ""
 
 
-def actor_of(request: Request, role: str) -> str:
-    name = request.headers.get("x-actor", "").strip()[:100]
-    return f"{name} ({role})" if name else role
+def _changed(runtime: Runtime, view: dict[str, Any]) -> dict[str, Any]:
+    """A person changed the alarm: every live client hears of it (``alarm`` event)."""
+    runtime.live.publish("alarm", view)
+    return view
 
 
 def _errors(exc: Exception) -> HTTPException:
@@ -119,7 +122,7 @@ async def acknowledge(
         record = await runtime.desk.ack(alarm_id, actor_of(request, role), (body or AckBody()).note)
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
-    return record.view()
+    return _changed(runtime, record.view())
 
 
 @router.post("/alarms/{alarm_id}/assign")
@@ -133,7 +136,7 @@ async def assign(
         )
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
-    return record.view()
+    return _changed(runtime, record.view())
 
 
 @router.post("/alarms/{alarm_id}/close")
@@ -145,7 +148,7 @@ async def close(
         record = await runtime.desk.close(alarm_id, actor_of(request, role), body.note, body.override_reason)
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
-    return record.view()
+    return _changed(runtime, record.view())
 
 
 @router.post("/alarms/{alarm_id}/shelve")
@@ -158,7 +161,7 @@ async def shelve(
         record = await runtime.desk.shelve(alarm_id, actor_of(request, role), body.reason, body.duration_s)
     except (AlarmNotFoundError, AlarmConflictError, DurationError) as exc:
         raise _errors(exc) from None
-    return record.view()
+    return _changed(runtime, record.view())
 
 
 @router.post("/alarms/{alarm_id}/unshelve")
@@ -169,4 +172,4 @@ async def unshelve(
         record = await runtime.desk.unshelve(alarm_id, actor_of(request, role), (body or NoteBody()).note)
     except (AlarmNotFoundError, AlarmConflictError) as exc:
         raise _errors(exc) from None
-    return record.view()
+    return _changed(runtime, record.view())

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Viewer, require
 from api.deps import RuntimeDep
+from api.identity import actor_of
 from gateway.state.baseline_keeping import BaselineFixedError, BaselineNotFoundError
 
 router = APIRouter(tags=["baselines"])
@@ -25,11 +26,6 @@ class ResetBody(BaseModel):
         allow_inf_nan=False,
         description="the new baseline (a surveyed value); without it the next good reading is taken",
     )
-
-
-def _actor(request: Request, role: str) -> str:
-    name = request.headers.get("x-actor", "").strip()[:100]
-    return f"{name} ({role})" if name else role
 
 
 @router.get("/baselines")
@@ -55,7 +51,7 @@ async def reset(
     if not body.reason.strip():
         raise HTTPException(422, "a reason is required")
     try:
-        return await runtime.baselines.reset(rule, channel, _actor(request, role), body.reason, body.value)
+        return await runtime.baselines.reset(rule, channel, actor_of(request, role), body.reason, body.value)
     except BaselineNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except BaselineFixedError as exc:

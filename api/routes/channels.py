@@ -12,5 +12,7 @@ router = APIRouter(tags=["channels"])
 
 @router.get("/channels")
 def channels(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
-    """Every channel with its latest value, acquisition time, quality, unit and current grade."""
-    return runtime.channels()
+    """Every channel with its latest value (rounded to its resolution), acquisition time, quality,
+    unit and current grade."""
+    rounding = runtime.live.rounding
+    return [c | {"value": rounding.value(c["id"], c["value"])} for c in runtime.channels()]

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Supervisor, Viewer
 from api.deps import RuntimeDep
-from api.routes.alarms import NoteBody, actor_of
+from api.device_states import DeviceStates
+from api.identity import actor_of
+from api.routes.alarms import NoteBody
 from api.times import iso_times
 from gateway.alarms.maintenance import NotInMaintenanceError, UnknownDeviceError
 from gateway.alarms.shelving import DurationError
@@ -36,8 +38,11 @@ def _errors(exc: Exception) -> HTTPException:
 
 
 @router.get("/devices")
-def devices(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
-    """Every device of the site file with its channels and its maintenance."""
+def devices(request: Request, runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
+    """Every device of the site file with its channels and maintenance, its ``state`` (``ok``,
+    ``stale``, ``failing``, ``bad_data``, ``no_data``, ``maintenance``), its newest good reading,
+    each channel's newest reading, its bus errors and its link (``api.device_states``)."""
+    states: DeviceStates = request.app.state.device_states
     channels: dict[str, list[str]] = {}
     for entry in runtime.site.channels:
         channels.setdefault(entry.device.id, []).append(entry.id)
@@ -47,8 +52,10 @@ def devices(runtime: RuntimeDep, _role: Viewer) -> list[dict[str, Any]]:
             "type": device.type,
             "name": device.name,
             "position": device.position,
+            "plan_xy": list(device.plan_xy) if device.plan_xy is not None else None,
             "channels": channels.get(device.id, []),
             "maintenance": runtime.desk.maintenance_view(device.id),
+            **states.view(device),
         }
         for device in runtime.config.devices
         if device.id in runtime.desk.devices

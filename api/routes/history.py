@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -87,17 +89,18 @@ def parse_step(raw: str) -> float:
     return seconds
 
 
-def _point(point: BucketPoint | RawPoint) -> dict[str, Any]:
+def _point(point: BucketPoint | RawPoint, r: Callable[[float | None], float | None]) -> dict[str, Any]:
+    """One point, its values rounded to the channel's resolution (``r``)."""
     if isinstance(point, RawPoint):
-        return {"ts": iso_utc(point.ts), "value": point.value, "quality": Quality.describe(point.quality)}
+        return {"ts": iso_utc(point.ts), "value": r(point.value), "quality": Quality.describe(point.quality)}
     return {
         "ts": iso_utc(point.ts),
         "count": point.count,
         "bad": point.bad,
-        "min": point.min,
-        "max": point.max,
-        "mean": point.mean,
-        "last": point.last,
+        "min": r(point.min),
+        "max": r(point.max),
+        "mean": r(point.mean),
+        "last": r(point.last),
     }
 
 
@@ -154,6 +157,6 @@ async def history(
         "start": iso_utc(result.start),
         "end": iso_utc(result.end),
         "step": result.step,
-        "points": [_point(p) for p in result.points],
+        "points": [_point(p, partial(runtime.live.rounding.value, result.channel)) for p in result.points],
         "truncated": result.truncated,
     }

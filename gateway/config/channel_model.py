@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from gateway.config.strict import Strict
@@ -13,3 +15,6 @@ class ChannelConfig(Strict):
         default=None, description="physical range [low, high]; readings outside are flagged bad"
     )
     description: str = ""
+    resolution: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="the smallest step the sensor resolves; the API rounds values to it"
+    )

@@ -19,6 +19,7 @@ from gateway.config.meaning_quality import check_spike_floors
 from gateway.config.models import SiteConfig
 from gateway.config.presets import apply_presets
 from gateway.config.salvage import meaning_despite
+from gateway.config.site_plan import check_plan
 from gateway.config.suggest import allowed_keys, did_you_mean
 from gateway.vocab import ConfigError
 
@@ -285,7 +286,15 @@ def read_text(path: str | Path, what: str, max_bytes: int) -> str:
 
 def load_config(path: str | Path) -> SiteConfig:
     """Read and validate a site file; raises ConfigError for a missing, unreadable or bad file."""
-    return parse_config(read_text(path, "site file", MAX_CONFIG_BYTES), source=str(path))
+    text = read_text(path, "site file", MAX_CONFIG_BYTES)
+    config = parse_config(text, source=str(path))
+    # Files the site file names are found beside it: only here is that place known.
+    problems = check_plan(config.site.plan, Path(path).resolve().parent)
+    if problems:
+        _, lines = parse_yaml(text, str(path))
+        at = lines.locate(str(path))
+        raise ConfigError([at(p.path, p.message) for p in problems])
+    return config
 
 
 def config_warnings(path: str | Path, config: SiteConfig) -> list[str]:

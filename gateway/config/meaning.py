@@ -15,6 +15,7 @@ from gateway.config.meaning_site_rules import check_site_rule
 from gateway.config.meaning_trend import check_trend_rule
 from gateway.config.meaning_weather import check_weather
 from gateway.config.models import MqttDeviceConfig, SiteConfig
+from gateway.config.people import check_people
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rule_config import (
     CraneRuleConfig,
@@ -36,6 +37,7 @@ def check_meaning(config: SiteConfig) -> list[Problem]:
     problems += _check_mqtt_url(("mqtt", "url"), config.mqtt.url)
     problems += check_secrets(config)
     problems += _check_api(config)
+    problems += check_people(config.api.users, [t.env for t in config.api.tokens])
     problems += check_modbus(config)
     problems += check_weather(config)
     return problems
@@ -310,6 +312,6 @@ def _check_api(config: SiteConfig) -> list[Problem]:
         problems.append(
             Problem(("api", "anonymous_role"), "must be 'none' when api.bind is not a loopback address")
         )
-    if not loopback and not api.tokens:
+    if not loopback and not api.tokens and not api.users:
         problems.append(Problem(("api", "tokens"), "a gateway reachable from the network needs tokens"))
     return problems

@@ -6,7 +6,6 @@ import math
 
 from gateway.config.channel_ids import site_channels
 from gateway.config.meaning_periods import rules_with_channels
-from gateway.config.modbus import ModbusDeviceConfig
 from gateway.config.models import SiteConfig
 from gateway.config.problem import KeyPath, Problem
 from gateway.config.rule_config import QualityRuleConfig
@@ -19,23 +18,20 @@ MIN_SPIKE_K_WITHOUT_FLOOR = 4.0
 # 0.1 % of full scale, the accuracy class of common site sensors. Below it a reading's change is
 # the sensor's own noise, not a spike.
 RANGE_SHARE = 0.001
-INTEGER_TYPES = ("int16", "uint16", "int32", "uint32")
 
 
 def spike_floors(config: SiteConfig) -> dict[str, float]:
-    """Least spike scale per sensor channel: the larger of the resolution (an integer register's
-    scale) and RANGE_SHARE of the physical range; 0 where neither is known."""
+    """Least spike scale per sensor channel: the larger of the channel's resolution (``resolution``
+    in the site file; an integer register's scale) and RANGE_SHARE of the physical range; 0 where
+    neither is known."""
     out: dict[str, float] = {}
     for entry in site_channels(config):
         floor = 0.0
         span = entry.config.range
         if span is not None and all(math.isfinite(x) for x in span):
             floor = RANGE_SHARE * abs(span[1] - span[0])
-        device = entry.device
-        if isinstance(device, ModbusDeviceConfig):
-            register = device.registers.get(entry.quantity)
-            if register is not None and register.type in INTEGER_TYPES:
-                floor = max(floor, abs(register.scale))
+        if entry.config.resolution is not None:
+            floor = max(floor, entry.config.resolution)
         out[entry.id] = floor
     return out
 

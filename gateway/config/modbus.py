@@ -15,10 +15,12 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from drivers.modbus.spec import BIT_FUNCTIONS, DataType, Function, Order
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.profiles import PROFILES, apply_profile, unknown_profile
+from gateway.config.site_plan import PlanXY
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Finite, Strict
 
 RegisterFunction = Function
 RegisterType = DataType  # the types the hub decodes (drivers.modbus.spec), one table
+INTEGER_TYPES = ("int16", "uint16", "int32", "uint32")
 ByteOrder = Order
 
 
@@ -52,6 +54,11 @@ class RegisterConfig(Strict):
         return data
 
     @property
+    def resolution(self) -> float | None:
+        """An integer register resolves one count: its scale (a float or bit resolves finer)."""
+        return abs(self.scale) if self.type in INTEGER_TYPES and self.scale != 0 else None
+
+    @property
     def no_values(self) -> tuple[float, ...]:
         if self.no_value is None:
             return ()
@@ -67,6 +74,7 @@ class ModbusDeviceConfig(Strict):
     id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, max_length=128)]
     name: str = ""
     position: str = ""
+    plan_xy: PlanXY | None = Field(default=None, description="place on site.plan: [x, y] fractions")
     bus: str = Field(description="id of a bus in buses:")
     unit: Annotated[int, Field(ge=1, le=247)] = Field(description="slave id")
     poll_s: Annotated[float, Field(gt=0, le=86400, allow_inf_nan=False)] = 1.0
@@ -93,7 +101,9 @@ class ModbusDeviceConfig(Strict):
     def channels(self) -> dict[str, ChannelConfig]:
         """The device's channels: one per register, named by its quantity."""
         return {
-            quantity: ChannelConfig(unit=r.unit, range=r.range, description=r.description)
+            quantity: ChannelConfig(
+                unit=r.unit, range=r.range, description=r.description, resolution=r.resolution
+            )
             for quantity, r in self.registers.items()
         }
 

@@ -14,8 +14,10 @@ from pydantic import Field, field_validator
 from gateway.config.alarm_handling import AlarmsConfig
 from gateway.config.channel_model import ChannelConfig
 from gateway.config.modbus import BusConfig, ModbusDeviceConfig
+from gateway.config.people import Users
 from gateway.config.rule_config import RuleConfig
 from gateway.config.sinks import SinkConfig
+from gateway.config.site_plan import PlanXY
 from gateway.config.strict import DEVICE_ID_PATTERN, ID_PATTERN, Strict
 from gateway.config.weather import SiteLocation, WeatherConfig
 
@@ -23,6 +25,9 @@ from gateway.config.weather import SiteLocation, WeatherConfig
 class SiteInfo(Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)]
     name: str = ""
+    plan: str | None = Field(
+        default=None, description="site plan image (SVG, PNG, JPEG, WebP), beside the file"
+    )
     timezone: str = "Asia/Shanghai"
     store_derived: bool = Field(
         default=True,
@@ -90,6 +95,7 @@ class MqttDeviceConfig(Strict):
     id: Annotated[str, Field(pattern=DEVICE_ID_PATTERN, max_length=128)]
     name: str = ""
     position: str = ""
+    plan_xy: PlanXY | None = Field(default=None, description="place on site.plan: [x, y] fractions")
     topic: str | None = Field(default=None, description="default: <uplink prefix>/devices/<id>/up")
     channels: dict[Annotated[str, Field(pattern=ID_PATTERN)], ChannelConfig]
     payload: PayloadConfig | None = Field(
@@ -146,6 +152,7 @@ class ApiConfig(Strict):
     bind: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     tokens: list[TokenConfig] = Field(default_factory=list)
+    users: Users = Field(default_factory=list, description="people with their own tokens (name, role)")
     anonymous_role: Literal["none", "viewer"] = Field(
         default="viewer", description="role of a request without a token"
     )

@@ -29,9 +29,11 @@ api:
     - {role: viewer, env: T_VIEWER}
     - {role: supervisor, env: T_SUPERVISOR}
     - {role: admin, env: T_ADMIN}
+  users:
+    - {name: Li Wei, role: admin, token_env: T_LI_WEI}
 """
 
-ADMIN = {"authorization": "Bearer admin-secret", "x-actor": "Li Wei"}
+ADMIN = {"authorization": "Bearer li-wei-secret", "x-actor": "not believed"}
 VIEWER = {"authorization": "Bearer view-secret"}
 RESET = "/api/v1/baselines/sink/fw1.settlement/reset"
 
@@ -41,6 +43,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("T_VIEWER", "view-secret")
     monkeypatch.setenv("T_SUPERVISOR", "super-secret")
     monkeypatch.setenv("T_ADMIN", "admin-secret")
+    monkeypatch.setenv("T_LI_WEI", "li-wei-secret")
 
 
 @pytest.fixture
@@ -133,9 +136,9 @@ async def test_reset_is_audited_and_stored(
     trail = (await client.get("/api/v1/baselines/sink/fw1.settlement", headers=VIEWER)).json()["audit"]
     assert [(a["action"], a["actor"]) for a in trail] == [
         ("taken", "system"),
-        ("reset", "Li Wei (admin)"),
+        ("reset", "Li Wei"),
         ("taken", "system"),
-        ("set", "Li Wei (admin)"),
+        ("set", "Li Wei"),
     ]
     assert trail[1]["note"] == "prism replaced after the crane hit it"
     assert trail[1]["detail"]["old"]["value"] == 31.5

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from api import create_app
+from api.identity import Identity
 from gateway.config import parse_config
 from gateway.runtime import Runtime
 from gateway.vocab import Quality, iso_utc
@@ -297,7 +298,7 @@ async def test_a_role_below_viewer_is_forbidden(tmp_path: Path) -> None:
     runtime = FakeRuntime(tmp_path, make_store(tmp_path / "s.db", []), anonymous="none", now=NOW)
     app = create_app(runtime)
     # No config can give a token less than viewer; add one directly to reach the 403 branch.
-    app.state.tokens._tokens.append((b"nobody-secret", "none"))
+    app.state.tokens._tokens.append((b"nobody-secret", Identity("none")))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         response = await client.get(
