@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--output", type=Path, required=True, help="alarm events, one JSON per line")
     replay.add_argument("--report", type=Path, default=None, metavar="DIR", help="write plots + index.html")
     replay.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr")
+    replay.add_argument(
+        "--workers", type=int, default=None, help="processes sharing the channels (default: one per core)"
+    )
 
     simulate = sub.add_parser("simulate", help="play a scenario's devices for a gateway elsewhere")
     simulate.add_argument("--config", type=Path, required=True, help="site file the devices are from")
@@ -162,11 +165,18 @@ def _demo(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from smartsite.replay import ReplayInputError, replay
+    from smartsite.replay.parallel import ReplayWorkerError, default_workers
 
+    if args.workers is not None and args.workers < 1:
+        print("replay: --workers must be 1 or more", file=sys.stderr)
+        return 1
+    workers = default_workers() if args.workers is None else args.workers
     config = load_config(args.config)
     try:
-        summary = replay(config, args.input, args.output, report_dir=args.report, progress=not args.quiet)
-    except ReplayInputError as exc:
+        summary = replay(
+            config, args.input, args.output, report_dir=args.report, progress=not args.quiet, workers=workers
+        )
+    except (ReplayInputError, ReplayWorkerError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
