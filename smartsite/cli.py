@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--report", type=Path, default=None, metavar="DIR", help="write plots + index.html")
     replay.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr")
     replay.add_argument(
-        "--workers", type=int, default=None, help="processes sharing the channels (default: one per core)"
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the channels (default: one per core from 128 MB of input)",
     )
     replay.add_argument(
         "--dask",
@@ -178,12 +181,15 @@ def _demo(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from smartsite.replay import ReplayInputError, replay
-    from smartsite.replay.parallel import ReplayWorkerError, default_workers
+    from smartsite.replay.parallel import PARALLEL_BYTES, ReplayWorkerError, default_workers
 
     if args.workers is not None and args.workers < 1:
         print("replay: --workers must be 1 or more", file=sys.stderr)
         return 1
-    workers = default_workers() if args.workers is None else args.workers
+    workers = args.workers
+    if workers is None:  # one per core where sharing pays for starting the processes
+        small = args.dask is None and args.input.is_file() and args.input.stat().st_size < PARALLEL_BYTES
+        workers = 1 if small else default_workers()
     if args.dask is not None:
         return _replay_fleet(args, workers)
     if args.config is None:

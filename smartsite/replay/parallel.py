@@ -1,7 +1,7 @@
 """Replay on every core: the site's channels dealt to worker processes, the alarms as one process.
 
 The parent reads the file (pyarrow, in a thread), keeps file order (``FileOrder``, cuts at rewinds)
-and sends each worker its channels' share of every part, with the part's data time. Each worker
+and gives each worker its channels' share of every part, with the part's data time. Each worker
 runs the site's own engine over its share and lets the same time pass after each part as the single
 process would (``engine.tick`` at the file's newest time so far), so every channel sees exactly the
 calls it would see alone. Workers hand back the grade transitions of the bindings they own; the
@@ -10,7 +10,8 @@ binding), and one alarm book turns them into events: the same events, in the sam
 single-process replay.
 
 Which worker owns which channels: ``smartsite.replay.partition`` (rules that tie channels together
-keep them in one process). Workers are started with the ``spawn`` method, so nothing of the
+keep them in one process). The parent judges the first share itself, between sending the others;
+worker processes come from a fork server (``spawn`` where there is none), so nothing of the
 parent's state (threads, open files) leaks into them.
 """
 
@@ -42,8 +43,13 @@ from smartsite.replay.readers import CHUNK_BYTES, ReadingReader
 from smartsite.replay.run import PREFETCH, FileOrder, file_parts, prefetch
 from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
 
-IN_FLIGHT = 2  # chunks sent ahead of the one being merged: workers never wait, memory stays bounded
-POLL_S = 0.5  # how often a parent waiting on workers checks they are still alive
+# Chunks sent ahead of the one being merged: the parent works on while the processes start and
+# catch up, and memory stays bounded (a chunk's share is about 20 bytes a reading).
+IN_FLIGHT = 4
+POLL_S = 0.5
+# Inputs smaller than this replay on one process unless told otherwise: a few chunks do not pay
+# for starting the workers.
+PARALLEL_BYTES = 4 * CHUNK_BYTES  # how often a parent waiting on workers checks they are still alive
 
 # Transitions as plain arrays (field order of ``Transitions``), None when there are none.
 Packed = tuple[npt.NDArray[Any], ...] | None
@@ -86,48 +92,71 @@ def _merge(parts: list[Packed]) -> Transitions | None:
     return Transitions(*(f[order] for f in fields))
 
 
+class _Share:
+    """The site's engine over one worker's channels: in a worker process, or in the parent."""
+
+    def __init__(self, config: SiteConfig, owned: npt.NDArray[np.bool_]) -> None:
+        self.engine, _ = Site(config).analytics()
+        self.mine = owned[self.engine.binding_channel]
+
+    def handle(self, message: tuple[Any, ...]) -> tuple[str, Any]:
+        """A chunk's steps, or the finish: the transitions of the bindings this share owns."""
+        engine, mine = self.engine, self.mine
+        if message[0] == "finish":
+            return "finish", _pack(engine.tick(message[1]), mine)
+        _, number, steps = message
+        rejected: Counter[str] = Counter()
+        results: list[tuple[Packed, Packed]] = []
+        for ts, column, value, now, restart in steps:
+            found: Packed = None
+            ticked: Packed = None
+            if now is not None:
+                if len(ts):
+                    quality = np.full(len(ts), Quality.GOOD, dtype=np.uint8)
+                    result = engine.process(ts, column, value, quality)
+                    rejected.update(result.rejected)
+                    found = _pack(result.transitions, mine)
+                ticked = _pack(engine.tick(now), mine)
+            if restart >= 0:
+                engine.restart_time_line(np.array([restart], dtype=np.intp))
+            results.append((found, ticked))
+        return "chunk", (number, results, rejected)
+
+
 def _work(
     config: SiteConfig, owned: npt.NDArray[np.bool_], inbox: Queue[Any], outbox: Queue[Any], me: int
 ) -> None:
-    """A worker: the site's engine over its channels' share, transitions of its bindings back."""
+    """A worker process: its share of every message, the answers back, until told to stop."""
     try:
-        engine, _ = Site(config).analytics()
-        mine = owned[engine.binding_channel]
+        share = _Share(config, owned)
         while True:
             message = inbox.get()
             if message[0] == "stop":
                 return
-            if message[0] == "finish":
-                outbox.put(("finish", me, _pack(engine.tick(message[1]), mine)))
-                continue
-            _, number, steps = message
-            rejected: Counter[str] = Counter()
-            results: list[tuple[Packed, Packed]] = []
-            for ts, column, value, now, restart in steps:
-                found: Packed = None
-                ticked: Packed = None
-                if now is not None:
-                    if len(ts):
-                        quality = np.full(len(ts), Quality.GOOD, dtype=np.uint8)
-                        result = engine.process(ts, column, value, quality)
-                        rejected.update(result.rejected)
-                        found = _pack(result.transitions, mine)
-                    ticked = _pack(engine.tick(now), mine)
-                if restart >= 0:
-                    engine.restart_time_line(np.array([restart], dtype=np.intp))
-                results.append((found, ticked))
-            outbox.put(("chunk", me, (number, results, rejected)))
+            kind, payload = share.handle(message)
+            outbox.put((kind, me, payload))
     except BaseException:  # handed to the parent, which stops the replay with it
         outbox.put(("error", me, traceback.format_exc()))
 
 
+def _context() -> Any:
+    """``forkserver`` where there is one (one interpreter start, the core imported once, then a fork
+    per worker), else ``spawn``; never a plain fork of the parent and its threads."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return mp.get_context("spawn")
+
+
 class _Pool:
-    """The worker processes, their inboxes and the one outbox, with failure detection."""
+    """Worker 0 is the parent itself (its share runs as it is sent); workers 1.. are processes,
+    started first so they get ready while the parent works. Detects failed and dead workers."""
 
     def __init__(self, config: SiteConfig, owner: npt.NDArray[np.int32], workers: int) -> None:
-        ctx = mp.get_context("spawn")
+        ctx = _context()
         self.outbox: Queue[Any] = ctx.Queue()
-        self.inboxes: list[Queue[Any]] = [ctx.Queue() for _ in range(workers)]
+        self.inboxes: dict[int, Queue[Any]] = {w: ctx.Queue() for w in range(1, workers)}
         # Each worker builds the site itself (its engine, never shared).
         self.procs: list[BaseProcess] = [
             ctx.Process(
@@ -136,12 +165,24 @@ class _Pool:
                 name=f"replay-worker-{w}",
                 daemon=True,
             )
-            for w in range(workers)
+            for w in range(1, workers)
         ]
         for proc in self.procs:
             proc.start()
+        self.local = _Share(config, owner == 0)
+        self.answered: deque[tuple[str, int, Any]] = deque()
+
+    def send(self, worker: int, message: tuple[Any, ...]) -> None:
+        if worker == 0:
+            kind, payload = self.local.handle(message)
+            self.answered.append((kind, 0, payload))
+        else:
+            self.inboxes[worker].put(message)
 
     def get(self) -> tuple[str, int, Any]:
+        """The next answer of any worker."""
+        if self.answered:
+            return self.answered.popleft()
         while True:
             try:
                 kind, worker, payload = self.outbox.get(timeout=POLL_S)
@@ -158,7 +199,7 @@ class _Pool:
             return kind, worker, payload
 
     def close(self) -> None:
-        for inbox in self.inboxes:
+        for inbox in self.inboxes.values():
             inbox.put(("stop",))
         deadline = time.monotonic() + 5.0
         for proc in self.procs:
@@ -166,7 +207,7 @@ class _Pool:
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=1.0)
-        for q in [*self.inboxes, self.outbox]:
+        for q in [*self.inboxes.values(), self.outbox]:
             q.cancel_join_thread()  # nothing left anyone needs; never hang at exit on a full pipe
             q.close()
 
@@ -271,8 +312,8 @@ def replay_on_cores(
                         now = ledger.last_ts
                     for w, (w_ts, w_col, w_val) in enumerate(_split(ts, column, value, owner, workers)):
                         shares[w].append((w_ts, w_col, w_val, now, restart))
-                for w in range(workers):
-                    pool.inboxes[w].put(("chunk", number, shares[w]))
+                for w in [*range(1, workers), 0]:  # the processes' shares first: they work meanwhile
+                    pool.send(w, ("chunk", number, shares[w]))
                 pending.append(number)
                 while len(pending) > IN_FLIGHT:
                     events += merge(pending.popleft(), out)
@@ -280,8 +321,8 @@ def replay_on_cores(
             while pending:
                 events += merge(pending.popleft(), out)
             if np.isfinite(ledger.last_ts):
-                for inbox in pool.inboxes:
-                    inbox.put(("finish", ledger.last_ts))
+                for w in range(workers):
+                    pool.send(w, ("finish", ledger.last_ts))
                 finals: dict[int, Packed] = {}
                 while len(finals) < workers:
                     kind, worker, payload = pool.get()

@@ -134,27 +134,30 @@ def test_cli_workers_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main([*args, "--output", str(tmp_path / "two.jsonl"), "--workers", "2"]) == 0
     same_alarms(events(tmp_path / "one.jsonl"), events(tmp_path / "two.jsonl"))
     assert "on 2 processes" in capsys.readouterr().err
+    # Without --workers a small input replays on one process (starting workers would cost more).
+    assert main([*args, "--output", str(tmp_path / "default.jsonl")]) == 0
+    assert "processes" not in capsys.readouterr().err
     assert main([*args, "--output", str(tmp_path / "x.jsonl"), "--workers", "0"]) == 1
     assert "--workers" in capsys.readouterr().err
 
 
 def test_a_failing_worker_stops_the_replay(site_config: SiteConfig) -> None:
     """A worker's error comes back with its traceback."""
-    pool = _Pool(site_config, np.zeros(len(Site(site_config).index), dtype=np.int32), 1)
+    pool = _Pool(site_config, assign(Site(site_config), 2), 2)
     try:
-        pool.inboxes[0].put(("chunk", 0, [("not", "a", "step")]))
-        with pytest.raises(ReplayWorkerError, match="replay worker 0 failed"):
+        pool.send(1, ("chunk", 0, [("not", "a", "step")]))
+        with pytest.raises(ReplayWorkerError, match="replay worker 1 failed"):
             pool.get()
     finally:
         pool.close()
 
 
 def test_a_dead_worker_is_noticed_not_waited_on(site_config: SiteConfig) -> None:
-    pool = _Pool(site_config, np.zeros(len(Site(site_config).index), dtype=np.int32), 1)
+    pool = _Pool(site_config, assign(Site(site_config), 2), 2)
     try:
         pool.procs[0].kill()
         pool.procs[0].join(timeout=10)
-        with pytest.raises(ReplayWorkerError, match="replay-worker-0 ended"):
+        with pytest.raises(ReplayWorkerError, match="replay-worker-1 ended"):
             pool.get()
     finally:
         pool.close()
