@@ -2,12 +2,13 @@
 
 The parent reads the file (pyarrow, in a thread), keeps file order (``FileOrder``, cuts at rewinds)
 and gives each worker its channels' share of every part, with the part's data time. Each worker
-runs the site's own engine over its share and lets the same time pass after each part as the single
-process would (``engine.tick`` at the file's newest time so far), so every channel sees exactly the
-calls it would see alone. Workers hand back the grade transitions of the bindings they own; the
-parent sorts each call's transitions from every worker as the engine sorts them (data time, then
-binding), and one alarm book turns them into events: the same events, in the same order, as a
-single-process replay.
+runs the engine of its share of the site (the site cut down to its devices and their rules:
+``smartsite.replay.shares``) and lets the same time pass after each part as the single process
+would (``engine.tick`` at the file's newest time so far), so every channel sees exactly the calls
+it would see alone. Workers hand back their grade transitions, numbered as the site's bindings;
+the parent sorts each call's transitions from every worker as the engine sorts them (data time,
+then binding), and one alarm book turns them into events: the same events, in the same order, as
+a single-process replay.
 
 Which worker owns which channels: ``smartsite.replay.partition`` (rules that tie channels together
 keep them in one process). The parent judges the first share itself, between sending the others;
@@ -41,6 +42,7 @@ from smartsite.replay.partition import assign
 from smartsite.replay.progress import Progress
 from smartsite.replay.readers import CHUNK_BYTES, ReadingReader
 from smartsite.replay.run import PREFETCH, FileOrder, file_parts, prefetch
+from smartsite.replay.shares import Share, engine_of, plan_shares
 from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
 
 # Chunks sent ahead of the one being merged: the parent works on while the processes start and
@@ -70,11 +72,13 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _pack(t: Transitions, mine: npt.NDArray[np.bool_]) -> Packed:
-    take = np.flatnonzero(mine[t.binding]) if len(t) else np.zeros(0, dtype=np.intp)
-    if not len(take):
+def _pack(t: Transitions, to_global: npt.NDArray[np.intp]) -> Packed:
+    """A share's transitions with the site's binding numbers."""
+    if not len(t):
         return None
-    return tuple(getattr(t, name)[take] for name in Transitions.__slots__)
+    return tuple(
+        to_global[t.binding] if name == "binding" else getattr(t, name) for name in Transitions.__slots__
+    )
 
 
 def _merge(parts: list[Packed]) -> Transitions | None:
@@ -93,11 +97,11 @@ def _merge(parts: list[Packed]) -> Transitions | None:
 
 
 class _Share:
-    """The site's engine over one worker's channels: in a worker process, or in the parent."""
+    """The engine of one worker's share of the site: in a worker process, or in the parent."""
 
-    def __init__(self, config: SiteConfig, owned: npt.NDArray[np.bool_]) -> None:
-        self.engine, _ = Site(config).analytics()
-        self.mine = owned[self.engine.binding_channel]
+    def __init__(self, share: Share) -> None:
+        self.engine = engine_of(share)
+        self.mine = share.to_global
 
     def handle(self, message: tuple[Any, ...]) -> tuple[str, Any]:
         """A chunk's steps, or the finish: the transitions of the bindings this share owns."""
@@ -123,12 +127,10 @@ class _Share:
         return "chunk", (number, results, rejected)
 
 
-def _work(
-    config: SiteConfig, owned: npt.NDArray[np.bool_], inbox: Queue[Any], outbox: Queue[Any], me: int
-) -> None:
+def _work(spec: Share, inbox: Queue[Any], outbox: Queue[Any], me: int) -> None:
     """A worker process: its share of every message, the answers back, until told to stop."""
     try:
-        share = _Share(config, owned)
+        share = _Share(spec)
         while True:
             message = inbox.get()
             if message[0] == "stop":
@@ -153,7 +155,8 @@ class _Pool:
     """Worker 0 is the parent itself (its share runs as it is sent); workers 1.. are processes,
     started first so they get ready while the parent works. Detects failed and dead workers."""
 
-    def __init__(self, config: SiteConfig, owner: npt.NDArray[np.int32], workers: int) -> None:
+    def __init__(self, shares: list[Share]) -> None:
+        workers = len(shares)
         ctx = _context()
         self.outbox: Queue[Any] = ctx.Queue()
         self.inboxes: dict[int, Queue[Any]] = {w: ctx.Queue() for w in range(1, workers)}
@@ -161,7 +164,7 @@ class _Pool:
         self.procs: list[BaseProcess] = [
             ctx.Process(
                 target=_work,
-                args=(config, owner == w, self.inboxes[w], self.outbox, w),
+                args=(shares[w], self.inboxes[w], self.outbox, w),
                 name=f"replay-worker-{w}",
                 daemon=True,
             )
@@ -169,7 +172,7 @@ class _Pool:
         ]
         for proc in self.procs:
             proc.start()
-        self.local = _Share(config, owner == 0)
+        self.local = _Share(shares[0])
         self.answered: deque[tuple[str, int, Any]] = deque()
 
     def send(self, worker: int, message: tuple[Any, ...]) -> None:
@@ -243,15 +246,15 @@ def _split(
     column: npt.NDArray[np.int32],
     value: npt.NDArray[np.float64],
     owner: npt.NDArray[np.int32],
-    workers: int,
+    shares: list[Share],
 ) -> Iterator[tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.float64]]]:
-    """Each worker's share of a part, in file order."""
+    """Each share's readings of a part, in file order, in the share's columns."""
     who = owner[column]
     order = np.argsort(who, kind="stable")
-    bounds = np.searchsorted(who[order], np.arange(workers + 1))
-    for w in range(workers):
+    bounds = np.searchsorted(who[order], np.arange(len(shares) + 1))
+    for w, share in enumerate(shares):
         take = order[bounds[w] : bounds[w + 1]]
-        yield ts[take], column[take], value[take]
+        yield ts[take], share.to_local[column[take]], value[take]
 
 
 def replay_on_cores(
@@ -270,7 +273,8 @@ def replay_on_cores(
     site = Site(config)
     owner = assign(site, workers)
     workers = int(owner.max()) + 1 if len(owner) else 1
-    if workers < 2:  # one group of channels: nothing to share out
+    shares = plan_shares(site, owner, workers) if workers > 1 else None
+    if shares is None:  # one group of channels (or shares that do not add up): one process
         from smartsite.replay.run import replay
 
         return replay(config, input_path, output_path, report_dir, chunk_bytes, progress, stream)
@@ -280,7 +284,7 @@ def replay_on_cores(
     bar = Progress(stream, enabled=progress)
     events = 0
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    pool = _Pool(config, owner, workers)
+    pool = _Pool(shares)
     got: dict[int, dict[int, tuple[list[tuple[Packed, Packed]], Counter[str]]]] = {}
     pending: deque[int] = deque()
 
@@ -304,16 +308,19 @@ def replay_on_cores(
     with output_path.open("w", encoding="utf-8") as out:
         try:
             for number, chunk in enumerate(prefetch(reader) if PREFETCH else reader):
-                shares: list[list[Step]] = [[] for _ in range(workers)]
+                steps: list[list[Step]] = [[] for _ in range(workers)]
                 for ts, column, value, restart in file_parts(order, chunk, ledger.rejected):
                     now = None
                     if len(ts):
                         ledger.saw(ts)
                         now = ledger.last_ts
-                    for w, (w_ts, w_col, w_val) in enumerate(_split(ts, column, value, owner, workers)):
-                        shares[w].append((w_ts, w_col, w_val, now, restart))
+                    for w, (w_ts, w_col, w_val) in enumerate(_split(ts, column, value, owner, shares)):
+                        # Only the channel's own share restarts its time line.
+                        mine = restart >= 0 and owner[restart] == w
+                        local = int(shares[w].to_local[restart]) if mine else -1
+                        steps[w].append((w_ts, w_col, w_val, now, local))
                 for w in [*range(1, workers), 0]:  # the processes' shares first: they work meanwhile
-                    pool.send(w, ("chunk", number, shares[w]))
+                    pool.send(w, ("chunk", number, steps[w]))
                 pending.append(number)
                 while len(pending) > IN_FLIGHT:
                     events += merge(pending.popleft(), out)

@@ -15,6 +15,7 @@ from smartsite.cli import main
 from smartsite.replay import replay
 from smartsite.replay.parallel import ReplayWorkerError, _Pool
 from smartsite.replay.partition import assign, channel_groups
+from smartsite.replay.shares import Share, plan_shares
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "site.yaml"
 T = 1_704_067_200.0
@@ -141,9 +142,28 @@ def test_cli_workers_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "--workers" in capsys.readouterr().err
 
 
+def two_shares(config: SiteConfig) -> list[Share]:
+    site = Site(config)
+    shares = plan_shares(site, assign(site, 2), 2)
+    assert shares is not None
+    return shares
+
+
+def test_shares_are_the_site_cut_down(site_config: SiteConfig) -> None:
+    site = Site(site_config)
+    owner = assign(site, 2)
+    shares = plan_shares(site, owner, 2)
+    assert shares is not None
+    for w, share in enumerate(shares):
+        part = Site(share.config)
+        assert set(part.index.ids) == {site.index.ids[c] for c in np.flatnonzero(owner == w)}
+    n_bindings = len(site.analytics()[0].binding_channel)
+    assert sorted(np.concatenate([s.to_global for s in shares]).tolist()) == list(range(n_bindings))
+
+
 def test_a_failing_worker_stops_the_replay(site_config: SiteConfig) -> None:
     """A worker's error comes back with its traceback."""
-    pool = _Pool(site_config, assign(Site(site_config), 2), 2)
+    pool = _Pool(two_shares(site_config))
     try:
         pool.send(1, ("chunk", 0, [("not", "a", "step")]))
         with pytest.raises(ReplayWorkerError, match="replay worker 1 failed"):
@@ -153,7 +173,7 @@ def test_a_failing_worker_stops_the_replay(site_config: SiteConfig) -> None:
 
 
 def test_a_dead_worker_is_noticed_not_waited_on(site_config: SiteConfig) -> None:
-    pool = _Pool(site_config, assign(Site(site_config), 2), 2)
+    pool = _Pool(two_shares(site_config))
     try:
         pool.procs[0].kill()
         pool.procs[0].join(timeout=10)
