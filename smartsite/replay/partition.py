@@ -66,16 +66,22 @@ def _device(site: Site, channel: str) -> str:
     return site.channels[column].device.id if column >= 0 else device_of(channel)
 
 
-def assign(site: Site, workers: int) -> npt.NDArray[np.int32]:
-    """The worker (0..workers-1) of every column; never more workers used than groups."""
+def assign(site: Site, workers: int, first_share: float = 1.0) -> npt.NDArray[np.int32]:
+    """The worker (0..workers-1) of every column; never more workers used than groups.
+
+    ``first_share`` is worker 0's capacity against the others' 1.0: the parent, which also reads
+    the file and writes the events, judges worker 0's share.
+    """
     groups = channel_groups(site)
     first_derived = site.rulebook.first_derived
     owner = np.zeros(len(site.channels), dtype=np.int32)
-    load = [0] * max(1, workers)
+    n = max(1, workers)
+    load = [0.0] * n
+    capacity = [first_share if w == 0 else 1.0 for w in range(n)]
     # Weight: the sensor channels of the group (derived ones cost with their sources).
-    weighted = sorted(groups, key=lambda g: (-sum(c < first_derived for c in g), g[0]))
-    for group in weighted:
-        worker = min(range(len(load)), key=lambda w: (load[w], w))
-        owner[group] = worker
-        load[worker] += max(1, sum(c < first_derived for c in group))
+    weight = [max(1, sum(c < first_derived for c in g)) for g in groups]
+    for k in sorted(range(len(groups)), key=lambda k: (-weight[k], groups[k][0])):
+        worker = min(range(n), key=lambda w: ((load[w] + weight[k]) / capacity[w], w))
+        owner[groups[k]] = worker
+        load[worker] += weight[k]
     return owner
