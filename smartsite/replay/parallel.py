@@ -18,6 +18,7 @@ parent's state (threads, open files) leaks into them.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -48,6 +49,7 @@ from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
 # Chunks sent ahead of the one being merged: the parent works on while the processes start and
 # catch up, and memory stays bounded (a chunk's share is about 20 bytes a reading).
 IN_FLIGHT = 4
+log = logging.getLogger(__name__)
 POLL_S = 0.5
 # The parent's share of the channels against a worker process's 1.0: it also reads the file, keeps
 # its order, hands the shares out and writes the events.
@@ -278,6 +280,8 @@ def replay_on_cores(
     if shares is None:  # one group of channels (or shares that do not add up): one process
         from smartsite.replay.run import replay
 
+        if workers > 1:
+            log.warning("replay: the site's rules do not split into shares; replaying on one process")
         return replay(config, input_path, output_path, report_dir, chunk_bytes, progress, stream)
     reader = ReadingReader(input_path, site.index, chunk_bytes, timezone=config.site.timezone)
     ledger = _Ledger(site)

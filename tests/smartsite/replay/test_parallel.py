@@ -181,3 +181,17 @@ def test_a_dead_worker_is_noticed_not_waited_on(site_config: SiteConfig) -> None
             pool.get()
     finally:
         pool.close()
+
+
+def test_a_site_of_one_group_replays_on_one_process(tmp_path: Path) -> None:
+    from tests.smartsite.replay.conftest import SITE
+
+    one_device = SiteConfig.model_validate(
+        {**SITE, "devices": SITE["devices"][:1], "rules": SITE["rules"][:1]}
+    )
+    path = tmp_path / "in.csv"
+    rows = [(T + 60 * i, "pit.P1.disp_h", float(i % 40)) for i in range(300)]
+    path.write_text(as_csv(rows), encoding="utf-8")
+    summary = replay(one_device, path, tmp_path / "out.jsonl", progress=False, workers=4)
+    assert summary.workers == 1 and summary.events > 0
+    assert "processes" not in "\n".join(summary.lines())
