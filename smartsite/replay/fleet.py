@@ -202,10 +202,8 @@ def write_results(output_dir: Path, results: list[SiteResult]) -> Path:
 
 def _client(scheduler: str, local_workers: int) -> tuple[Any, Callable[[], None]]:
     """A Dask client for an address, or for a LocalCluster of ``local_workers`` processes."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError as exc:  # the optional extra
-        raise FleetError("fleet replay needs Dask: pip install 'smartsite-gateway[fleet]'") from exc
+    from dask.distributed import Client, LocalCluster
+
     if scheduler == "local":
         cluster = LocalCluster(
             n_workers=local_workers,
@@ -238,7 +236,10 @@ def replay_fleet(
 ) -> list[SiteResult]:
     """Replay every recording of ``spec`` on the Dask cluster at ``scheduler`` (``local``: a
     LocalCluster here), one task per recording; results written into ``output_dir``."""
-    from dask.distributed import as_completed
+    try:
+        from dask.distributed import as_completed
+    except ImportError as exc:  # the optional extra
+        raise FleetError("fleet replay needs Dask: pip install 'smartsite-gateway[fleet]'") from exc
 
     stream = stream if stream is not None else sys.stderr
     runs = find_runs(spec)

@@ -116,3 +116,29 @@ def test_cli_on_a_local_cluster_of_processes(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "o" / "demo.alarms.jsonl").stat().st_size > 0
     assert main([*args[:-4], "--config", str(EXAMPLE), *args[-4:]]) == 1
     assert "--config is not used with --dask" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_scheduler_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from smartsite.replay import fleet as fleet_module
+
+    root = fleet(tmp_path / "fleet")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(fleet_module, "CONNECT_TIMEOUT_S", 2.0)
+    args = [
+        "replay",
+        "--dask",
+        f"tcp://127.0.0.1:{port}",
+        "--input",
+        str(root),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 1
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
