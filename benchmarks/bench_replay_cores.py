@@ -22,7 +22,7 @@ from typing import Any
 
 from smartsite.bench.data import available_kinds, bench_site, write_csv
 from smartsite.bench.figures import replay_rules
-from smartsite.replay import replay
+from smartsite.replay import parallel, replay
 from smartsite.replay.parallel import default_workers
 
 
@@ -42,8 +42,16 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=100)
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, alternated; the best counts")
+    parser.add_argument(
+        "--parent-share",
+        type=float,
+        default=None,
+        help="the parent's share of the channels (default: as shipped)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.parent_share is not None:
+        parallel.PARENT_SHARE = args.parent_share
     ticks = int(args.days * 1440)
     config = bench_site(args.channels, replay_rules(available_kinds() & {"threshold", "rate", "quality"}))
     with tempfile.TemporaryDirectory(prefix="smartsite-bench-cores-") as tmp:
@@ -63,6 +71,7 @@ def main() -> int:
         "events": one.events,
         "one_process_readings_per_s": round(one.rows / one.seconds),
         "processes": many.workers,
+        "parent_share": parallel.PARENT_SHARE,
         "n_processes_readings_per_s": round(many.rows / many.seconds),
         "ratio": round(one.seconds / many.seconds, 2),
         "same_alarms": same,

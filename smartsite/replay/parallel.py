@@ -151,7 +151,9 @@ def _context() -> Any:
     per worker), else ``spawn``; never a plain fork of the parent and its threads."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        # The caller's main module too, as multiprocessing's default does: each worker would
+        # otherwise import it again after the fork.
+        ctx.set_forkserver_preload(["__main__", __name__])
         return ctx
     return mp.get_context("spawn")
 
