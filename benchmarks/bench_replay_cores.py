@@ -48,6 +48,7 @@ def main() -> int:
         default=None,
         help="the parent's share of the channels (default: as shipped)",
     )
+    parser.add_argument("--csv", type=Path, default=None, help="keep the input here (reused when it exists)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.parent_share is not None:
@@ -56,8 +57,11 @@ def main() -> int:
     config = bench_site(args.channels, replay_rules(available_kinds() & {"threshold", "rate", "quality"}))
     with tempfile.TemporaryDirectory(prefix="smartsite-bench-cores-") as tmp:
         folder = Path(tmp)
-        path = folder / "readings.csv"
-        rows = write_csv(path, args.channels, ticks, step_s=60.0)
+        path = args.csv or folder / "readings.csv"
+        if args.csv is not None and args.csv.exists():
+            rows = sum(1 for _ in args.csv.open("rb")) - 1
+        else:
+            rows = write_csv(path, args.channels, ticks, step_s=60.0)
         ones, manys = [], []
         for _ in range(max(1, args.repeat)):  # alternated, so a busy moment of the machine hits both
             ones.append(replay(config, path, folder / "one.jsonl", progress=False))
