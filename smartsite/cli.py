@@ -33,11 +33,30 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", type=Path)
 
     replay = sub.add_parser("replay", help="replay recorded readings through the site's rules")
-    replay.add_argument("--config", type=Path, required=True, help="site file")
-    replay.add_argument("--input", type=Path, required=True, help="CSV ts,channel,value or JSON lines")
-    replay.add_argument("--output", type=Path, required=True, help="alarm events, one JSON per line")
+    replay.add_argument("--config", type=Path, default=None, help="site file (not with --dask)")
+    replay.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        help="CSV ts,channel,value or JSON lines (--dask: folder or glob)",
+    )
+    replay.add_argument(
+        "--output", type=Path, required=True, help="alarm events, one JSON per line (--dask: a folder)"
+    )
     replay.add_argument("--report", type=Path, default=None, metavar="DIR", help="write plots + index.html")
     replay.add_argument("--quiet", action="store_true", help="no progress and no summary on stderr")
+    replay.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes sharing the channels (default: one per core from 128 MB of input)",
+    )
+    replay.add_argument(
+        "--dask",
+        default=None,
+        metavar="SCHEDULER",
+        help="replay many sites on a Dask cluster: its scheduler address, or 'local' (--workers processes)",
+    )
 
     simulate = sub.add_parser("simulate", help="play a scenario's devices for a gateway elsewhere")
     simulate.add_argument("--config", type=Path, required=True, help="site file the devices are from")
@@ -176,11 +195,26 @@ def _demo(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from smartsite.replay import ReplayInputError, replay
+    from smartsite.replay.parallel import PARALLEL_BYTES, ReplayWorkerError, default_workers
 
+    if args.workers is not None and args.workers < 1:
+        print("replay: --workers must be 1 or more", file=sys.stderr)
+        return 1
+    workers = args.workers
+    if workers is None:  # one per core where sharing pays for starting the processes
+        small = args.dask is None and args.input.is_file() and args.input.stat().st_size < PARALLEL_BYTES
+        workers = 1 if small else default_workers()
+    if args.dask is not None:
+        return _replay_fleet(args, workers)
+    if args.config is None:
+        print("replay: --config is required (or --dask for a fleet of sites)", file=sys.stderr)
+        return 1
     config = load_config(args.config)
     try:
-        summary = replay(config, args.input, args.output, report_dir=args.report, progress=not args.quiet)
-    except ReplayInputError as exc:
+        summary = replay(
+            config, args.input, args.output, report_dir=args.report, progress=not args.quiet, workers=workers
+        )
+    except (ReplayInputError, ReplayWorkerError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
     if not args.quiet:
@@ -189,6 +223,21 @@ def _replay(args: argparse.Namespace) -> int:
         if args.report is not None:
             print(f"replay: report in {args.report / 'index.html'}", file=sys.stderr)
     return 0
+
+
+def _replay_fleet(args: argparse.Namespace, workers: int) -> int:
+    from smartsite.replay import ReplayInputError
+    from smartsite.replay.fleet import replay_fleet
+
+    if args.config is not None:
+        print("replay: --config is not used with --dask (each recording has its site file)", file=sys.stderr)
+        return 1
+    try:
+        results = replay_fleet(str(args.input), args.output, args.dask, workers, progress=not args.quiet)
+    except ReplayInputError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 1
+    return 1 if any(r.summary is None for r in results) else 0
 
 
 def _backup_or_restore(args: argparse.Namespace) -> int:

@@ -27,10 +27,10 @@ from analytics import Transitions
 from analytics.rewind import REWIND_AFTER, REWOUND
 from gateway.config import SiteConfig
 from gateway.site import Site
-from gateway.vocab import AlarmEvent, AlarmState, Quality
+from gateway.vocab import AlarmEvent, Quality
 from smartsite.replay.progress import Progress
 from smartsite.replay.readers import CHUNK_BYTES, Chunk, ReadingReader
-from smartsite.replay.summary import AlarmInterval, ReplaySummary
+from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
 
 OUT_OF_ORDER = "out_of_order"
 PREFETCH = True  # parse the next chunk in a thread while the analytics run
@@ -100,6 +100,39 @@ class FileOrder:
         return keep
 
 
+Part = tuple[npt.NDArray[np.float64], npt.NDArray[np.int32], npt.NDArray[np.float64], int]
+
+
+def file_parts(order: FileOrder, chunk: Chunk, rejected: Counter[str]) -> Iterator[Part]:
+    """The chunk's readings in file order, cut at each rewind: (ts, column, value, restart), where
+    ``restart`` (>= 0) is the channel whose time line starts again after the part, else -1.
+
+    Readings behind their channel's newest are dropped and counted in ``rejected``; a part may be
+    empty (a rewind at the chunk's first reading).
+    """
+    keep = order.keep(chunk.ts, chunk.column)
+    if not keep.all():
+        rejected[OUT_OF_ORDER] += int((~keep).sum())
+    if not order.rewinds:
+        if keep.all():
+            yield chunk.ts, chunk.column, chunk.value, -1
+        else:
+            yield chunk.ts[keep], chunk.column[keep], chunk.value[keep], -1
+        return
+    # A rewind: the part before it, the channel's time line restarted, then the rest.
+    rejected[REWOUND] += len(order.rewinds)
+    start = 0
+    for position, channel in [*order.rewinds, (len(keep), -1)]:
+        k = keep[start:position]
+        yield (
+            chunk.ts[start:position][k],
+            chunk.column[start:position][k],
+            chunk.value[start:position][k],
+            channel,
+        )
+        start = position
+
+
 class Replayer:
     """Feeds chunks of readings through a site's engine and alarm book; keeps the summary."""
 
@@ -114,24 +147,11 @@ class Replayer:
         self.alarms: dict[str, AlarmInterval] = {}
 
     def feed(self, chunk: Chunk) -> list[AlarmEvent]:
-        keep = self.order.keep(chunk.ts, chunk.column)
-        if not keep.all():
-            self.rejected[OUT_OF_ORDER] += int((~keep).sum())
-        if not self.order.rewinds:
-            if keep.all():
-                return self._feed(chunk.ts, chunk.column, chunk.value)
-            return self._feed(chunk.ts[keep], chunk.column[keep], chunk.value[keep])
-        # A rewind: the part before it, the channel's time line restarted, then the rest.
-        self.rejected[REWOUND] += len(self.order.rewinds)
         events: list[AlarmEvent] = []
-        start = 0
-        for position, channel in [*self.order.rewinds, (len(keep), -1)]:
-            k = keep[start:position]
-            part_ts, part_col = chunk.ts[start:position][k], chunk.column[start:position][k]
-            events += self._feed(part_ts, part_col, chunk.value[start:position][k])
-            if channel >= 0:
-                self.engine.restart_time_line(np.array([channel], dtype=np.intp))
-            start = position
+        for ts, column, value, restart in file_parts(self.order, chunk, self.rejected):
+            events += self._feed(ts, column, value)
+            if restart >= 0:
+                self.engine.restart_time_line(np.array([restart], dtype=np.intp))
         return events
 
     def _feed(
@@ -163,14 +183,7 @@ class Replayer:
         return events
 
     def _track(self, event: AlarmEvent) -> None:
-        interval = self.alarms.get(event.alarm_id)
-        if interval is None:
-            interval = AlarmInterval(event.channel, event.rule, event.ts, None, event.grade)
-            self.alarms[event.alarm_id] = interval
-        interval.max_grade = max(interval.max_grade, event.grade)
-        interval.steps.append((event.ts, event.grade))
-        if event.state == AlarmState.CLEARED:
-            interval.end = event.ts
+        track(self.alarms, event)
 
 
 def prefetch(chunks: Iterable[Chunk], depth: int = 2) -> Iterator[Chunk]:
@@ -219,11 +232,20 @@ def replay(
     chunk_bytes: int = CHUNK_BYTES,
     progress: bool = True,
     stream: TextIO | None = None,
+    workers: int = 1,
 ) -> ReplaySummary:
     """Replay ``input_path`` through the site's rules, writing one alarm event per line.
 
-    Raises ``ReplayInputError`` when the input cannot be read at all; bad rows are counted.
+    ``workers`` above 1 deals the channels to that many processes (``smartsite.replay.parallel``):
+    the same events in the same order. Raises ``ReplayInputError`` when the input cannot be read at
+    all; bad rows are counted.
     """
+    if workers > 1:
+        from smartsite.replay.parallel import replay_on_cores
+
+        return replay_on_cores(
+            config, input_path, output_path, workers, report_dir, chunk_bytes, progress, stream
+        )
     stream = stream if stream is not None else sys.stderr
     started = time.perf_counter()
     replayer = Replayer(config)

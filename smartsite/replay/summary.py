@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gateway.vocab import AlarmEvent, AlarmState
 from smartsite.replay.kpi import AlarmKpis, kpis_of_intervals
 
 
@@ -35,6 +36,7 @@ class ReplaySummary:
     first_ts: float = np.inf
     last_ts: float = -np.inf
     alarms: dict[str, AlarmInterval] = field(default_factory=dict)  # by alarm id
+    workers: int = 1  # processes that shared the channels
 
     @property
     def kpis(self) -> AlarmKpis:
@@ -50,7 +52,8 @@ class ReplaySummary:
         out = [
             f"replay: {self.input} ({self.format}): {self.rows:,} rows, {self.readings:,} readings "
             f"analysed, {self.events:,} alarm events, {len(self.alarms):,} alarms",
-            f"replay: {self.seconds:.2f} s, {self.throughput:,.0f} rows/s",
+            f"replay: {self.seconds:.2f} s, {self.throughput:,.0f} rows/s"
+            + (f" on {self.workers} processes" if self.workers > 1 else ""),
         ]
         out += [f"replay: {line}" for line in self.kpis.lines()]
         if self.rejected:
@@ -65,3 +68,15 @@ class ReplaySummary:
                 + (f" and {more} more" if more > 0 else "")
             )
         return out
+
+
+def track(alarms: dict[str, AlarmInterval], event: AlarmEvent) -> None:
+    """Follow an event's alarm: its interval, its worst grade and each grade change."""
+    interval = alarms.get(event.alarm_id)
+    if interval is None:
+        interval = AlarmInterval(event.channel, event.rule, event.ts, None, event.grade)
+        alarms[event.alarm_id] = interval
+    interval.max_grade = max(interval.max_grade, event.grade)
+    interval.steps.append((event.ts, event.grade))
+    if event.state == AlarmState.CLEARED:
+        interval.end = event.ts
