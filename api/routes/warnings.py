@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PlatformOrAdmin, Supervisor, Viewer
 from api.deps import RuntimeDep
-from api.routes.alarms import actor_of
+from api.identity import actor_of
 from api.times import iso_times
 from drivers.cap.parse import CapError
 from gateway.vocab import AlarmConflictError, AlarmNotFoundError
