@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from types import TracebackType
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -88,12 +87,7 @@ class MqttSource:
     async def __aenter__(self) -> MqttSource:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.connected = False
 
     def subscriptions(self) -> list[str]:

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Sequence
-from types import TracebackType
 
 import aiomqtt
 
@@ -73,12 +72,7 @@ class MqttUplink:
         self._task = asyncio.create_task(self._keep_connected(), name=f"uplink:{self.name}")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         client = self._client
         if client is not None and self.connected:
             # A clean goodbye: the broker discards the will, so say offline ourselves.

@@ -11,7 +11,6 @@ import asyncio
 import json
 import ssl
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
@@ -58,12 +57,7 @@ class HttpChannel:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None

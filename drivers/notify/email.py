@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from types import TracebackType
 from typing import Self
 
 import aiosmtplib
@@ -69,12 +68,7 @@ class EmailChannel:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     def build(self, message: Rendered) -> EmailMessage:

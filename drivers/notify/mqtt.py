@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import uuid
-from types import TracebackType
 from typing import Self
 
 import aiomqtt
@@ -35,12 +34,7 @@ class MqttNoticeChannel:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._drop()
 
     async def _drop(self) -> None:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 
 from drivers.mqtt_link import MqttLink
 from drivers.notify.contract import Channel
@@ -95,12 +94,7 @@ class Pushes:
         await self.outbox.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.outbox.stop()
         await self._stack.aclose()
 

@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from drivers.cap.area import SiteLocation
@@ -114,12 +113,7 @@ class Weather:
             await self._stack.enter_async_context(self.uplink)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
     def services(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:

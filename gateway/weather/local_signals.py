@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from types import TracebackType
 
 import numpy as np
 
@@ -81,12 +80,7 @@ class LocalSignals:
                 signal.hold.issued = COLOURS.index(record.colour or "blue") + 1
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     async def write(self, batch: SinkBatch) -> None:
