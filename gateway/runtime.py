@@ -49,7 +49,7 @@ from gateway.modbus_build import build_modbus_hubs
 from gateway.overload import CHANNEL as INTAKE_CHANNEL
 from gateway.overload import OverloadWatch
 from gateway.pipeline import Pipeline
-from gateway.process.supervisor import TaskHealth, supervised
+from gateway.process.supervisor import TaskHealth, cancel_and_wait, supervised
 from gateway.site import Site
 from gateway.state.baseline_keeping import Baselines
 from gateway.state.resume import Resumed, resume
@@ -283,8 +283,7 @@ class Runtime:
                 workers.append(self._start(group, "overload-watch", self.overload.run))
                 await stop.wait()
                 log.info("stopping: closing sources, draining the pipeline")
-                for task in feeders:
-                    task.cancel()
+                await cancel_and_wait(feeders)
                 if not await self.pipeline.drain(DRAIN_TIMEOUT_S):
                     log.error(
                         "not everything was stored within %.0f s of the stop: %s; readings from "
@@ -294,8 +293,7 @@ class Runtime:
                         self.pipeline.waiting(),
                     )
                 await self.baselines.flush()
-                for task in workers:
-                    task.cancel()
+                await cancel_and_wait(workers)
         log.info("stopped")
 
     async def resume(self) -> Resumed:

@@ -74,3 +74,28 @@ async def _watch_recovery(work: Awaitable[None], health: TaskHealth, healthy_aft
     finally:
         if not task.done():
             task.cancel()
+
+
+async def cancel_and_wait(
+    tasks: list[asyncio.Task[None]], within_s: float = 2.0, tries: int = 3
+) -> list[str]:
+    """Cancel the tasks and wait until they have ended. A task still running ``within_s`` after a
+    cancellation is cancelled again, up to ``tries`` times: a library's own clean-up can wait on its
+    peer for ever (aiomqtt's exit waits for the broker's goodbye without a timeout, and one in eight
+    shutdowns hung on it), and a stop must not. Returns the names of the tasks that needed more."""
+    for task in tasks:
+        task.cancel()
+    stubborn: list[str] = []
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(tries):
+        if not pending:
+            break
+        _, pending = await asyncio.wait(pending, timeout=within_s)
+        for task in pending:
+            stubborn.append(task.get_name())
+            task.cancel()
+    if stubborn:
+        log.warning(
+            "stopping: %s did not end when cancelled; cancelled again", ", ".join(sorted(set(stubborn)))
+        )
+    return stubborn

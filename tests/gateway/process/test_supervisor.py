@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from drivers import Backoff
-from gateway.process.supervisor import TaskHealth, supervised
+from gateway.process.supervisor import TaskHealth, cancel_and_wait, supervised
 
 
 async def test_failing_task_is_restarted_and_logged_once_each(caplog: pytest.LogCaptureFixture) -> None:
@@ -54,3 +54,31 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert max(delays) == 4.0 and min(delays[4:]) == 2.0
     backoff.reset()
     assert backoff.next_delay() == 0.25
+
+
+async def test_a_task_whose_clean_up_waits_for_ever_is_cancelled_again() -> None:
+    cleaned: list[str] = []
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:  # as aiomqtt's exit does: wait for the broker's goodbye, with no timeout
+            try:
+                await asyncio.Event().wait()
+            finally:
+                cleaned.append("left")
+
+    async def polite() -> None:
+        await asyncio.Event().wait()
+
+    tasks = [asyncio.create_task(stubborn(), name="mqtt-in"), asyncio.create_task(polite(), name="tick")]
+    await asyncio.sleep(0)
+    assert await cancel_and_wait(tasks, within_s=0.05) == ["mqtt-in"]
+    assert all(t.done() for t in tasks) and cleaned == ["left"]
+
+
+async def test_tasks_that_end_when_cancelled_need_nothing_more() -> None:
+    tasks = [asyncio.create_task(asyncio.sleep(60), name=f"t{i}") for i in range(3)]
+    await asyncio.sleep(0)
+    assert await cancel_and_wait(tasks, within_s=0.05) == []
+    assert all(t.cancelled() for t in tasks)
