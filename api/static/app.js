@@ -4,7 +4,7 @@
 const API = "/api/v1";
 const S = {
   site: null, me: null, channels: new Map(), alarms: new Map(), devices: new Map(), cycles: [],
-  chart: {channel: null, points: []}, lastEventId: null, live: false, planUrl: null,
+  chart: {channel: null, points: []}, lastEventId: null, live: false, planUrl: null, trends: new Map(),
 };
 const $ = id => document.getElementById(id);
 const esc = s => String(s ?? "").replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -227,6 +227,59 @@ function renderCrane() {
         : `<li>${esc(t("no_cycles"))}</li>`}</ul>`;
   }).join("");
 }
+// --- pit and formwork: each monitoring point against its limits, with its trend and forecast --------
+const TREND_CHANNELS = 6;  // charts on the panel; the channel chart below shows any other
+function valueLimits(info) {
+  const limits = [];
+  for (const l of info.limits.filter(l => l.of === "value")) {
+    for (const side of ["upper", "lower"]) for (const g of ["yellow", "orange", "red"]) {
+      if (l[side] && l[side][g] !== null && l[side][g] !== undefined) limits.push({value: l[side][g], grade: g});
+    }
+  }
+  return limits;
+}
+function trendChannels() {
+  // The monitoring points: channels judged against value limits that are no crane's or anemometer's.
+  const panels = new Set([...(S.site.cranes || []).map(c => c.device), ...(S.site.winds || []).map(w => w.device)]);
+  return S.site.channels.filter(c => !panels.has(c.device) && !c.derived_by && valueLimits(c).length).slice(0, TREND_CHANNELS);
+}
+function forecastOf(channel) {
+  // The soonest forecast of an active alarm on the channel (rate, time-to-limit, failure rules).
+  let best = null;
+  for (const a of S.alarms.values()) {
+    const ttl = a.active && a.channel === channel && a.forecast ? a.forecast.time_to_limit_s : null;
+    if (ttl !== null && ttl !== undefined && (best === null || ttl < best)) best = ttl;
+  }
+  return best;
+}
+async function loadTrends() {
+  for (const c of trendChannels()) {
+    try {
+      const h = await api(`/channels/${encodeURIComponent(c.id)}/history?step=60s`);
+      S.trends.set(c.id, h.points.map(p => [Date.parse(p.ts), p.mean]));
+    } catch (_) { S.trends.set(c.id, []); /* no store: the live readings alone */ }
+  }
+  schedule();
+}
+function renderTrends() {
+  const channels = trendChannels();
+  $("trends").hidden = !channels.length;
+  $("trends-body").replaceChildren(...channels.map(c => {
+    const limits = valueLimits(c), v = value(c.id);
+    const red = Math.max(...limits.map(l => l.value));
+    const active = [...S.alarms.values()].filter(a => a.active && a.channel === c.id);
+    const grade = active.reduce((g, a) => Math.max(g, a.grade), 0);
+    const ttl = forecastOf(c.id);
+    const box = document.createElement("div");
+    box.className = "trend";
+    box.innerHTML = `<h3>${esc(deviceName(c.device))} · ${esc(quantityName(c.quantity))}</h3>
+      <div class="small"><span class="chip g${grade}">${esc(gradeName(grade))}</span>
+        ${esc(withUnit(v, c.unit, c.id))} / ${esc(t("limit"))} ${esc(withUnit(red, c.unit, c.id))} ·
+        ${ttl === null ? esc(t("no_forecast")) : `${esc(t("time_to_limit"))} ${esc(t("minutes", {n: Math.max(0, Math.round(ttl / 60))}))}`}</div>`;
+    box.append(lineChart((S.trends.get(c.id) || []).slice(-600), limits, c.unit, x => num(x, c.id)));
+    return box;
+  }));
+}
 function renderDevices() {
   $("device-list").innerHTML = S.site.devices.map(d => {
     const v = S.devices.get(d.id) || {};
@@ -249,13 +302,7 @@ async function loadChart(id) {
 function renderChart() {
   const id = S.chart.channel, info = channelInfo(id);
   if (!info) { $("chart").innerHTML = ""; return; }
-  const limits = [];
-  for (const l of info.limits.filter(l => l.of === "value")) {
-    for (const side of ["upper", "lower"]) for (const g of ["yellow", "orange", "red"]) {
-      if (l[side] && l[side][g] !== null && l[side][g] !== undefined) limits.push({value: l[side][g], grade: g});
-    }
-  }
-  $("chart").replaceChildren(lineChart(S.chart.points.slice(-600), limits, info.unit, v => num(v, id)));
+  $("chart").replaceChildren(lineChart(S.chart.points.slice(-600), valueLimits(info), info.unit, v => num(v, id)));
 }
 
 // --- rendering, batched to one frame -------------------------------------------------------------
@@ -267,7 +314,7 @@ function schedule() {
 }
 function renderAll() {
   if (!S.site) return;
-  renderAlarms(); renderPlan(); renderWind(); renderCrane(); renderDevices(); renderChart();
+  renderAlarms(); renderPlan(); renderWind(); renderCrane(); renderTrends(); renderDevices(); renderChart();
 }
 function renderWho() {
   $("who").textContent = S.me && S.me.person ? `${S.me.person}` : S.me && token() ? S.me.role : t("sign_in");
@@ -291,6 +338,7 @@ async function loadAll() {
     try { S.planUrl = URL.createObjectURL(await api("/site/plan")); } catch (_) { /* shown without */ }
   }
   api("/cycles?limit=20").then(c => { S.cycles = c.cycles; schedule(); }).catch(() => {});
+  loadTrends().catch(() => {});
   renderWho();
   if (!S.chart.channel && site.channels.length) loadChart(select.value);
   schedule();
@@ -308,6 +356,7 @@ function takeEvent(kind, data, id) {
       const c = S.channels.get(r.channel);
       if (c) Object.assign(c, {value: r.value, ts: r.ts, quality: r.quality});
       if (r.channel === S.chart.channel && r.value !== null) S.chart.points.push([Date.parse(r.ts), r.value]);
+      if (S.trends.has(r.channel) && r.value !== null) S.trends.get(r.channel).push([Date.parse(r.ts), r.value]);
     }
   } else if (kind === "alarm_event") takeAlarmEvent(data);
   else if (kind === "alarm") { S.alarms.set(data.id, data); if (openAlarm === data.id) route(); }

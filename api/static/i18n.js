@@ -3,6 +3,7 @@
 const WORDS = {
   zh: {
     alarms: "告警", show_closed: "显示已销号", plan: "平面图", wind: "风速", crane: "塔吊", charts: "监测曲线",
+    trends: "基坑与高支模监测", time_to_limit: "距控制值", no_forecast: "无趋势预警",
     devices: "设备", channel: "通道", close: "关闭", ack: "确认", ack_do: "确认告警", note_optional: "备注（可选）",
     assign: "指派整改", assignee: "整改责任人", deadline: "整改期限", assign_do: "指派", close_alarm: "销号",
     close_note: "整改情况（必填）", override: "仍在告警中：销号理由（必填）", close_do: "销号", audit: "处理记录",
@@ -27,6 +28,7 @@ const WORDS = {
   },
   en: {
     alarms: "Alarms", show_closed: "show closed", plan: "Site plan", wind: "Wind", crane: "Tower crane", charts: "Charts",
+    trends: "Pit and formwork", time_to_limit: "to the limit", no_forecast: "no trend alarm",
     devices: "Devices", channel: "Channel", close: "Close", ack: "Acknowledge", ack_do: "Acknowledge", note_optional: "Note (optional)",
     assign: "Assign rectification", assignee: "Assignee", deadline: "Deadline", assign_do: "Assign", close_alarm: "Close (销号)",
     close_note: "Rectification done (required)", override: "Still active: reason to close anyway (required)", close_do: "Close alarm",
