@@ -186,15 +186,12 @@ def _refused(notifier: Notifier, problems: list[str]) -> None:
 
 async def _finish(run: asyncio.Task[None]) -> bool:
     """Let the runtime drain and stop; True when it ended on an error."""
-    try:
-        await asyncio.wait_for(asyncio.shield(run), STOP_DEADLINE_S)
-    except TimeoutError:
+    done, _ = await asyncio.wait({run}, timeout=STOP_DEADLINE_S)
+    if not done:
         log.error("shutdown took longer than %.1f s; cancelling what is left", STOP_DEADLINE_S)
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
-    except Exception:
-        pass  # reported below
-    if run.done() and not run.cancelled() and run.exception() is not None:
+    if not run.cancelled() and run.exception() is not None:
         log.error("gateway stopped on an error", exc_info=run.exception())
         return True
     return False
