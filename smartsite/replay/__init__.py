@@ -1,7 +1,8 @@
 """Replay recorded readings through the site's analytics: readers, the run, the report."""
 
+from smartsite.replay.file_order import FileOrder
 from smartsite.replay.readers import HEADER, Chunk, ReadingReader, ReadStats, ReplayInputError
-from smartsite.replay.run import FileOrder, Replayer, ReplaySummary, replay
+from smartsite.replay.run import Replayer, ReplaySummary, replay
 
 __all__ = [
     "HEADER",

@@ -39,10 +39,10 @@ from analytics import Transitions
 from gateway.config import SiteConfig
 from gateway.site import Site
 from gateway.vocab import AlarmEvent, Quality
+from smartsite.replay.file_order import PREFETCH, FileOrder, file_parts, prefetch
 from smartsite.replay.partition import assign
 from smartsite.replay.progress import Progress
 from smartsite.replay.readers import CHUNK_BYTES, ReadingReader
-from smartsite.replay.run import PREFETCH, FileOrder, file_parts, prefetch
 from smartsite.replay.shares import Share, engine_of, plan_shares
 from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
 
@@ -271,8 +271,9 @@ def replay_on_cores(
     chunk_bytes: int = CHUNK_BYTES,
     progress: bool = True,
     stream: TextIO | None = None,
-) -> ReplaySummary:
-    """``replay`` with the channels dealt to ``workers`` processes; the same events and summary."""
+) -> ReplaySummary | None:
+    """``replay`` with the channels dealt to ``workers`` processes; the same events and summary.
+    None when the site does not split into shares: ``replay`` then runs it on one process."""
     stream = stream if stream is not None else sys.stderr
     started = time.perf_counter()
     site = Site(config)
@@ -280,11 +281,9 @@ def replay_on_cores(
     workers = int(owner.max()) + 1 if len(owner) else 1
     shares = plan_shares(site, owner, workers) if workers > 1 else None
     if shares is None:  # one group of channels (or shares that do not add up): one process
-        from smartsite.replay.run import replay
-
         if workers > 1:
             log.warning("replay: the site's rules do not split into shares; replaying on one process")
-        return replay(config, input_path, output_path, report_dir, chunk_bytes, progress, stream)
+        return None
     reader = ReadingReader(input_path, site.index, chunk_bytes, timezone=config.site.timezone)
     ledger = _Ledger(site)
     order = FileOrder(len(site.index))
