@@ -1,15 +1,17 @@
 """Soak: a real gateway process under sensor load for a long time, with faults injected on a cycle.
 
-A private sensor broker and platform broker (mosquitto), VictoriaMetrics when installed, and
-`smartsite run` as its own process. Ten devices publish 100 readings per round (``--rate``
-readings/s in all); one channel crosses its alarm limit every 2 s. Every ``--fault-every`` seconds
-the next fault on the list happens: the platform broker stops for a while, the TSDB stops, the
-gateway is SIGKILLed and started again, the store's disk fills up (another program's file takes
-every free block for a while, then is deleted; the stores are on a tmpfs of their own, which
-needs root to mount: without it this fault is left out and the output says so). Every 10 s the
-gateway's RSS and open files are sampled. At the end: readings lost (acknowledged by the broker,
-not stored) and duplicated (stored or forwarded twice), RSS and open files first/last/max, alarm
-raises expected vs stored, all printed and with ``--json`` as one document.
+A private sensor broker and platform broker (mosquitto), VictoriaMetrics when installed, and `smartsite
+run` as its own process. Ten devices publish 100 readings per round (``--rate`` readings/s in all), each
+its ten quantities in one QoS 1 message, from a raw-socket publisher process (benchmarks/soak_peers.py)
+that keeps the pace; one channel is above its alarm limit for 2 s out of every 4 s. A platform consumer
+process counts what the uplink delivers. Every ``--fault-every`` seconds the next fault on the list
+happens: the platform broker stops for a while, the TSDB stops, the gateway is SIGKILLed and started
+again, the store's disk fills up (another program's file takes every free block for a while, then is
+deleted; the stores are on a tmpfs of their own, which needs root to mount: without it this fault is
+left out and the output says so). Every 10 s the gateway's RSS and open files are sampled. At the end:
+readings lost (acknowledged by the broker, not stored) and duplicated (stored or forwarded twice), RSS
+and open files first/last/max, alarm raises expected vs stored, all printed and with ``--json`` as one
+document.
 
     .venv/bin/python benchmarks/soak.py --minutes 60 --rate 10000   # the figure in the notes
     .venv/bin/python benchmarks/soak.py --minutes 3 --rate 2000     # a quick look
@@ -35,15 +37,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.faults.harness import (  # noqa: E402  (a script: the repository on the path first)
-    GatewayProcess,
-    PlatformConsumer,
-    SensorLoad,
-    consuming,
-    published_keys,
-    site_yaml,
-    stored_keys,
+import numpy as np  # noqa: E402
+
+from benchmarks.soak_peers import (  # noqa: E402  (a script: the repository on the path first)
+    CHANNELS,
+    QUANTITIES,
+    alarm_raises_expected,
+    count_stored,
+    stored_rows,
 )
+from tests.faults.harness import GatewayProcess, site_yaml  # noqa: E402
 from tests.support import Mosquitto, free_port  # noqa: E402
 
 SAMPLE_EVERY_S = 10.0
@@ -121,12 +124,53 @@ class VictoriaMetrics:
 FAULTS = ["platform broker down", "TSDB down", "gateway SIGKILL", "store disk full"]
 
 
+class Peer:
+    """One of benchmarks/soak_peers.py's child processes, asked over its stdin and stdout."""
+
+    def __init__(self, role: str, *args: object) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("soak_peers.py")), role, *map(str, args)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    async def ask(self, line: str | None = None) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        if line is not None:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        return await asyncio.to_thread(self.proc.stdout.readline)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def _sensor_broker(folder: Path) -> Mosquitto:
+    """Not restarted by any fault, so nothing to persist; queues deep enough for a gateway restart."""
+    broker = Mosquitto(folder)
+    conf = broker.conf.read_text().replace("persistence true", "persistence false")
+    broker.conf.write_text(conf.replace("max_queued_messages 100000", "max_queued_messages 1000000"))
+    return broker
+
+
+def _config(sensor_port: int, api_port: int, db: Path, platform_port: int, influx: str | None) -> str:
+    # No eviction: every reading of the hour must still be there to be counted at the end.
+    keep_all = "    retention: {max_age_days: null, max_size_mb: null}\n"
+    config = site_yaml(sensor_port, api_port, db, platform_port, influx, retention=keep_all)
+    # The brokers here allow 1,000 messages in flight (tests.support.Mosquitto): tell the gateway.
+    config = config.replace("client_id: f1-gateway-in}", "client_id: f1-gateway-in, inflight_window: 1000}")
+    return config + f"alarms: {{store: {db.with_name('alarms.db')}}}\n"
+
+
 async def soak(
     minutes: float, rate: float, fault_every_s: float, faults_wanted: list[str] = FAULTS
 ) -> dict[str, Any]:
+    rounds_per_s = rate / CHANNELS
+    duration = minutes * 60
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sensors, platform = Mosquitto(folder / "sensors"), Mosquitto(folder / "platform")
+        sensors, platform = _sensor_broker(folder / "sensors"), Mosquitto(folder / "platform")
         tsdb = VictoriaMetrics(folder / "vm")
         sensors.start()
         platform.start()
@@ -135,73 +179,77 @@ async def soak(
         disk = SmallDisk(folder / "disk")
         db = (disk.path if disk.mounted else folder) / "store.db"
         influx = f"http://127.0.0.1:{tsdb.port}" if tsdb.proc is not None else None
-        config = site_yaml(sensors.port, api_port, db, platform.port, influx)
-        config += f"alarms: {{store: {db.with_name('alarms.db')}}}\n"
-        gateway = GatewayProcess(folder, config, api_port)
-        consumer = PlatformConsumer(platform.port)
+        gateway = GatewayProcess(folder, _config(sensors.port, api_port, db, platform.port, influx), api_port)
         samples: list[dict[str, float]] = []
         faults: list[str] = []
-        duration = minutes * 60
+        consumer: Peer | None = None
+        publisher: Peer | None = None
         try:
-            async with consuming(consumer):
-                gateway.start()
-                await _ready(gateway)
-                load = SensorLoad(sensors.port, rounds_per_s=rate / 100)
-                publishing = asyncio.create_task(load.run(duration))
-                start = time.monotonic()
-                next_fault = start + fault_every_s
-                # The sensor broker is not restarted: the load generator (tests.faults.harness) does
-                # not reconnect, and its stamps would jump on a new start.
-                plan = [f for f in faults_wanted if disk.mounted or f != "store disk full"]
-                if not disk.mounted:
-                    print(f"  no disk faults: cannot mount a tmpfs ({disk.why_not})", flush=True)
-                while time.monotonic() - start < duration:
-                    await asyncio.sleep(SAMPLE_EVERY_S)
-                    if gateway.proc is not None:
-                        rss, fds = _proc_figures(gateway.proc.pid)
-                        samples.append({"t_s": round(time.monotonic() - start), "rss_mb": rss, "fds": fds})
-                    if time.monotonic() >= next_fault and time.monotonic() - start < duration - 2 * OUTAGE_S:
-                        fault = plan[len(faults) % len(plan)]
-                        faults.append(fault)
-                        await _inject(fault, gateway, sensors, platform, tsdb, disk)
-                        next_fault = time.monotonic() + fault_every_s
-                load.stop()
-                await publishing
-                await _settle(db, load, consumer)
-                gateway.stop(signal.SIGTERM)
-            published = published_keys(load)
-            stored = stored_keys(db)
+            gateway.start()
+            await _ready(gateway)
+            begin = round(time.time() + 2.0, 3)
+            consumer = Peer("--consumer", platform.port, begin, rounds_per_s, duration, folder)
+            await consumer.ask()  # started
+            publisher = Peer("--publisher", sensors.port, begin, rounds_per_s, duration, folder / "acked.npy")
+            next_fault = begin + fault_every_s
+            plan = [f for f in faults_wanted if disk.mounted or f != "store disk full"]
+            if not disk.mounted:
+                print(f"  no disk faults: cannot mount a tmpfs ({disk.why_not})", flush=True)
+            while time.time() - begin < duration:
+                await asyncio.sleep(SAMPLE_EVERY_S)
+                if gateway.proc is not None:
+                    rss, fds = _proc_figures(gateway.proc.pid)
+                    samples.append({"t_s": round(time.time() - begin), "rss_mb": rss, "fds": fds})
+                if time.time() >= next_fault and time.time() - begin < duration - 2 * OUTAGE_S:
+                    fault = plan[len(faults) % len(plan)]
+                    faults.append(fault)
+                    await _inject(fault, gateway, sensors, platform, tsdb, disk)
+                    next_fault = time.time() + fault_every_s
+            sent = json.loads(await publisher.ask())
+            acked = np.load(folder / "acked.npy")
+            expected = int(acked.sum()) * QUANTITIES
+            waited = await _settle(db, consumer, expected)
+            gateway.stop(signal.SIGTERM)
+            platform_figures = json.loads(await consumer.ask("stop"))
+            on_platform = np.load(folder / "platform_counts.npy")[: len(acked)]
+            stored, foreign = count_stored(db, begin, rounds_per_s, len(acked))
             with contextlib.closing(sqlite3.connect(db)) as conn:
-                rows = int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
                 query = "SELECT count(*) FROM alarm_events WHERE channel = 's0.q0' AND state = 'raised'"
                 raises = int(conn.execute(query).fetchone()[0])
         finally:
+            for peer in (publisher, consumer):
+                if peer is not None:
+                    peer.kill()
             gateway.stop(signal.SIGKILL)
             tsdb.stop()
             platform.stop()
             sensors.stop()
             disk.unmount()
-        forwarded = len(consumer.readings)
-        rss = [s["rss_mb"] for s in samples]
-        fds = [s["fds"] for s in samples]
-        return {
-            "minutes": minutes,
-            "rate_readings_per_s": rate,
-            "published": len(published),
-            "lost": len(published - stored),
-            "duplicated_in_store": rows - len(stored),
-            "forwarded_messages_readings": forwarded,
-            "forwarded_distinct": len(consumer.distinct()),
-            "lost_on_platform": len(published - consumer.distinct()),
-            "alarm_raises_stored": raises,
-            # s0.q0 goes above its limit once every 40 rounds (harness SensorLoad.value).
-            "alarm_crossings_expected": (load.rounds + 20) // 40,
-            "faults": faults,
-            "disk_faults": disk.mounted,
-            "rss_mb": _spread(rss),
-            "open_files": _spread(fds),
-            "samples": samples,
-        }  # fmt: skip
+    published = np.repeat(acked.astype(bool), QUANTITIES, axis=1)  # (round, device) -> (round, channel)
+    rss = [s["rss_mb"] for s in samples]
+    fds = [s["fds"] for s in samples]
+    return {
+        "minutes": minutes,
+        "rate_readings_per_s": rate,
+        "published": expected,
+        "published_per_s": round(expected / duration),
+        "unacknowledged_by_broker": sent["unacknowledged"],
+        "lost": int(np.count_nonzero(published & (stored == 0))),
+        "duplicated_in_store": int(np.clip(stored - 1, 0, None).sum()),
+        "stored_not_published": int(np.count_nonzero(~published & (stored > 0))) + foreign,
+        "forwarded_readings": platform_figures["readings"],
+        "forwarded_distinct": int(np.count_nonzero(on_platform)),
+        "lost_on_platform": int(np.count_nonzero(published & (on_platform == 0))),
+        "caught_up_after_s": waited,
+        "alarm_raises_expected": alarm_raises_expected(acked, rounds_per_s),
+        "alarm_raises_stored": raises,
+        "alarm_raises_on_platform": platform_figures["alarm_raises"],
+        "faults": faults,
+        "disk_faults": disk.mounted,
+        "rss_mb": _spread(rss),
+        "open_files": _spread(fds),
+        "samples": samples,
+    }  # fmt: skip
 
 
 def _spread(values: list[float] | list[int]) -> dict[str, float | None]:
@@ -250,14 +298,14 @@ async def _inject(
         sensors.start()
 
 
-async def _settle(db: Path, load: SensorLoad, consumer: PlatformConsumer, within_s: float = 120.0) -> None:
-    """Wait (bounded) until the store holds what the broker took and the platform has it too."""
-    deadline = time.monotonic() + within_s
-    published = published_keys(load)
-    while time.monotonic() < deadline:
-        if db.exists() and not published - stored_keys(db) and not published - consumer.distinct():  # noqa: ASYNC240
-            return
-        await asyncio.sleep(1.0)
+async def _settle(db: Path, consumer: Peer, expected: int, within_s: float = 300.0) -> float | None:
+    """Wait (bounded) until the store and the platform hold as many readings as the broker took."""
+    began = time.monotonic()
+    while time.monotonic() - began < within_s:
+        if stored_rows(db) >= expected and int(await consumer.ask("count")) >= expected:
+            return round(time.monotonic() - began, 1)
+        await asyncio.sleep(2.0)
+    return None
 
 
 def main() -> None:
