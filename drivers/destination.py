@@ -10,7 +10,7 @@ from gateway.vocab import Delivery, ForwardChunk
 
 class Destination(Protocol):
     """A far side that acknowledges what it takes. Enter it before the first ``send``; ``send`` is
-    never called after exit, and never twice at once.
+    never called after exit, and never more than ``in_flight`` at once.
 
     ``send`` returns only once the far side has acknowledged the chunk (MQTT PUBACK, HTTP 2xx), with
     the number of records it refused for good (HTTP 400/422: counted and dropped with the reason).
@@ -19,6 +19,8 @@ class Destination(Protocol):
     """
 
     name: str
+    # How many readings sends may run at once (alarm events and cycles: always one at a time).
+    in_flight: int
 
     async def __aenter__(self) -> Self: ...
 

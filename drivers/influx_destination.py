@@ -104,8 +104,8 @@ class InfluxDestination:
     """A ``Destination`` writing line protocol to ``<url>/api/v2/write``.
 
     Enter it before the first ``send`` (that makes the HTTP client) and leave it to close the client;
-    ``send`` is never called after exit, nor twice at once. ``channels[i]`` names column ``i`` of a
-    readings chunk's ``channel`` array.
+    ``send`` is never called after exit, nor twice at once (``in_flight``). ``channels[i]`` names
+    column ``i`` of a readings chunk's ``channel`` array.
     """
 
     def __init__(
@@ -130,6 +130,7 @@ class InfluxDestination:
             raise ValueError("timeout_s must be positive")
         check_extra_tags(extra_tags)
         self.name = name
+        self.in_flight = 1
         self.url = url
         # Shown in errors and logs: never the user:password part of a URL.
         self.shown_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

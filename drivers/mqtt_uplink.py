@@ -39,6 +39,9 @@ class MqttUplink:
     """
 
     kind = "mqtt"
+    # Readings messages in flight at once: a busy gateway reads each PUBACK late, and one at a time
+    # would cap the uplink at one message per loop turn (the broker allows 20 by default).
+    in_flight = 4
 
     def __init__(
         self,

@@ -65,6 +65,11 @@ def _forward(stats: Sequence[ForwardStats]) -> Iterator[Metric]:
     connected = GaugeMetricFamily(
         "smartsite_forward_connected", "1 when the link to the destination is up", labels=label
     )
+    alarm_wait = GaugeMetricFamily(
+        "smartsite_forward_alarm_wait_seconds",
+        "How long the latest live alarm event took from the store to the destination's acknowledgement",
+        labels=label,
+    )
     for s in stats:
         name = [s.destination]
         depth.add_metric(name, s.queue_depth)
@@ -75,7 +80,9 @@ def _forward(stats: Sequence[ForwardStats]) -> Iterator[Metric]:
         for reason, count in sorted(s.dropped.items()):
             dropped.add_metric([s.destination, reason], count)
         connected.add_metric(name, 1.0 if s.connected else 0.0)
-    yield from (depth, age, sent, messages, failed, dropped, connected)
+        if s.alarm_wait_s is not None:
+            alarm_wait.add_metric(name, s.alarm_wait_s)
+    yield from (depth, age, sent, messages, failed, dropped, connected, alarm_wait)
 
 
 def _health(health: GatewayHealth) -> Iterator[Metric]:

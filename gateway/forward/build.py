@@ -93,7 +93,10 @@ def build_forwarding(
     for sink in forwards:
         destination = _destination(config, sink, store, broker_link)
         stats = ForwardStats(sink.name, sink.type)
-        forwarders.append(Forwarder(destination, store, stats, sink.backlog_rate, clock=clock))
+        forwarder = Forwarder(
+            destination, store, stats, sink.backlog_rate, clock=clock, in_flight=destination.in_flight
+        )
+        forwarders.append(forwarder)
     writer = StoreWriter(store, forwarders, inflight_window=config.mqtt.inflight_window)
     return Forwarding(store, writer, forwarders, store_config.retention.check_every_s)
 

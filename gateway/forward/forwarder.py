@@ -6,8 +6,15 @@ memory cannot hold, or one in flight when the gateway dies, is sent from the bac
 
 Order: alarm events, then crane cycles (live, then backlog), then readings: live first, with every
 fifth message for the backlog while both wait. Consecutive chunks of a kind go out merged (up to
-2,000 readings a message). One message is in flight at a time, so each stream (live, backlog)
-keeps its order per channel; consumers that need one order sort by ``seq``.
+2,000 readings a message).
+
+Alarm events and cycles go one message at a time, so they arrive in the order they happened.
+Readings may have several messages in flight (``in_flight``, from the destination: the MQTT uplink
+allows a few, InfluxDB one): a busy gateway answers each PUBACK late, and with one message at a
+time the uplink's rate would be one message per loop turn, starving the platform exactly when the
+gateway is behind. The order of readings may then change after a retry; each carries its ``seq``.
+How long the latest alarm event waited from being stored to being acknowledged is kept in the
+stats (``alarm_wait_s``): the supervisor's platform should learn of an alarm within a second.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ class Forwarder:
         stats: ForwardStats,
         backlog_rate: float | None,
         clock: Callable[[], float] = time.time,
+        in_flight: int = 1,
     ) -> None:
         self.destination = destination
         self.name = destination.name
@@ -76,11 +84,16 @@ class Forwarder:
         self._bucket = TokenBucket(backlog_rate) if backlog_rate else None
         self._outage = OutageLog(log, f"destination {self.name}")
         self._last_refresh = 0.0
+        self._in_flight = max(1, in_flight)
+        self._stored_at: dict[int, float] = {}  # live alarm-event segment -> monotonic time stored
 
     # Feeding
 
-    def offer(self, chunk: ForwardChunk) -> None:
-        """A chunk just stored and queued; sent ahead of the backlog while memory holds it."""
+    def offer(self, chunk: ForwardChunk, stored_at: float | None = None) -> None:
+        """A chunk just stored and queued; sent ahead of the backlog while memory holds it.
+        ``stored_at``: when its records were handed to the store (monotonic), for ``alarm_wait_s``."""
+        if chunk.kind == RecordKind.EVENTS:
+            self._stored_at[chunk.segment] = time.monotonic() if stored_at is None else stored_at
         if sum(len(q) for q in self._live.values()) >= LIVE_CHUNKS:
             # Readings give way first; the chunk stays in the store's queue and comes back from there.
             victim_kind = next((k for k in reversed(RecordKind.ALL) if self._live[k]), chunk.kind)
@@ -94,18 +107,42 @@ class Forwarder:
     async def run(self) -> None:
         backoff = Backoff(first=0.2, cap=30.0)
         await self._refresh_pending(force=True)
-        while True:
-            chunk = await self._next_chunk()
-            try:
-                await self._deliver(chunk, backoff)
-                await self._store.acknowledge(self.name, list(chunk.segments))
-            except BaseException:
-                # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
-                # the backlog (it is still in the store's queue) instead of being forgotten.
-                self._release(chunk)
-                raise
-            self._claimed.difference_update(chunk.segments)
-            await self._refresh_pending()
+        sending: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                chunk = await self._next_chunk()
+                if chunk.kind != RecordKind.READINGS or self._in_flight == 1:
+                    await self._send(chunk, backoff)
+                else:
+                    sending.add(asyncio.create_task(self._send(chunk, backoff)))
+                while sending and (len(sending) >= self._in_flight or any(t.done() for t in sending)):
+                    done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # a fault here is the supervisor's to restart us for
+        finally:
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _send(self, chunk: ForwardChunk, backoff: Backoff) -> None:
+        try:
+            await self._deliver(chunk, backoff)
+            await self._store.acknowledge(self.name, list(chunk.segments))
+        except BaseException:
+            # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
+            # the backlog (it is still in the store's queue) instead of being forgotten.
+            self._release(chunk)
+            raise
+        self._claimed.difference_update(chunk.segments)
+        if chunk.kind == RecordKind.EVENTS:
+            self._note_alarm_wait(chunk)
+        await self._refresh_pending()
+
+    def _note_alarm_wait(self, chunk: ForwardChunk) -> None:
+        stored = [self._stored_at.pop(s) for s in chunk.segments if s in self._stored_at]
+        if stored:
+            self.stats.alarm_wait_s = time.monotonic() - min(stored)
+            self.stats.alarm_wait_max_s = max(self.stats.alarm_wait_max_s or 0.0, self.stats.alarm_wait_s)
 
     def _release(self, chunk: ForwardChunk) -> None:
         self._claimed.difference_update(chunk.segments)

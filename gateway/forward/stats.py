@@ -12,7 +12,9 @@ class ForwardStats:
 
     ``failed`` counts failed send attempts (records in the attempt); ``dropped`` counts records
     that will never reach the destination, by reason (``rejected: <server reason>``, ``evicted``).
-    ``queue_depth`` and ``oldest_unsent_age_s`` are refreshed by the forwarder as it works.
+    ``queue_depth`` and ``oldest_unsent_age_s`` are refreshed by the forwarder as it works;
+    ``alarm_wait_s`` is how long the latest live alarm event took from the store to the
+    destination's acknowledgement, ``alarm_wait_max_s`` the longest since start.
     """
 
     destination: str
@@ -25,6 +27,8 @@ class ForwardStats:
     oldest_unsent_age_s: float | None = None
     connected: bool = False
     last_error: str | None = None
+    alarm_wait_s: float | None = None
+    alarm_wait_max_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -38,4 +42,6 @@ class ForwardStats:
             "oldest_unsent_age_s": self.oldest_unsent_age_s,
             "connected": self.connected,
             "last_error": self.last_error,
+            "alarm_wait_s": self.alarm_wait_s,
+            "alarm_wait_max_s": self.alarm_wait_max_s,
         }

@@ -60,6 +60,7 @@ class StoreWriter:
         self.forwarders = {f.name: f for f in forwarders}
         self.health = SinkHealth(store.name)
         self._batches: list[SinkBatch] = []
+        self._events_offered_at: float | None = None  # monotonic, the first waiting batch with events
         self._receipts: list[Receipt] = []
         self._has_receipts: list[bool] = []  # per batch in _batches: someone will send it again?
         self._waiting_readings = 0
@@ -92,6 +93,8 @@ class StoreWriter:
         self._owed += len(receipts) if owed is None else owed
         self._has_receipts.append(bool(receipts))
         self._waiting_readings += len(batch.readings)
+        if batch.events and self._events_offered_at is None:
+            self._events_offered_at = time.monotonic()
         if self._waiting_readings >= FLUSH_READINGS or batch.events or self._owed >= self._flush_owed:
             self._full.set()
         if self._waiting_readings >= HIGH_WATER_READINGS:
@@ -141,24 +144,27 @@ class StoreWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), FLUSH_S)
             self._full.clear()
-            batches, receipts = self._batches, self._receipts
+            batches, receipts, events_at = self._batches, self._receipts, self._events_offered_at
             self._batches, self._receipts, self._has_receipts = [], [], []
+            self._events_offered_at = None
             self._owed = 0
             self._waiting_readings = 0
             self._has_data.clear()
             self._room.set()
-            await self._write(batches, receipts, backoff)
+            await self._write(batches, receipts, backoff, events_at)
             self.health.queue_depth = self._waiting_readings
             if not self._batches:
                 self._idle.set()
 
-    async def _write(self, batches: list[SinkBatch], receipts: list[Receipt], backoff: Backoff) -> None:
+    async def _write(
+        self, batches: list[SinkBatch], receipts: list[Receipt], backoff: Backoff, events_at: float | None
+    ) -> None:
         chunks = await self._store(batches, backoff)
         for name, made in chunks.items():
             forwarder = self.forwarders.get(name)
             if forwarder is not None:
                 for chunk in made:
-                    forwarder.offer(chunk)
+                    forwarder.offer(chunk, stored_at=events_at)
         for receipt in receipts:
             try:
                 receipt()

@@ -44,6 +44,7 @@ def _runtime(tmp_path: Path, anonymous: str = "viewer") -> FakeRuntime:
             queue_depth=17,
             oldest_unsent_age_s=42.5,
             connected=True,
+            alarm_wait_s=0.35,
         ),
         ForwardStats("influx", "influxdb", sent=7, sent_messages=1, queue_depth=0, oldest_unsent_age_s=None),
     ]
@@ -105,6 +106,9 @@ async def test_scrape_shows_the_runtime_counters(tmp_path: Path) -> None:
     assert one(samples, "smartsite_forward_queue_depth", destination="platform") == 17
     assert one(samples, "smartsite_forward_oldest_unsent_age_seconds", destination="platform") == 42.5
     assert one(samples, "smartsite_forward_oldest_unsent_age_seconds", destination="influx") == 0.0
+    assert one(samples, "smartsite_forward_alarm_wait_seconds", destination="platform") == 0.35
+    # No alarm event sent to the TSDB yet: no sample rather than a made-up zero.
+    assert ("smartsite_forward_alarm_wait_seconds", frozenset({("destination", "influx")})) not in samples
     assert one(samples, "smartsite_forward_sent_records_total", destination="platform") == 120
     assert one(samples, "smartsite_forward_sent_messages_total", destination="platform") == 12
     assert one(samples, "smartsite_forward_failed_records_total", destination="platform") == 30
