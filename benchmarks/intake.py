@@ -15,6 +15,7 @@ The baseline in the same run: ``--baseline-tree DIR`` runs the same load against
     .venv/bin/python benchmarks/intake.py --rate 10000 --seconds 30
     .venv/bin/python benchmarks/intake.py --rate 10000 --per-message 5 --seconds 30
     .venv/bin/python benchmarks/intake.py --rate 3000 --baseline-tree /tmp/before
+    .venv/bin/python benchmarks/intake.py --rate 10000 --seconds 30 --overload 3   # 3x for 60 s
 """
 
 from __future__ import annotations
@@ -109,7 +110,40 @@ def _drain(sock: socket.socket) -> int:
         return got
 
 
-def publisher_main(port: int, rate: float, seconds: float, per_message: int) -> None:
+class Schedule:
+    """Offered rates in phases (``[(messages/s, seconds), ...]``): which message is due when."""
+
+    def __init__(self, phases: list[tuple[float, float]]) -> None:
+        self.phases = phases
+        self.seconds = sum(d for _, d in phases)
+
+    def due(self, t: float) -> int:
+        """Messages due by ``t`` seconds after the start."""
+        done, began = 0.0, 0.0
+        for rate, length in self.phases:
+            if t < began + length:
+                return int(done + (t - began) * rate) + 1
+            done, began = done + rate * length, began + length
+        return int(done)
+
+    def when(self, n: int) -> float:
+        """Seconds after the start at which message ``n`` is due."""
+        done, began = 0.0, 0.0
+        for rate, length in self.phases:
+            if n < done + rate * length:
+                return began + (n - done) / rate
+            done, began = done + rate * length, began + length
+        return began
+
+
+def publisher_main(port: int, rate: float, seconds: float, per_message: int, phases: str = "") -> None:
+    """``phases`` ("rate:seconds,..."), when given, replaces the steady ``rate`` for ``seconds``."""
+    schedule = Schedule(
+        [(float(r), float(d)) for r, d in (p.split(":") for p in phases.split(","))]
+        if phases
+        else [(rate, seconds)]
+    )
+    seconds = schedule.seconds
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connect = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"pub-{os.getpid()}")
@@ -126,7 +160,7 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int) -> 
         now = time.time()
         if now - start >= seconds:
             break
-        due = int((now - start) * rate) + 1
+        due = schedule.due(now - start)
         packets = []
         while sent < due:
             device = sent % DEVICES
@@ -136,7 +170,10 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int) -> 
             }
             # Stamped with the time it was due: unique per channel, and a publisher that falls
             # behind shows as delay instead of hiding it.
-            payload = json.dumps({"ts": round(start + sent / rate, 6), "values": values}).encode()
+            at = schedule.when(sent)
+            if device == 0 and "q0" in values:
+                values["q0"] = 900.0 if int(at / ALARM_HALF_PERIOD_S) % 2 else 100.0
+            payload = json.dumps({"ts": round(start + at, 6), "values": values}).encode()
             packets.append(_publish_packet(topics[device], payload, sent % 65535 + 1))
             sent += 1
         pending += b"".join(packets)
@@ -174,6 +211,7 @@ def subscriber_main(port: int) -> None:
     alarm_delays: list[float] = []
     keys: set[tuple[str, str]] = set()
     first: list[float] = []
+    per_second: dict[int, int] = {}  # readings arriving in each wall-clock second
 
     def on_message(_c: Any, _u: Any, message: Any) -> None:
         now = time.time()
@@ -183,6 +221,8 @@ def subscriber_main(port: int) -> None:
                 if event.get("state") == "raised":
                     alarm_delays.append(now - datetime.fromisoformat(event["ts"]).timestamp())
             return
+        second = int(now)
+        per_second[second] = per_second.get(second, 0) + len(body["readings"])
         for r in body["readings"]:
             keys.add((r["channel"], r["ts"]))
             ts = r["ts"]
@@ -211,6 +251,7 @@ def subscriber_main(port: int) -> None:
                 "within_250ms": sum(1 for d in delays if d <= 0.25),
                 "alarm_raises": len(alarm_delays),
                 "alarm_delay_max_s": max(alarm_delays) if alarm_delays else None,
+                "per_second": per_second,
             }
         ),
         flush=True,
@@ -223,7 +264,16 @@ def _child(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def one_run(tree: Path, rate: float, seconds: float, per_message: int, window: bool = True) -> dict[str, Any]:
+def one_run(
+    tree: Path,
+    rate: float,
+    seconds: float,
+    per_message: int,
+    window: bool = True,
+    phases: list[tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """``phases``: offered rates in turn (``[(messages/s, seconds), ...]``) instead of ``rate``;
+    the gateway's health is then sampled every second while the load runs."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sensor_port, platform_port, api_port = free_port(), free_port(), free_port()
@@ -246,8 +296,13 @@ def one_run(tree: Path, rate: float, seconds: float, per_message: int, window: b
             subscriber.stdout.readline()
             wait_for_port(api_port, 60)
             time.sleep(2.0)  # subscribed
-            publisher = _child("--publisher", str(sensor_port), str(rate), str(seconds), str(per_message))
+            plan = ",".join(f"{r}:{d}" for r, d in phases) if phases else ""
+            started = time.time()
+            publisher = _child(
+                "--publisher", str(sensor_port), str(rate), str(seconds), str(per_message), plan
+            )  # fmt: skip
             assert publisher.stdout is not None
+            samples = _sample_health(api_port, publisher) if phases else []
             out = publisher.stdout.readline()
             published = json.loads(out)
             publisher.wait(timeout=30)
@@ -294,6 +349,59 @@ def one_run(tree: Path, rate: float, seconds: float, per_message: int, window: b
         "gateway_rejected": health["rejected"],
         "gateway_readings": health["readings"],
         "store_writer": health["store_writer"],
+        **(_phase_figures(phases, started, got["per_second"], samples, per_message) if phases else {}),
+    }
+
+
+def _sample_health(port: int, publisher: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    """Every second while the publisher runs: the uplink's alarm wait and the intake's lag."""
+    samples = []
+    while publisher.poll() is None:
+        began = time.time()
+        try:
+            health = _health(port)
+        except OSError:  # a gateway too busy to answer within the timeout is a figure too
+            samples.append({"t": began, "answered": False})
+        else:
+            uplink = next(d for d in health["destinations"] if d["kind"] == "mqtt")
+            samples.append({
+                "t": began, "answered": True, "alarm_wait_s": uplink.get("alarm_wait_s"),
+                "lag_s": (health.get("intake") or {}).get("lag_s"),
+            })  # fmt: skip
+        time.sleep(max(0.0, 1.0 - (time.time() - began)))
+    return samples
+
+
+def _phase_figures(
+    phases: list[tuple[float, float]],
+    started: float,
+    per_second: dict[str, int],
+    samples: list[dict[str, Any]],
+    per_message: int,
+) -> dict[str, Any]:
+    """The platform's readings per second in each phase (its first 5 s left out: the gateway
+    settles), and the longest alarm wait (store -> uplink PUBACK) and intake lag seen in each."""
+    arrivals = {int(k): v for k, v in per_second.items()}  # JSON made the seconds strings
+    figures: list[dict[str, Any]] = []
+    begin = started
+    for rate, length in phases:
+        first, last = int(begin + 5), int(begin + length)
+        got = sum(arrivals.get(t, 0) for t in range(first, last))
+        inside = [x for x in samples if begin + 5 <= x["t"] < begin + length]
+        waits = [x["alarm_wait_s"] for x in inside if x.get("alarm_wait_s") is not None]
+        lags = [x["lag_s"] for x in inside if x.get("lag_s") is not None]
+        figures.append({
+            "offered_readings_per_s": rate * per_message,
+            "uplink_readings_per_s": round(got / max(1, last - first)),
+            "alarm_wait_max_s": max(waits, default=None),
+            "intake_lag_max_s": max(lags, default=None),
+            "health_unanswered": sum(1 for x in inside if not x["answered"]),
+        })  # fmt: skip
+        begin += length
+    base = figures[0]["uplink_readings_per_s"]
+    return {
+        "phases": figures,
+        "uplink_rate_vs_first_phase": [round(f["uplink_readings_per_s"] / max(1, base), 2) for f in figures],
     }
 
 
@@ -328,8 +436,8 @@ def _stored(db: Path) -> int:
 
 def main() -> None:
     if sys.argv[1:2] == ["--publisher"]:
-        port, rate, seconds, per = sys.argv[2:6]
-        publisher_main(int(port), float(rate), float(seconds), int(per))
+        port, rate, seconds, per, *plan = sys.argv[2:7]
+        publisher_main(int(port), float(rate), float(seconds), int(per), plan[0] if plan else "")
         return
     if sys.argv[1:2] == ["--subscriber"]:
         subscriber_main(int(sys.argv[2]))
@@ -339,12 +447,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--per-message", type=int, default=1, help="readings per message")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout, run with the same load")
+    parser.add_argument(
+        "--overload",
+        type=float,
+        metavar="FACTOR",
+        help="--rate for --seconds, then FACTOR x --rate for 60 s, then --rate for 20 s: the uplink's "
+        "rate in each phase against the first, and the alarms' wait",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    runs = [one_run(ROOT, args.rate, args.seconds, args.per_message)]
+    phases = None
+    if args.overload:
+        phases = [(args.rate, args.seconds), (args.rate * args.overload, 60.0), (args.rate, 20.0)]
+    runs = [one_run(ROOT, args.rate, args.seconds, args.per_message, phases=phases)]
     _show(runs[0])
     if args.baseline_tree is not None:
-        runs.append(one_run(args.baseline_tree.resolve(), args.rate, args.seconds, args.per_message, False))
+        baseline = args.baseline_tree.resolve()
+        runs.append(one_run(baseline, args.rate, args.seconds, args.per_message, False, phases))
         _show(runs[1])
         on_time = [r["on_time_share"] for r in runs]
         p99 = [r["delay_p99_ms"] or 0.0 for r in runs]
