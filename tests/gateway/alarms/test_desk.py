@@ -10,40 +10,8 @@ import pytest
 from drivers.alarm_store import AlarmStore
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.notice import Notice
-from gateway.config.alarm_handling import AlarmsConfig, GradeSeconds, TierConfig
-from gateway.vocab import AlarmConflictError, AlarmEvent, AlarmNotFoundError, ReadingBatch, SinkBatch
-
-TIERS = [
-    TierConfig(name="safety officer", receivers=["officer"]),
-    TierConfig(name="project manager", receivers=["pm", "pm-mail"]),
-    TierConfig(name="company safety director", receivers=["director"]),
-]
-CONFIG = AlarmsConfig(tiers=TIERS, deadlines_s=GradeSeconds(yellow=600, orange=300, red=60), renotify_s=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def event(alarm_id: str, state: str, grade: int, ts: float, channel: str = "pit.P1.disp_h") -> AlarmEvent:
-    return AlarmEvent(
-        site="s", ts=ts, channel=channel, rule="disp", grade=grade, state=state, value=25.0,
-        limit=21.0, unit="mm", message=f"{state} {grade}", alarm_id=alarm_id,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pushed() -> list[Notice]:
-    return []
+from gateway.vocab import AlarmConflictError, AlarmNotFoundError, ReadingBatch, SinkBatch
+from tests.gateway.alarms.desk_support import CONFIG, Clock, event, told
 
 
 @pytest.fixture
@@ -54,10 +22,6 @@ async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncItera
     where = {"pit.P1.disp_h": ("pit.P1", "north wall")}
     async with AlarmDesk("s", CONFIG, AlarmStore(tmp_path / "alarms.db"), where, notify, clock) as d:
         yield d
-
-
-def told(pushed: list[Notice]) -> list[tuple[str, str]]:
-    return [(n.receiver, n.kind) for n in pushed]
 
 
 async def test_orange_unacknowledged_reaches_tier_two_exactly_once(

@@ -13,7 +13,7 @@ from gateway.alarms.maintenance import NotInMaintenanceError, UnknownDeviceError
 from gateway.alarms.notice import Notice
 from gateway.alarms.shelving import DurationError
 from gateway.vocab import AlarmConflictError
-from tests.gateway.alarms.test_desk import CONFIG, Clock, event, told
+from tests.gateway.alarms.desk_support import CONFIG, Clock, event, told
 
 WHERE = {"pit.P1.disp_h": ("pit.P1", "north wall"), "crane1.load": ("crane1", "tower 1")}
 HOUR = 3600.0
@@ -24,16 +24,6 @@ def open_desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AlarmDesk:
         pushed.extend(notices)
 
     return AlarmDesk("s", CONFIG, AlarmStore(tmp_path / "alarms.db"), WHERE, notify, clock)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pushed() -> list[Notice]:
-    return []
 
 
 @pytest.fixture
