@@ -23,12 +23,7 @@ from tests.support import Mosquitto, eventually
 
 pytestmark = pytest.mark.integration
 
-SITE = """
-site: {{id: w1, location: {{lat: 39.9, lon: 116.4}}}}
-mqtt: {{url: "{broker}"}}
-sinks:
-  - {{type: sqlite, path: store.db}}
-  - {{type: mqtt}}
+ALARMS = """\
 alarms:
   store: alarms.db
   group_window_s: 0
@@ -37,6 +32,17 @@ alarms:
   receivers:
     - {{id: hook, type: webhook, url: "{http}/hook"}}
 """
+
+SITE = (
+    """
+site: {{id: w1, location: {{lat: 39.9, lon: 116.4}}}}
+mqtt: {{url: "{broker}"}}
+sinks:
+  - {{type: sqlite, path: store.db}}
+  - {{type: mqtt}}
+"""
+    + ALARMS
+)
 
 
 def config(broker: Mosquitto, http: HttpRecorder) -> SiteConfig:
@@ -131,7 +137,8 @@ async def test_changes_made_while_the_broker_is_away_are_published_after(
             assert heard.messages[0]["change"] == "issued"
 
 
-LOCAL_SITE = """
+LOCAL_SITE = (
+    """
 site: {{id: w1}}
 mqtt: {{url: "{broker}"}}
 devices:
@@ -139,14 +146,9 @@ devices:
 weather:
   local:
     gale: {{channels: [anemo1.wind_speed], mean: 2min, confirm_s: 0}}
-alarms:
-  store: alarms.db
-  group_window_s: 0
-  tiers:
-    - {{name: safety officer, receivers: [hook]}}
-  receivers:
-    - {{id: hook, type: webhook, url: "{http}/hook"}}
 """
+    + ALARMS
+)
 
 
 async def test_the_sites_own_gale_signal_from_mqtt_readings(mosquitto: Mosquitto, tmp_path: Path) -> None:
