@@ -34,12 +34,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(tmp_path / "vm")
-    server.start()
-    try:
+    with VictoriaMetrics(tmp_path / "vm") as server:
         yield server
-    finally:
-        server.stop()
 
 
 class PlatformSite(NamedTuple):
