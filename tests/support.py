@@ -13,9 +13,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.vocab import AlarmEvent
+
 T = TypeVar("T")
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def raised_event(site: str, ts: float, **more: Any) -> AlarmEvent:
+    """Alarm A1 raised: channel a.x over rule r's yellow limit 10 mm at 11 mm (``more``: other fields)."""
+    return AlarmEvent(
+        site=site, ts=ts, channel="a.x", rule="r", grade=1, state="raised", value=11.0, limit=10.0,
+        unit="mm", message="m", alarm_id="A1", **more,
+    )  # fmt: skip
 
 
 def free_port() -> int:
