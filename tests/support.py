@@ -20,6 +20,16 @@ T = TypeVar("T")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+class FakeClock:
+    """A clock the test moves by hand: calling it answers ``now``."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def raised_event(site: str, ts: float, **more: Any) -> AlarmEvent:
     """Alarm A1 raised: channel a.x over rule r's yellow limit 10 mm at 11 mm (``more``: other fields)."""
     return AlarmEvent(

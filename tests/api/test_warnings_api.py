@@ -14,6 +14,7 @@ from gateway.config import parse_config
 from gateway.runtime import Runtime
 from tests.api.sites import api_section, set_tokens
 from tests.drivers.cap.documents import ELSEWHERE, alert, area, info, ref
+from tests.support import FakeClock
 
 TOKENS = {f"W_{role.upper()}": (role, role[0]) for role in ("viewer", "supervisor", "admin", "platform")}
 SITE = "site: {id: s1, location: {lat: 39.9, lon: 116.4}}\n" + api_section("viewer", TOKENS)
@@ -28,7 +29,7 @@ async def api(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     set_tokens(monkeypatch, TOKENS)
-    clock = Clock()
+    clock = FakeClock(1764633900.0 + 365 * 86400)  # 2026-12-02 08:05 +08:00
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path, clock=clock)
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with (
@@ -37,14 +38,6 @@ async def api(
         httpx.AsyncClient(transport=transport, base_url="http://gw") as c,
     ):
         yield c, runtime
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1764633900.0 + 365 * 86400  # 2026-12-02 08:05 +08:00
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def post(

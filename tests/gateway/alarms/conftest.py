@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from gateway.alarms.notice import Notice
-from tests.gateway.alarms.desk_support import Clock
+from tests.support import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

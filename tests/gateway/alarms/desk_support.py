@@ -1,4 +1,4 @@
-"""What the alarm desk tests share: the escalation config, a fake clock, events, what was told to whom."""
+"""What the alarm desk tests share: the escalation config, events, what was told to whom."""
 
 from __future__ import annotations
 
@@ -12,14 +12,6 @@ TIERS = [
     TierConfig(name="company safety director", receivers=["director"]),
 ]
 CONFIG = AlarmsConfig(tiers=TIERS, deadlines_s=GradeSeconds(yellow=600, orange=300, red=60), renotify_s=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def event(alarm_id: str, state: str, grade: int, ts: float, channel: str = "pit.P1.disp_h") -> AlarmEvent:

@@ -11,11 +11,12 @@ from drivers.alarm_store import AlarmStore
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.notice import Notice
 from gateway.vocab import AlarmConflictError, AlarmNotFoundError, ReadingBatch, SinkBatch
-from tests.gateway.alarms.desk_support import CONFIG, Clock, event, told
+from tests.gateway.alarms.desk_support import CONFIG, event, told
+from tests.support import FakeClock
 
 
 @pytest.fixture
-async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
+async def desk(tmp_path: Path, clock: FakeClock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
     async def notify(notices: list[Notice]) -> None:
         pushed.extend(notices)
 
@@ -25,7 +26,7 @@ async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncItera
 
 
 async def test_orange_unacknowledged_reaches_tier_two_exactly_once(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("A", "raised", 2, clock.now))
     assert told(pushed) == [("officer", "raised")]
@@ -46,7 +47,9 @@ async def test_orange_unacknowledged_reaches_tier_two_exactly_once(
     assert trail == ["raised", "escalated_to_tier", "acknowledged"]
 
 
-async def test_red_reaches_every_tier_at_once(desk: AlarmDesk, clock: Clock, pushed: list[Notice]) -> None:
+async def test_red_reaches_every_tier_at_once(
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
+) -> None:
     await desk.apply(event("R", "raised", 3, clock.now))
     assert sorted(r for r, _ in told(pushed)) == ["director", "officer", "pm", "pm-mail"]
     clock.now += 3600
@@ -55,7 +58,7 @@ async def test_red_reaches_every_tier_at_once(desk: AlarmDesk, clock: Clock, pus
 
 
 async def test_escalation_to_red_tells_the_remaining_tiers(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("E", "raised", 1, clock.now))
     await desk.apply(event("E", "escalated", 3, clock.now + 1))
@@ -68,7 +71,7 @@ async def test_escalation_to_red_tells_the_remaining_tiers(
     ]
 
 
-async def test_close_rules(desk: AlarmDesk, clock: Clock) -> None:
+async def test_close_rules(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("C", "raised", 2, clock.now))
     with pytest.raises(AlarmConflictError, match="still active"):
         await desk.close("C", "wang", "fixed")
@@ -82,7 +85,7 @@ async def test_close_rules(desk: AlarmDesk, clock: Clock) -> None:
         await desk.ack("nope", "wang")
 
 
-async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: Clock) -> None:
+async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("D", "raised", 1, clock.now))
     await desk.assign("D", "wang", "team 3", clock.now + 86400, "add props")
     await desk.apply(event("D", "cleared", 0, clock.now + 60))
@@ -92,7 +95,7 @@ async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: Cloc
     assert trail == ["raised", "acknowledged", "rectifying", "cleared", "closed"]
 
 
-async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: Clock) -> None:
+async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("F", "raised", 1, clock.now))
     await desk.apply(event("F", "cleared", 0, clock.now + 10))
     assert desk.reopen_id("pit.P1.disp_h", "disp", clock.now + 10 + 599) == "F"
@@ -103,7 +106,7 @@ async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: Clock) ->
 
 
 async def test_the_same_event_twice_is_applied_once(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     raised = event("G", "raised", 2, clock.now)
     batch = SinkBatch(ReadingBatch.empty(), (raised,))
@@ -113,7 +116,7 @@ async def test_the_same_event_twice_is_applied_once(
     assert [e["action"] for e in await desk.audit_trail("G")] == ["raised"]
 
 
-async def test_records_and_escalation_survive_a_restart(tmp_path: Path, clock: Clock) -> None:
+async def test_records_and_escalation_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     pushed: list[Notice] = []
 
     async def notify(notices: list[Notice]) -> None:
