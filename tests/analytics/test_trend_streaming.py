@@ -21,7 +21,7 @@ from scipy import stats
 from analytics import trend
 from analytics.rounds import to_block
 from analytics.table import TableResult
-from tests.analytics.reference import direction_grade
+from tests.analytics.reference import direction_grade, random_cuts, rows_from
 
 BAD = 0x10
 Event = tuple[int, int, int, float, float]
@@ -51,14 +51,7 @@ def make_stream(
 
 
 def cuts(rng: np.random.Generator | None, n: int, max_block: int) -> list[tuple[int, int]]:
-    if rng is None:
-        return [(0, n)]
-    out, a = [], 0
-    while a < n:
-        b = min(n, a + int(rng.integers(1, max_block + 1)))
-        out.append((a, b))
-        a = b
-    return out
+    return [(0, n)] if rng is None else random_cuts(rng, n, max_block)
 
 
 def feed(table: Any, stream: tuple[np.ndarray, ...], parts: list[tuple[int, int]], n_ch: int) -> list[Event]:
@@ -70,16 +63,7 @@ def feed(table: Any, stream: tuple[np.ndarray, ...], parts: list[tuple[int, int]
     for a, b in parts:
         results.append(table.evaluate(to_block(ts[a:b], ch[a:b], val[a:b], q[a:b], n_ch)))
     r = TableResult.concat(results)
-    events = list(
-        zip(
-            r.row.tolist(),
-            r.old_grade.tolist(),
-            r.new_grade.tolist(),
-            r.ts.tolist(),
-            r.value.tolist(),
-            strict=True,
-        )
-    )
+    events = rows_from(r.row, r.old_grade, r.new_grade, r.ts, r.value)
     return sorted(events, key=lambda e: (e[0], e[3]))
 
 
