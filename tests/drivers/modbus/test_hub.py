@@ -7,7 +7,6 @@ poll period after the fault ends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -22,7 +21,7 @@ import pytest
 from drivers.modbus import BusSpec, DeviceSpec, ModbusHub
 from gateway.vocab import Quality, ReadingBatch
 from tests.drivers.modbus.slaves import MAP, PtyPair, Slaves, expected
-from tests.support import eventually, free_port
+from tests.support import eventually, free_port, in_background
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,14 +69,9 @@ class Run:
 @contextlib.asynccontextmanager
 async def running(hub: ModbusHub) -> AsyncIterator[Run]:
     run = Run(hub)
-    task = asyncio.create_task(run._consume())
-    try:
+    async with in_background(run._consume()) as task:
         yield run
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        assert task.cancelled(), "the hub's loop ended on its own"
+    assert task.cancelled(), "the hub's loop ended on its own"
 
 
 def assert_values(batch: ReadingBatch, unit: int) -> None:

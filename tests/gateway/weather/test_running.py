@@ -19,7 +19,7 @@ from gateway.config import SiteConfig, parse_config
 from tests.drivers.cap.documents import alert, info, ref
 from tests.drivers.notify.receivers import HttpRecorder
 from tests.integration.site_helpers import running
-from tests.support import Mosquitto, eventually
+from tests.support import Mosquitto, eventually, in_background
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +69,9 @@ class Listener:
 @contextlib.asynccontextmanager
 async def listening(port: int) -> AsyncIterator[Listener]:
     listener = Listener(port)
-    task = asyncio.create_task(listener.run())
-    await asyncio.wait_for(listener.ready.wait(), 5)
-    try:
+    async with in_background(listener.run()):
+        await asyncio.wait_for(listener.ready.wait(), 5)
         yield listener
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def at(offset_s: float) -> str:
