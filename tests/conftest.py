@@ -10,12 +10,8 @@ from tests.support import Mosquitto
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    broker = Mosquitto(tmp_path / "broker")
-    broker.start()
-    try:
+    with Mosquitto(tmp_path / "broker") as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

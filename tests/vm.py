@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, stop_process
 
 _NON_FINITE = re.compile(r"(?<=[\[,])([+-]Inf|NaN)(?=[,\]])")
 
@@ -69,6 +69,13 @@ class VictoriaMetrics:
             args.append("-dedup.minScrapeInterval=1ms")
         return args
 
+    def __enter__(self) -> VictoriaMetrics:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self, deadline_s: float = 20.0) -> None:
         assert self.proc is None, "already running"
         with self.log_path.open("ab") as log:
@@ -89,13 +96,7 @@ class VictoriaMetrics:
         """Terminate and reap the process (an unreaped child stays a zombie here)."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=15)
+        stop_process(self.proc, timeout=15)
         self.proc = None
 
     def log_tail(self, chars: int = 3000) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -162,19 +163,13 @@ class ReferenceEngine:
         return rows
 
 
+def rows_from(*columns: npt.NDArray[Any]) -> list[tuple[Any, ...]]:
+    """Equal-length columns as a list of rows of Python values."""
+    return list(zip(*(c.tolist() for c in columns), strict=True))
+
+
 def rows_of(t: Transitions) -> list[Row]:
-    return list(
-        zip(
-            t.ts.tolist(),
-            t.binding.tolist(),
-            t.old_grade.tolist(),
-            t.new_grade.tolist(),
-            t.value.tolist(),
-            t.limit.tolist(),
-            t.upward.tolist(),
-            strict=True,
-        )
-    )
+    return rows_from(t.ts, t.binding, t.old_grade, t.new_grade, t.value, t.limit, t.upward)
 
 
 def by_time_then_binding(rows: list[Row]) -> list[Row]:
@@ -212,15 +207,7 @@ class Stream:
         return Stream(self.ts[idx], self.channel[idx], self.value[idx], self.quality[idx])
 
     def readings(self) -> list[tuple[float, int, float, int]]:
-        return list(
-            zip(
-                self.ts.tolist(),
-                self.channel.tolist(),
-                self.value.tolist(),
-                self.quality.tolist(),
-                strict=True,
-            )
-        )
+        return rows_from(self.ts, self.channel, self.value, self.quality)
 
 
 def _limits(rng: np.random.Generator, sign: float) -> tuple[float, float, float]:

@@ -9,6 +9,7 @@ import pytest
 from analytics.combined import CombinedSpec, CombinedTable
 from analytics.rounds import to_block
 from analytics.table import TableResult
+from tests.analytics.reference import random_cuts
 
 F64 = npt.NDArray[np.float64]
 BAD = 0x10
@@ -132,15 +133,6 @@ def reference(specs: list[CombinedSpec], stream: tuple) -> list[Event]:
                 out.append((ts[i], r, grade[r], new, value, s.above[0] if up else s.below[0], up))
                 grade[r] = new
     return out
-
-
-def random_cuts(rng: np.random.Generator, n: int, max_batch: int) -> list[tuple[int, int]]:
-    cuts, start = [], 0
-    while start < n:
-        stop = min(n, start + int(rng.integers(1, max_batch + 1)))
-        cuts.append((start, stop))
-        start = stop
-    return cuts
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -8,6 +8,7 @@ import pytest
 
 from analytics.crane import CraneDeriver, LoadChart
 from analytics.rounds import occurrence_rank, to_block
+from tests.analytics.reference import random_cuts
 
 F64 = npt.NDArray[np.float64]
 BAD = 0x10
@@ -96,15 +97,6 @@ def reference(stream: tuple, charts: list[LoadChart]) -> dict[str, F64]:
                 v[i] * r / np.interp(r, charts[c].radius, charts[c].radius * charts[c].rated)
             )
     return out
-
-
-def random_cuts(rng: np.random.Generator, n: int, max_batch: int) -> list[tuple[int, int]]:
-    cuts, start = [], 0
-    while start < n:
-        stop = min(n, start + int(rng.integers(1, max_batch + 1)))
-        cuts.append((start, stop))
-        start = stop
-    return cuts
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -12,6 +12,7 @@ from analytics import quality
 from analytics.quality import BAD_RANGE, CHECKS, QualitySpec, QualityTable
 from analytics.rounds import to_block
 from analytics.table import TableResult
+from tests.analytics.reference import random_cuts
 
 BAD_COMM = 0x10
 
@@ -140,15 +141,6 @@ def feed(specs: list[QualitySpec], stream: Stream, cuts: list[tuple[int, int]], 
     if tick:
         _record(table, table.tick(float(stream.ts[-1])), fed)
     return fed
-
-
-def random_cuts(rng: np.random.Generator, n: int, max_batch: int) -> list[tuple[int, int]]:
-    cuts, a = [], 0
-    while a < n:
-        b = min(n, a + int(rng.integers(1, max_batch + 1)))
-        cuts.append((a, b))
-        a = b
-    return cuts
 
 
 def reference(

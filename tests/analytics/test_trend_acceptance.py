@@ -7,18 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from analytics import trend
 from analytics.rounds import to_block
 from analytics.table import TableResult
-from analytics.trend import (
-    AccelerationSpec,
-    AccelerationTable,
-    FailureForecastSpec,
-    FailureForecastTable,
-    RateSpec,
-    RateTable,
-    TimeToLimitSpec,
-    TimeToLimitTable,
-)
 
 DAY = 86400.0
 HOUR = 3600.0
@@ -46,9 +37,9 @@ def test_failure_forecast_within_ten_percent_in_last_thirty_percent() -> None:
     t = np.arange(0.0, 0.97 * tf, 60.0)
     a = 10.0  # mm; v = a / (tf - t): dv/dt = v² / a (alpha = 2)
     x = -a * np.log((tf - t) / tf) + rng.normal(0, 0.01, len(t))
-    table = FailureForecastTable(
-        [FailureForecastSpec(rule=0, channels=ONE, window_s=2 * DAY, velocity_window_s=2 * HOUR,
-                             horizons_s=(3 * DAY, DAY, 8 * HOUR), min_r2=0.8, min_samples=8)]
+    table = trend.FailureForecastTable(
+        [trend.FailureForecastSpec(rule=0, channels=ONE, window_s=2 * DAY, velocity_window_s=2 * HOUR,
+                                   horizons_s=(3 * DAY, DAY, 8 * HOUR), min_r2=0.8, min_samples=8)]
     )  # fmt: skip
     q = np.zeros(len(t), dtype=np.uint8)
     ch = np.zeros(len(t), dtype=np.int32)
@@ -70,9 +61,9 @@ def test_failure_forecast_events_carry_failure_time() -> None:
     tf = 4 * DAY
     t = np.arange(0.0, 0.95 * tf, 120.0)
     x = -5.0 * np.log((tf - t) / tf)
-    table = FailureForecastTable(
-        [FailureForecastSpec(rule=0, channels=ONE, window_s=DAY, velocity_window_s=HOUR,
-                             horizons_s=(2 * DAY, DAY, 6 * HOUR))]
+    table = trend.FailureForecastTable(
+        [trend.FailureForecastSpec(rule=0, channels=ONE, window_s=DAY, velocity_window_s=HOUR,
+                                   horizons_s=(2 * DAY, DAY, 6 * HOUR))]
     )  # fmt: skip
     res, _ = run(table, T0 + t, x, 500)
     assert list(res.new_grade) == [1, 2, 3]
@@ -87,9 +78,9 @@ def test_time_to_limit_of_linear_drift_within_ten_percent() -> None:
     rate = 0.5 / DAY
     v = 1.0 + rate * t + rng.normal(0, 0.1, len(t))
     limit = 10.0
-    table = TimeToLimitTable(
-        [TimeToLimitSpec(rule=0, channels=ONE, window_s=2 * DAY, limit=limit,
-                         horizons_s=(5 * DAY, 2 * DAY, DAY))]
+    table = trend.TimeToLimitTable(
+        [trend.TimeToLimitSpec(rule=0, channels=ONE, window_s=2 * DAY, limit=limit,
+                               horizons_s=(5 * DAY, 2 * DAY, DAY))]
     )  # fmt: skip
     q = np.zeros(len(t), dtype=np.uint8)
     ch = np.zeros(len(t), dtype=np.int32)
@@ -116,8 +107,12 @@ def test_time_to_limit_of_linear_drift_within_ten_percent() -> None:
 def test_time_to_limit_downward_limit() -> None:
     t = np.arange(0.0, 10 * DAY, 600.0)
     v = -0.8 / DAY * t
-    table = TimeToLimitTable(
-        [TimeToLimitSpec(rule=0, channels=ONE, window_s=DAY, limit=-6.0, horizons_s=(3 * DAY, DAY, HOUR))]
+    table = trend.TimeToLimitTable(
+        [
+            trend.TimeToLimitSpec(
+                rule=0, channels=ONE, window_s=DAY, limit=-6.0, horizons_s=(3 * DAY, DAY, HOUR)
+            )
+        ]
     )
     res, _ = run(table, T0 + t, v, 100)
     assert list(res.new_grade) == [1, 2, 3]
@@ -136,17 +131,17 @@ def test_week_of_noise_raises_nothing() -> None:
     t, ch, v = t[order], ch[order], v[order]
     chans = np.arange(n_ch, dtype=np.int32)
     tables: list[Any] = [
-        RateTable(
-            [RateSpec(rule=0, channels=chans, window_s=DAY, upper=(2.0, 3.0, 4.0), lower=(-2.0, -3.0, -4.0),
-                      hysteresis=0.2, sustained_share=0.7)]
+        trend.RateTable(
+            [trend.RateSpec(rule=0, channels=chans, window_s=DAY, upper=(2.0, 3.0, 4.0),
+                            lower=(-2.0, -3.0, -4.0), hysteresis=0.2, sustained_share=0.7)]
         ),
-        TimeToLimitTable(
-            [TimeToLimitSpec(rule=1, channels=chans, window_s=6 * HOUR, limit=10.0,
-                             horizons_s=(DAY, 12 * HOUR, 2 * HOUR))]
+        trend.TimeToLimitTable(
+            [trend.TimeToLimitSpec(rule=1, channels=chans, window_s=6 * HOUR, limit=10.0,
+                                   horizons_s=(DAY, 12 * HOUR, 2 * HOUR))]
         ),
-        FailureForecastTable(
-            [FailureForecastSpec(rule=2, channels=chans, window_s=DAY, velocity_window_s=2 * HOUR,
-                                 horizons_s=(2 * DAY, DAY, 6 * HOUR))]
+        trend.FailureForecastTable(
+            [trend.FailureForecastSpec(rule=2, channels=chans, window_s=DAY, velocity_window_s=2 * HOUR,
+                                       horizons_s=(2 * DAY, DAY, 6 * HOUR))]
         ),
     ]  # fmt: skip
     for table in tables:
@@ -165,20 +160,22 @@ def quiet_with_spikes(rng: np.random.Generator, days: float, step: float) -> tup
 
 def trend_tables(ch: np.ndarray) -> list[Any]:
     return [
-        RateTable(
-            [RateSpec(rule=0, channels=ch, window_s=DAY, upper=(2.0, 3.0, 4.0), lower=(-2.0, -3.0, -4.0),
-                      sustained_share=0.7),
-             RateSpec(rule=1, channels=ch, window_s=2 * HOUR, per_s=HOUR, upper=(0.5, 1.0, 2.0),
-                      lower=(-0.5, -1.0, -2.0), min_samples=10)]
+        trend.RateTable(
+            [trend.RateSpec(rule=0, channels=ch, window_s=DAY, upper=(2.0, 3.0, 4.0),
+                            lower=(-2.0, -3.0, -4.0), sustained_share=0.7),
+             trend.RateSpec(rule=1, channels=ch, window_s=2 * HOUR, per_s=HOUR, upper=(0.5, 1.0, 2.0),
+                            lower=(-0.5, -1.0, -2.0), min_samples=10)]
         ),
-        TimeToLimitTable(
-            [TimeToLimitSpec(rule=2, channels=ch, window_s=6 * HOUR, limit=10.0,
-                             horizons_s=(DAY, 12 * HOUR, 2 * HOUR))]
+        trend.TimeToLimitTable(
+            [trend.TimeToLimitSpec(rule=2, channels=ch, window_s=6 * HOUR, limit=10.0,
+                                   horizons_s=(DAY, 12 * HOUR, 2 * HOUR))]
         ),
-        AccelerationTable([AccelerationSpec(rule=3, channels=ch, window_s=6 * HOUR, min_rate=0.5)]),
-        FailureForecastTable(
-            [FailureForecastSpec(rule=4, channels=ch, window_s=DAY, velocity_window_s=2 * HOUR,
-                                 horizons_s=(2 * DAY, DAY, 6 * HOUR))]
+        trend.AccelerationTable(
+            [trend.AccelerationSpec(rule=3, channels=ch, window_s=6 * HOUR, min_rate=0.5)]
+        ),
+        trend.FailureForecastTable(
+            [trend.FailureForecastSpec(rule=4, channels=ch, window_s=DAY, velocity_window_s=2 * HOUR,
+                                       horizons_s=(2 * DAY, DAY, 6 * HOUR))]
         ),
     ]  # fmt: skip
 
@@ -216,9 +213,9 @@ def test_gb50497_sustained_rate_rule() -> None:
     t = np.arange(0.0, 8 * DAY, 600.0)
     rate = np.where(t < 4 * DAY, 1.5, 0.2) / DAY  # 1.5 mm/d > 0.7 x 2 mm/d, then quiet
     v = np.cumsum(np.concatenate([[0.0], np.diff(t) * rate[1:]]))
-    table = RateTable(
-        [RateSpec(rule=0, channels=ONE, window_s=DAY, upper=(2.0, 3.0, 4.0), sustained_share=0.7,
-                  sustained_days=3, sustained_grade=2)]
+    table = trend.RateTable(
+        [trend.RateSpec(rule=0, channels=ONE, window_s=DAY, upper=(2.0, 3.0, 4.0), sustained_share=0.7,
+                        sustained_days=3, sustained_grade=2)]
     )  # fmt: skip
     assert list(table.is_sustained) == [False, True]
     res, _ = run(table, day0 + t, v, 37)
@@ -236,8 +233,8 @@ def test_sustained_run_broken_by_a_day_without_data() -> None:
     t = np.arange(0.0, 7 * DAY, 600.0)
     t = t[(t < 2 * DAY) | (t >= 3 * DAY)]  # no data on day 3
     v = 1.5 / DAY * t
-    table = RateTable(
-        [RateSpec(rule=0, channels=ONE, window_s=DAY, upper=(2.0, 3.0, 4.0), sustained_share=0.7)]
+    table = trend.RateTable(
+        [trend.RateSpec(rule=0, channels=ONE, window_s=DAY, upper=(2.0, 3.0, 4.0), sustained_share=0.7)]
     )
     res, _ = run(table, day0 + t, v, 64)
     assert list(res.new_grade) == [2]
@@ -247,9 +244,9 @@ def test_sustained_run_broken_by_a_day_without_data() -> None:
 def test_rate_limits_and_direction() -> None:
     t = np.arange(0.0, 6 * DAY, 600.0)
     v = np.where(t < 3 * DAY, 3.5 / DAY * t, 3.5 * 3 - 3.5 / DAY * (t - 3 * DAY))
-    table = RateTable(
-        [RateSpec(rule=0, channels=ONE, window_s=DAY / 2, upper=(2.0, 3.0, 4.0), lower=(-2.0, -3.0, -4.0),
-                  hysteresis=0.1)]
+    table = trend.RateTable(
+        [trend.RateSpec(rule=0, channels=ONE, window_s=DAY / 2, upper=(2.0, 3.0, 4.0),
+                        lower=(-2.0, -3.0, -4.0), hysteresis=0.1)]
     )  # fmt: skip
     res, _ = run(table, T0 + t, v, 100)
     ups = res.upward[res.new_grade == 2]
@@ -262,8 +259,8 @@ def test_acceleration_raises_on_creep_and_clears_when_it_converges() -> None:
     t = np.arange(0.0, 12 * DAY, 300.0)
     x = t / DAY
     v = np.where(x < 6, 0.2 * x**2, 0.2 * 36 + 2.4 * (x - 6) * np.exp(-(x - 6)))
-    table = AccelerationTable(
-        [AccelerationSpec(rule=0, channels=ONE, window_s=DAY, windows=3, min_rate=0.1, grade=3)]
+    table = trend.AccelerationTable(
+        [trend.AccelerationSpec(rule=0, channels=ONE, window_s=DAY, windows=3, min_rate=0.1, grade=3)]
     )
     res, _ = run(table, T0 + t, v, 100)
     assert list(res.new_grade) == [3, 0]

@@ -24,6 +24,14 @@ def rate(**kw: Any) -> RateRuleConfig:
     return RateRuleConfig(**args)
 
 
+def time_to_limit(**kw: Any) -> TimeToLimitRuleConfig:
+    return TimeToLimitRuleConfig(id="t", channels=["a.b"], type="time_to_limit", **kw)
+
+
+def forecast(**kw: Any) -> FailureForecastRuleConfig:
+    return FailureForecastRuleConfig(id="f", channels=["a.b"], type="failure_forecast", **kw)
+
+
 def paths(problems: list[Any]) -> list[tuple[Any, ...]]:
     return [p.path for p in problems]
 
@@ -57,58 +65,23 @@ def test_other_kinds_are_not_judged_here() -> None:
         (rate(upper={"yellow": 2}, window_s=3 * 86400.0, sustained_share=0.7), (*BASE, "window_s")),
         (rate(upper={"yellow": 2}, per="second", window_s=7 * 86400.0), (*BASE, "per")),
         (
-            TimeToLimitRuleConfig(
-                id="t",
-                channels=["a.b"],
-                type="time_to_limit",
-                window_s=3600.0,
-                limit=30.0,
-                horizons_s={"yellow": 3600, "red": 7200},
-            ),
+            time_to_limit(window_s=3600.0, limit=30.0, horizons_s={"yellow": 3600, "red": 7200}),
             (*BASE, "horizons_s", "red"),
         ),
         (
-            TimeToLimitRuleConfig(
-                id="t",
-                channels=["a.b"],
-                type="time_to_limit",
-                window_s=60.0,
-                limit=30.0,
-                horizons_s={"yellow": 30 * 86400},
-            ),
+            time_to_limit(window_s=60.0, limit=30.0, horizons_s={"yellow": 30 * 86400}),
             (*BASE, "horizons_s"),
         ),
         (
-            FailureForecastRuleConfig(
-                id="f",
-                channels=["a.b"],
-                type="failure_forecast",
-                window_s=3600.0,
-                velocity_window_s=7200.0,
-                horizons_s={"red": 600},
-            ),
+            forecast(window_s=3600.0, velocity_window_s=7200.0, horizons_s={"red": 600}),
             (*BASE, "velocity_window_s"),
         ),
         (
-            FailureForecastRuleConfig(
-                id="f",
-                channels=["a.b"],
-                type="failure_forecast",
-                window_s=3600.0,
-                velocity_window_s=1800.0,
-                horizons_s={"red": 600},
-            ),
+            forecast(window_s=3600.0, velocity_window_s=1800.0, horizons_s={"red": 600}),
             (*BASE, "min_samples"),
         ),
         (
-            FailureForecastRuleConfig(
-                id="f",
-                channels=["a.b"],
-                type="failure_forecast",
-                window_s=86400.0,
-                velocity_window_s=3600.0,
-                horizons_s={"red": -5},
-            ),
+            forecast(window_s=86400.0, velocity_window_s=3600.0, horizons_s={"red": -5}),
             (*BASE, "horizons_s", "red"),
         ),
         (

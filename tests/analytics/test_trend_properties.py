@@ -9,18 +9,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analytics import trend
 from analytics.rounds import to_block
 from analytics.table import TableResult
-from analytics.trend import (
-    AccelerationSpec,
-    AccelerationTable,
-    FailureForecastSpec,
-    FailureForecastTable,
-    RateSpec,
-    RateTable,
-    TimeToLimitSpec,
-    TimeToLimitTable,
-)
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -63,19 +54,21 @@ def series(segments: list[tuple[str, int, float]], step: float, seed: int) -> tu
 
 def tables() -> list[Any]:
     return [
-        RateTable(
-            [RateSpec(rule=0, channels=CH, window_s=HOUR, per_s=HOUR, upper=(2.0, 4.0, 8.0),
-                      lower=(-2.0, -4.0, -8.0), hysteresis=0.5, min_samples=4, sustained_share=0.5,
-                      sustained_days=1)]
+        trend.RateTable(
+            [trend.RateSpec(rule=0, channels=CH, window_s=HOUR, per_s=HOUR, upper=(2.0, 4.0, 8.0),
+                            lower=(-2.0, -4.0, -8.0), hysteresis=0.5, min_samples=4, sustained_share=0.5,
+                            sustained_days=1)]
         ),
-        AccelerationTable([AccelerationSpec(rule=1, channels=CH, window_s=HOUR / 2, per_s=HOUR, windows=2)]),
-        TimeToLimitTable(
-            [TimeToLimitSpec(rule=2, channels=CH, window_s=HOUR, limit=15.0,
-                             horizons_s=(4 * HOUR, HOUR, 600.0), min_samples=4)]
+        trend.AccelerationTable(
+            [trend.AccelerationSpec(rule=1, channels=CH, window_s=HOUR / 2, per_s=HOUR, windows=2)]
         ),
-        FailureForecastTable(
-            [FailureForecastSpec(rule=3, channels=CH, window_s=2 * HOUR, velocity_window_s=900.0,
-                                 horizons_s=(4 * HOUR, HOUR, 600.0), min_r2=0.5, min_samples=4)]
+        trend.TimeToLimitTable(
+            [trend.TimeToLimitSpec(rule=2, channels=CH, window_s=HOUR, limit=15.0,
+                                   horizons_s=(4 * HOUR, HOUR, 600.0), min_samples=4)]
+        ),
+        trend.FailureForecastTable(
+            [trend.FailureForecastSpec(rule=3, channels=CH, window_s=2 * HOUR, velocity_window_s=900.0,
+                                       horizons_s=(4 * HOUR, HOUR, 600.0), min_r2=0.5, min_samples=4)]
         ),
     ]  # fmt: skip
 

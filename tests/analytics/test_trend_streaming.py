@@ -11,25 +11,17 @@ table, as a parameter of the definition.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from analytics import trend
 from analytics.rounds import to_block
 from analytics.table import TableResult
-from analytics.trend import (
-    AccelerationSpec,
-    AccelerationTable,
-    FailureForecastSpec,
-    FailureForecastTable,
-    RateSpec,
-    RateTable,
-    TimeToLimitSpec,
-    TimeToLimitTable,
-)
-from tests.analytics.reference import direction_grade
+from tests.analytics.reference import direction_grade, random_cuts, rows_from
 
 BAD = 0x10
 Event = tuple[int, int, int, float, float]
@@ -59,14 +51,7 @@ def make_stream(
 
 
 def cuts(rng: np.random.Generator | None, n: int, max_block: int) -> list[tuple[int, int]]:
-    if rng is None:
-        return [(0, n)]
-    out, a = [], 0
-    while a < n:
-        b = min(n, a + int(rng.integers(1, max_block + 1)))
-        out.append((a, b))
-        a = b
-    return out
+    return [(0, n)] if rng is None else random_cuts(rng, n, max_block)
 
 
 def feed(table: Any, stream: tuple[np.ndarray, ...], parts: list[tuple[int, int]], n_ch: int) -> list[Event]:
@@ -78,16 +63,7 @@ def feed(table: Any, stream: tuple[np.ndarray, ...], parts: list[tuple[int, int]
     for a, b in parts:
         results.append(table.evaluate(to_block(ts[a:b], ch[a:b], val[a:b], q[a:b], n_ch)))
     r = TableResult.concat(results)
-    events = list(
-        zip(
-            r.row.tolist(),
-            r.old_grade.tolist(),
-            r.new_grade.tolist(),
-            r.ts.tolist(),
-            r.value.tolist(),
-            strict=True,
-        )
-    )
+    events = rows_from(r.row, r.old_grade, r.new_grade, r.ts, r.value)
     return sorted(events, key=lambda e: (e[0], e[3]))
 
 
@@ -156,27 +132,50 @@ def channel_series(stream: tuple[np.ndarray, ...], c: int) -> tuple[np.ndarray, 
     return t, v, (qq < BAD) & np.isfinite(v)
 
 
+def slot_fits(table: Any, stream: tuple[np.ndarray, ...], row: int) -> tuple[Any, ...]:
+    """A row's channel series (time, value, usable) and the reference fits over the row's own slots."""
+    t, v, ok = channel_series(stream, int(table.channel[row]))
+    sw = table.windows
+    fits = reference_fits(
+        t, v, ok, sw.phase_s[row], sw.slot_s[row], table.slots, table.hampel_k[row],
+        table.min_samples[row], 0.5 * table.window_s[row],
+    )  # fmt: skip
+    return t, v, ok, fits
+
+
+def assert_cuts_agree(
+    table: Callable[[], Any],
+    reference: Callable[[Any, tuple[np.ndarray, ...]], list[Event]],
+    stream: tuple[np.ndarray, ...],
+    rng: np.random.Generator,
+    n_ch: int,
+    same: Callable[[list[Event], list[Event]], None],
+) -> list[Event]:
+    """Fed whole, one reading at a time and in random cuts: the same events, and the reference's."""
+    n = len(stream[0])
+    whole = feed(table(), stream, [(0, n)], n_ch)
+    for parts in ([(i, i + 1) for i in range(n)], cuts(rng, n, 9), cuts(rng, n, 250)):
+        same(whole, feed(table(), stream, parts, n_ch))
+    same(whole, reference(table(), stream))
+    return whole
+
+
 # --- rate ------------------------------------------------------------------------------------------
 
 
-def rate_specs() -> list[RateSpec]:
+def rate_specs() -> list[trend.RateSpec]:
     return [
-        RateSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=6 * 3600.0,
-                 upper=(1.0, 2.0, 3.0), lower=(-1.0, -2.0, -3.0), hysteresis=0.2, min_samples=5),
-        RateSpec(rule=1, channels=np.array([1], np.int32), window_s=3600.0, per_s=3600.0,
-                 upper=(0.05, math.nan, 0.2), hysteresis=0.0, min_samples=3, hampel_k=2.5),
+        trend.RateSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=6 * 3600.0,
+                       upper=(1.0, 2.0, 3.0), lower=(-1.0, -2.0, -3.0), hysteresis=0.2, min_samples=5),
+        trend.RateSpec(rule=1, channels=np.array([1], np.int32), window_s=3600.0, per_s=3600.0,
+                       upper=(0.05, math.nan, 0.2), hysteresis=0.0, min_samples=3, hampel_k=2.5),
     ]  # fmt: skip
 
 
-def rate_reference(table: RateTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
+def rate_reference(table: trend.RateTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
     events: list[Event] = []
     for row in range(table.m):
-        t, v, ok = channel_series(stream, int(table.channel[row]))
-        sw = table.windows
-        fits = reference_fits(
-            t, v, ok, sw.phase_s[row], sw.slot_s[row], table.slots, table.hampel_k[row],
-            table.min_samples[row], 0.5 * table.window_s[row],
-        )  # fmt: skip
+        *_, fits = slot_fits(table, stream, row)
         up = down = 0
         upper = tuple(table.upper[row].tolist())
         lower = tuple(table.lower[row].tolist())
@@ -200,44 +199,51 @@ def test_rate_streams_equal_whole_and_reference(seed: int, dirty: bool) -> None:
     step = float(rng.choice([60.0, 300.0, 1200.0]))
     stream = make_stream(rng, 3, int(rng.integers(100, 400)), step, dirty)
     n = len(stream[0])
-    whole = feed(RateTable(rate_specs()), stream, [(0, n)], 3)
-    one = feed(RateTable(rate_specs()), stream, [(i, i + 1) for i in range(n)], 3)
-    small = feed(RateTable(rate_specs()), stream, cuts(rng, n, 7), 3)
-    large = feed(RateTable(rate_specs()), stream, cuts(rng, n, 300), 3)
+    whole = feed(trend.RateTable(rate_specs()), stream, [(0, n)], 3)
+    one = feed(trend.RateTable(rate_specs()), stream, [(i, i + 1) for i in range(n)], 3)
+    small = feed(trend.RateTable(rate_specs()), stream, cuts(rng, n, 7), 3)
+    large = feed(trend.RateTable(rate_specs()), stream, cuts(rng, n, 300), 3)
     for other in (one, small, large):
         assert_same(whole, other)
     graded = [e for e in whole if e[0] < 4]
-    assert_same(graded, rate_reference(RateTable(rate_specs()), stream))
+    assert_same(graded, rate_reference(trend.RateTable(rate_specs()), stream))
 
 
 def test_rate_reference_sees_alarms() -> None:
     """Guard against a vacuous comparison: the random streams do raise rate alarms."""
     rng = np.random.default_rng(3)
     stream = make_stream(rng, 3, 300, 300.0, dirty=False)
-    assert rate_reference(RateTable(rate_specs()), stream)
+    assert rate_reference(trend.RateTable(rate_specs()), stream)
 
 
 # --- time to limit -----------------------------------------------------------------------------------
 
 
-def ttl_specs() -> list[TimeToLimitSpec]:
+def ttl_specs() -> list[trend.TimeToLimitSpec]:
     return [
-        TimeToLimitSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=6 * 3600.0, limit=14.0,
-                        horizons_s=(86400.0, 43200.0, 6 * 3600.0), min_samples=5),
-        TimeToLimitSpec(rule=1, channels=np.array([0, 1, 2], np.int32), window_s=3 * 3600.0, limit=6.0,
-                        horizons_s=(2 * 86400.0, math.nan, 3 * 3600.0), min_samples=4, hampel_k=2.0),
+        trend.TimeToLimitSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=6 * 3600.0, limit=14.0,
+                              horizons_s=(86400.0, 43200.0, 6 * 3600.0), min_samples=5),
+        trend.TimeToLimitSpec(rule=1, channels=np.array([0, 1, 2], np.int32), window_s=3 * 3600.0, limit=6.0,
+                              horizons_s=(2 * 86400.0, math.nan, 3 * 3600.0), min_samples=4, hampel_k=2.0),
     ]  # fmt: skip
 
 
-def ttl_reference(table: TimeToLimitTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
+def horizon_grade(ttl: float, horizons: tuple[float, ...], grade: int) -> int:
+    """The highest grade whose horizon (yellow, orange, red; NaN: none) the time left is within; the grade
+    held keeps until 10 % past its horizon."""
+    for g in (3, 2, 1):
+        hz = horizons[g - 1]
+        if math.isnan(hz):
+            continue
+        if ttl <= hz or (grade >= g and ttl <= hz * 1.1):
+            return g
+    return 0
+
+
+def ttl_reference(table: trend.TimeToLimitTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
     events: list[Event] = []
     for row in range(table.m):
-        t, v, ok = channel_series(stream, int(table.channel[row]))
-        sw = table.windows
-        fits = reference_fits(
-            t, v, ok, sw.phase_s[row], sw.slot_s[row], table.slots, table.hampel_k[row],
-            table.min_samples[row], 0.5 * table.window_s[row],
-        )  # fmt: skip
+        _, v, ok, fits = slot_fits(table, stream, row)
         limit = float(table.limit[row])
         upward = limit >= v[ok][0]
         horizons = tuple(table.horizons[row].tolist())
@@ -252,14 +258,7 @@ def ttl_reference(table: TimeToLimitTable, stream: tuple[np.ndarray, ...]) -> li
                 ttl = gap / slope
             else:
                 ttl = math.inf
-            new = 0
-            for g in (3, 2, 1):
-                hz = horizons[g - 1]
-                if math.isnan(hz):
-                    continue
-                if ttl <= hz or (grade >= g and ttl <= hz * 1.1):
-                    new = g
-                    break
+            new = horizon_grade(ttl, horizons, grade)
             if new != grade:
                 events.append((row, grade, new, te, level))
             grade = new
@@ -271,25 +270,22 @@ def ttl_reference(table: TimeToLimitTable, stream: tuple[np.ndarray, ...]) -> li
 def test_time_to_limit_streams_equal_whole_and_reference(seed: int, dirty: bool) -> None:
     rng = np.random.default_rng(100 + seed)
     stream = make_stream(rng, 3, int(rng.integers(150, 400)), float(rng.choice([120.0, 600.0])), dirty)
-    n = len(stream[0])
-    whole = feed(TimeToLimitTable(ttl_specs()), stream, [(0, n)], 3)
-    for parts in ([(i, i + 1) for i in range(n)], cuts(rng, n, 9), cuts(rng, n, 250)):
-        assert_same(whole, feed(TimeToLimitTable(ttl_specs()), stream, parts, 3))
-    assert_same(whole, ttl_reference(TimeToLimitTable(ttl_specs()), stream))
+    assert_cuts_agree(lambda: trend.TimeToLimitTable(ttl_specs()), ttl_reference, stream, rng, 3, assert_same)
 
 
 # --- acceleration ------------------------------------------------------------------------------------
 
 
-def acc_specs() -> list[AccelerationSpec]:
+def acc_specs() -> list[trend.AccelerationSpec]:
     return [
-        AccelerationSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=4 * 3600.0, windows=3),
-        AccelerationSpec(rule=1, channels=np.array([0, 1, 2], np.int32), window_s=2 * 3600.0, windows=2,
-                         min_rate=0.5, grade=3),
+        trend.AccelerationSpec(rule=0, channels=np.array([0, 1, 2], np.int32), window_s=4 * 3600.0,
+                               windows=3),
+        trend.AccelerationSpec(rule=1, channels=np.array([0, 1, 2], np.int32), window_s=2 * 3600.0,
+                               windows=2, min_rate=0.5, grade=3),
     ]  # fmt: skip
 
 
-def acc_reference(table: AccelerationTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
+def acc_reference(table: trend.AccelerationTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
     events: list[Event] = []
     s = table.slots
     for row in range(table.m):
@@ -335,21 +331,19 @@ def acc_reference(table: AccelerationTable, stream: tuple[np.ndarray, ...]) -> l
 def test_acceleration_streams_equal_whole_and_reference(seed: int, dirty: bool) -> None:
     rng = np.random.default_rng(200 + seed)
     stream = make_stream(rng, 3, int(rng.integers(200, 500)), float(rng.choice([60.0, 300.0])), dirty)
-    n = len(stream[0])
-    whole = feed(AccelerationTable(acc_specs()), stream, [(0, n)], 3)
-    for parts in ([(i, i + 1) for i in range(n)], cuts(rng, n, 9), cuts(rng, n, 250)):
-        assert_same(whole, feed(AccelerationTable(acc_specs()), stream, parts, 3))
-    assert_same(whole, acc_reference(AccelerationTable(acc_specs()), stream))
+    assert_cuts_agree(
+        lambda: trend.AccelerationTable(acc_specs()), acc_reference, stream, rng, 3, assert_same
+    )
 
 
 # --- failure forecast --------------------------------------------------------------------------------
 
 
-def ff_specs() -> list[FailureForecastSpec]:
+def ff_specs() -> list[trend.FailureForecastSpec]:
     return [
-        FailureForecastSpec(rule=0, channels=np.array([0, 1], np.int32), window_s=86400.0,
-                            velocity_window_s=3 * 3600.0, horizons_s=(5 * 86400.0, 2 * 86400.0, 86400.0),
-                            min_r2=0.5, min_samples=5),
+        trend.FailureForecastSpec(rule=0, channels=np.array([0, 1], np.int32), window_s=86400.0,
+                                  velocity_window_s=3 * 3600.0,
+                                  horizons_s=(5 * 86400.0, 2 * 86400.0, 86400.0), min_r2=0.5, min_samples=5),
     ]  # fmt: skip
 
 
@@ -370,7 +364,7 @@ def creep_stream(rng: np.random.Generator, n_channels: int, dirty: bool) -> tupl
     return np.concatenate(ts), np.concatenate(ch), np.concatenate(val), np.concatenate(q)
 
 
-def ff_reference(table: FailureForecastTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
+def ff_reference(table: trend.FailureForecastTable, stream: tuple[np.ndarray, ...]) -> list[Event]:
     events: list[Event] = []
     for row in range(table.m):
         t, v, ok = channel_series(stream, int(table.channel[row]))
@@ -406,12 +400,7 @@ def ff_reference(table: FailureForecastTable, stream: tuple[np.ndarray, ...]) ->
                 ttl = max(tf - te, 0.0) if not math.isnan(tf) else math.nan
             if math.isnan(ttl):
                 continue
-            new = 0
-            for g in (3, 2, 1):
-                hz = horizons[g - 1]
-                if ttl <= hz or (grade >= g and ttl <= hz * 1.1):
-                    new = g
-                    break
+            new = horizon_grade(ttl, horizons, grade)
             if new != grade:
                 events.append((row, grade, new, te, ttl if math.isfinite(ttl) else math.nan))
             grade = new
@@ -428,9 +417,7 @@ def assert_same_nan(a: list[Event], b: list[Event]) -> None:
 def test_failure_forecast_streams_equal_whole_and_reference(seed: int, dirty: bool) -> None:
     rng = np.random.default_rng(300 + seed)
     stream = creep_stream(rng, 2, dirty)
-    n = len(stream[0])
-    whole = feed(FailureForecastTable(ff_specs()), stream, [(0, n)], 2)
+    whole = assert_cuts_agree(
+        lambda: trend.FailureForecastTable(ff_specs()), ff_reference, stream, rng, 2, assert_same_nan
+    )
     assert any(e[2] > 0 for e in whole)
-    for parts in ([(i, i + 1) for i in range(n)], cuts(rng, n, 9), cuts(rng, n, 250)):
-        assert_same_nan(whole, feed(FailureForecastTable(ff_specs()), stream, parts, 2))
-    assert_same_nan(whole, ff_reference(FailureForecastTable(ff_specs()), stream))

@@ -20,6 +20,7 @@ from analytics.wind import (
     time_to_limit_s,
     wind_level,
 )
+from tests.analytics.reference import random_cuts
 
 F64 = npt.NDArray[np.float64]
 BAD = 0x10
@@ -126,15 +127,6 @@ def _ref_level(speed: float) -> float:
         if speed < top + 0.1 - 1e-6:  # the next level starts 0.1 m/s above this one's upper bound
             return float(level)
     return 17.0
-
-
-def random_cuts(rng: np.random.Generator, n: int, max_batch: int) -> list[tuple[int, int]]:
-    cuts, start = [], 0
-    while start < n:
-        stop = min(n, start + int(rng.integers(1, max_batch + 1)))
-        cuts.append((start, stop))
-        start = stop
-    return cuts
 
 
 def assert_same(a: dict[str, F64], b: dict[str, F64]) -> None:

@@ -17,6 +17,7 @@ from drivers.store_history import HistoryResult, NoStoreError, channel_history
 from gateway.config import parse_config
 from gateway.forward.stats import ForwardStats
 from gateway.runtime import Runtime
+from tests.api.sites import api_section, wind_site
 
 # The local store's schema, as drivers/store_history.py is written against.
 STORE_SCHEMA = """
@@ -31,23 +32,15 @@ CREATE TABLE readings (
 CREATE UNIQUE INDEX readings_channel_ts ON readings(channel, ts);
 """
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
+TOKENS = {"T_VIEWER": ("viewer", "view-secret"), "T_ADMIN": ("admin", "admin-secret")}
+SITE = wind_site(
+    api_section("%s", TOKENS),
+    devices="""\
   - id: pit.P3
     type: mqtt
     channels: {disp_h: {unit: mm}}
-rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
-api:
-  anonymous_role: %s
-  tokens:
-    - {role: viewer, env: T_VIEWER}
-    - {role: admin, env: T_ADMIN}
-"""
+""",
+)
 
 CHANNELS = ("anemo1.wind_speed", "pit.P3.disp_h")
 

@@ -11,29 +11,24 @@ import pytest
 from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from gateway.vocab import ReadingBatch
+from tests.api.sites import api_client, api_section, feed, set_tokens, wind_site
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
+TOKENS = {"T_VIEWER": ("viewer", "view-secret"), "T_ADMIN": ("admin", "admin-secret")}
+USERS = {"T_LI_GONG": ("Li Gong", "supervisor", "li-gong-secret")}
+SITE = wind_site(
+    api_section("%s", TOKENS, USERS),
+    devices="""\
   - id: pit.P1
     type: mqtt
     channels: {disp_h: {unit: mm}}
-rules:
-  # min_hold_s 0: these tests follow clears and reopens reading by reading (the dwell is tested apart)
+""",
+    # min_hold_s 0: these tests follow clears and reopens reading by reading (the dwell is tested apart)
+    rules="""\
   - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1,
      min_hold_s: 0}
-api:
-  anonymous_role: %s
-  tokens:
-    - {role: viewer, env: T_VIEWER}
-    - {role: admin, env: T_ADMIN}
-  users:
-    - {name: Li Gong, role: supervisor, token_env: T_LI_GONG}
-"""
+""",
+)
 
 
 def make_runtime(tmp_path: Path, anonymous: str) -> Runtime:
@@ -42,21 +37,12 @@ def make_runtime(tmp_path: Path, anonymous: str) -> Runtime:
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("T_VIEWER", "view-secret")
-    monkeypatch.setenv("T_ADMIN", "admin-secret")
-    monkeypatch.setenv("T_LI_GONG", "li-gong-secret")
+    set_tokens(monkeypatch, TOKENS, USERS)
 
 
 async def client_for(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+    async with api_client(runtime) as client:
         yield client
-
-
-async def feed(runtime: Runtime, batch: ReadingBatch) -> None:
-    """Through the analytics, and the events to the alarm desk as its sink worker would."""
-    events = runtime.pipeline.process(batch)
-    await runtime.desk.write(SinkBatch(batch, tuple(events)))
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from gateway.vocab import ReadingBatch
+from tests.api import sites
+from tests.api.sites import api_client, api_section, set_tokens
 
 SITE = """
 site: {id: s1}
@@ -23,15 +24,14 @@ devices:
 rules:
   - {id: sink, type: cumulative, channels: [fw1.settlement], upper: {yellow: 5, red: 10}}
   - {id: fixed, type: cumulative, channels: [fw1.tilt], upper: {yellow: 5}, baseline: 2.5}
-api:
-  anonymous_role: none
-  tokens:
-    - {role: viewer, env: T_VIEWER}
-    - {role: supervisor, env: T_SUPERVISOR}
-    - {role: admin, env: T_ADMIN}
-  users:
-    - {name: Li Wei, role: admin, token_env: T_LI_WEI}
 """
+TOKENS = {
+    "T_VIEWER": ("viewer", "view-secret"),
+    "T_SUPERVISOR": ("supervisor", "super-secret"),
+    "T_ADMIN": ("admin", "admin-secret"),
+}
+USERS = {"T_LI_WEI": ("Li Wei", "admin", "li-wei-secret")}
+SITE += api_section("none", TOKENS, USERS)
 
 ADMIN = {"authorization": "Bearer li-wei-secret", "x-actor": "not believed"}
 VIEWER = {"authorization": "Bearer view-secret"}
@@ -40,24 +40,18 @@ RESET = "/api/v1/baselines/sink/fw1.settlement/reset"
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("T_VIEWER", "view-secret")
-    monkeypatch.setenv("T_SUPERVISOR", "super-secret")
-    monkeypatch.setenv("T_ADMIN", "admin-secret")
-    monkeypatch.setenv("T_LI_WEI", "li-wei-secret")
+    set_tokens(monkeypatch, TOKENS, USERS)
 
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path, clock=lambda: 1_800_000_000.0)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+    async with api_client(runtime) as client:
         yield client, runtime
 
 
 async def feed(runtime: Runtime, ts: list[float], values: list[float]) -> None:
-    batch = ReadingBatch.from_lists(ts, [0] * len(ts), values, [0] * len(ts))
-    events = runtime.pipeline.process(batch)
-    await runtime.desk.write(SinkBatch(batch, tuple(events)))
+    await sites.feed(runtime, ReadingBatch.from_lists(ts, [0] * len(ts), values, [0] * len(ts)))
     assert await runtime.baselines.flush()
 
 

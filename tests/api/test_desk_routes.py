@@ -12,7 +12,8 @@ import pytest
 from api.times import is_time_key, iso_times
 from gateway.runtime import Runtime
 from gateway.vocab import ReadingBatch
-from tests.api.test_api import SUPERVISOR, VIEWER, client_for, feed, make_runtime
+from tests.api.sites import feed
+from tests.api.test_api import SUPERVISOR, VIEWER, client_for, make_runtime
 
 
 @pytest.fixture(autouse=True)

@@ -16,41 +16,24 @@ from api.guard import MAX_BODY_BYTES, strict_json_problem
 from api.server import ApiServer, bind_socket
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from tests.api.sites import api_client, api_section, bearer, raise_wind_alarm, set_tokens, wind_site
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
-rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
-api:
-  anonymous_role: none
-  tokens:
-    - {role: viewer, env: G_VIEWER}
-    - {role: supervisor, env: G_SUPERVISOR}
-"""
-SUPERVISOR = {"Authorization": "Bearer sup-secret"}
-VIEWER = {"Authorization": "Bearer view-secret"}
+TOKENS = {"G_VIEWER": ("viewer", "view-secret"), "G_SUPERVISOR": ("supervisor", "sup-secret")}
+SITE = wind_site(api_section("none", TOKENS))
+SUPERVISOR = bearer("sup-secret")
+VIEWER = bearer("view-secret")
 
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("G_VIEWER", "view-secret")
-    monkeypatch.setenv("G_SUPERVISOR", "sup-secret")
+    set_tokens(monkeypatch, TOKENS)
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-        batch = ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0])
-        await runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch))))
-        alarm_id = (await c.get("/api/v1/alarms", headers=VIEWER)).json()[0]["id"]
-        yield c, alarm_id
+    async with api_client(runtime) as c:
+        yield c, await raise_wind_alarm(runtime, c, headers=VIEWER)
 
 
 async def test_anonymous_change_is_401_before_the_body_is_read(client: tuple[httpx.AsyncClient, str]) -> None:

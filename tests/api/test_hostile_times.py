@@ -8,27 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from tests.api.sites import api_client, api_section, bearer, raise_wind_alarm, set_tokens, wind_site
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
-rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
-api:
-  anonymous_role: none
-  tokens:
-    - {role: viewer, env: T_VIEWER}
-    - {role: supervisor, env: T_SUPERVISOR}
-"""
-SUPERVISOR = {"Authorization": "Bearer sup-secret"}
-VIEWER = {"Authorization": "Bearer view-secret"}
+TOKENS = {"T_VIEWER": ("viewer", "view-secret"), "T_SUPERVISOR": ("supervisor", "sup-secret")}
+SITE = wind_site(api_section("none", TOKENS))
+SUPERVISOR = bearer("sup-secret")
+VIEWER = bearer("view-secret")
 
 HOSTILE_DEADLINES = [
     "9999-12-31T23:59:59-14:00",  # past year 9999 once in UTC
@@ -42,19 +29,14 @@ HOSTILE_DEADLINES = [
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("T_VIEWER", "view-secret")
-    monkeypatch.setenv("T_SUPERVISOR", "sup-secret")
+    set_tokens(monkeypatch, TOKENS)
 
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, str]]:
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-        batch = ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0])
-        await runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch))))
-        alarm_id = (await client.get("/api/v1/alarms", headers=VIEWER)).json()[0]["id"]
-        yield client, runtime, alarm_id
+    async with api_client(runtime) as client:
+        yield client, runtime, await raise_wind_alarm(runtime, client, headers=VIEWER)
 
 
 @pytest.mark.parametrize("deadline", HOSTILE_DEADLINES)

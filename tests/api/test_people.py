@@ -22,39 +22,28 @@ from api.auth import ROLE_RANK
 from api.guard import CHANGE_ROLE, CHANGES
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from gateway.vocab import ReadingBatch
+from tests.api.sites import api_section, feed, set_tokens, wind_site
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
-rules:
+TOKENS = {"P_ROLE_SUPERVISOR": ("supervisor", "role-sup")}
+USERS = {
+    "P_WANG": ("王芳", "viewer", "wang-secret"),
+    "P_ZHAO": ("Zhao Lei", "supervisor", "zhao-secret"),
+    "P_LI": ("Li Wei", "admin", "li-secret"),
+}
+SITE = wind_site(
+    api_section("none", TOKENS, USERS),
+    rules="""\
   - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, min_hold_s: 0}
   - {id: drift, type: cumulative, channels: [anemo1.wind_speed], upper: {red: 100}}
-api:
-  anonymous_role: none
-  tokens:
-    - {role: supervisor, env: P_ROLE_SUPERVISOR}
-  users:
-    - {name: 王芳, role: viewer, token_env: P_WANG}
-    - {name: Zhao Lei, role: supervisor, token_env: P_ZHAO}
-    - {name: Li Wei, role: admin, token_env: P_LI}
-"""
-TOKENS = {
-    "P_ROLE_SUPERVISOR": "role-sup",
-    "P_WANG": "wang-secret",
-    "P_ZHAO": "zhao-secret",
-    "P_LI": "li-secret",
-}
+""",
+)
 PEOPLE = {"viewer": "wang-secret", "supervisor": "zhao-secret", "admin": "li-secret"}
 
 
 @pytest.fixture(autouse=True)
 def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in TOKENS.items():
-        monkeypatch.setenv(name, value)
+    set_tokens(monkeypatch, TOKENS, USERS)
 
 
 @pytest.fixture
@@ -121,7 +110,7 @@ async def test_every_mutating_route_refuses_the_wrong_token(gateway: tuple[FastA
 def _feed(runtime: Runtime, values: list[float]) -> Callable[[], Any]:
     n = len(values)
     batch = ReadingBatch.from_lists([float(i + 1) for i in range(n)], [0] * n, values, [0] * n)
-    return lambda: runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch))))
+    return lambda: feed(runtime, batch)
 
 
 async def test_the_audit_trail_names_the_person_not_a_header(gateway: tuple[FastAPI, Runtime]) -> None:

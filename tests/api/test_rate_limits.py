@@ -9,28 +9,15 @@ import httpx
 import pytest
 
 import api.rate_limits
-from api import create_app
 from api.rate_limits import CHANGE_BURST, REFUSAL_BURST, RateLimit
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from tests.api.sites import api_client, api_section, bearer, raise_wind_alarm, set_tokens, wind_site
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
-rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
-api:
-  anonymous_role: viewer
-  tokens:
-    - {role: supervisor, env: R_SUP_A}
-    - {role: supervisor, env: R_SUP_B}
-"""
-A = {"Authorization": "Bearer token-a"}
-B = {"Authorization": "Bearer token-b"}
+TOKENS = {"R_SUP_A": ("supervisor", "token-a"), "R_SUP_B": ("supervisor", "token-b")}
+SITE = wind_site(api_section("viewer", TOKENS))
+A = bearer("token-a")
+B = bearer("token-b")
 
 
 Client = tuple[httpx.AsyncClient, str]
@@ -39,14 +26,10 @@ Client = tuple[httpx.AsyncClient, str]
 @pytest.fixture
 async def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Client]:
     monkeypatch.setattr(api.rate_limits, "monotonic", lambda: 1000.0)  # the limits' time stands still
-    monkeypatch.setenv("R_SUP_A", "token-a")
-    monkeypatch.setenv("R_SUP_B", "token-b")
+    set_tokens(monkeypatch, TOKENS)
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path)
-    transport = httpx.ASGITransport(app=create_app(runtime))
-    async with runtime.desk, httpx.AsyncClient(transport=transport, base_url="http://gw") as c:
-        batch = ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0])
-        await runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch))))
-        yield c, (await c.get("/api/v1/alarms")).json()[0]["id"]
+    async with api_client(runtime) as c:
+        yield c, await raise_wind_alarm(runtime, c)
 
 
 async def test_a_token_hammering_changes_gets_429_and_another_token_does_not(client: Client) -> None:

@@ -17,43 +17,28 @@ from schemathesis.checks import positive_data_acceptance
 from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
-from gateway.vocab import ReadingBatch, SinkBatch
+from tests.api.sites import api_section, bearer, feed, set_tokens, wind_red, wind_site
 from tests.drivers.cap.documents import alert
 
-SITE = """
-site: {id: s1}
-devices:
-  - id: anemo1
-    type: mqtt
-    channels: {wind_speed: {unit: m/s, range: [0, 60]}}
-rules:
-  - {id: wind, type: threshold, channels: [anemo1.wind_speed], upper: {yellow: 10, red: 20}, hysteresis: 1}
-sinks:
-  - {type: sqlite, path: store.db}
-api:
-  anonymous_role: none
-  tokens:
-    - {role: viewer, env: ST_VIEWER}
-    - {role: supervisor, env: ST_SUPERVISOR}
-    - {role: admin, env: ST_ADMIN}
-    - {role: platform, env: ST_PLATFORM}
-"""
-ROLES = {
-    "anonymous": {},
-    "viewer": {"Authorization": "Bearer view-secret"},
-    "supervisor": {"Authorization": "Bearer sup-secret"},
-    "admin": {"Authorization": "Bearer admin-secret"},
-    "platform": {"Authorization": "Bearer platform-secret"},
+TOKENS = {
+    f"ST_{role.upper()}": (role, secret)
+    for role, secret in (
+        ("viewer", "view-secret"),
+        ("supervisor", "sup-secret"),
+        ("admin", "admin-secret"),
+        ("platform", "platform-secret"),
+    )
+}
+SITE = wind_site(api_section("none", TOKENS), more="sinks:\n  - {type: sqlite, path: store.db}\n")
+ROLES: dict[str, dict[str, str]] = {"anonymous": {}} | {
+    role: bearer(secret) for role, secret in TOKENS.values()
 }
 
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("ST_VIEWER", "view-secret")
-        env.setenv("ST_SUPERVISOR", "sup-secret")
-        env.setenv("ST_ADMIN", "admin-secret")
-        env.setenv("ST_PLATFORM", "platform-secret")
+        set_tokens(env, TOKENS)
         runtime = Runtime(parse_config(SITE), base_dir=tmp_path_factory.mktemp("site"))
         loop = asyncio.new_event_loop()
         loop.run_until_complete(runtime.desk.__aenter__())
@@ -61,8 +46,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         store = runtime.store
         assert store is not None
         loop.run_until_complete(store.__aenter__())
-        batch = ReadingBatch.from_lists([1.0, 2.0], [0, 0], [12.0, 25.0], [0, 0])
-        loop.run_until_complete(runtime.desk.write(SinkBatch(batch, tuple(runtime.pipeline.process(batch)))))
+        loop.run_until_complete(feed(runtime, wind_red()))
         loop.run_until_complete(runtime.weather.desk.receive(alert().encode()))  # a warning to read and ack
         try:
             yield runtime

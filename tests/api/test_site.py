@@ -13,6 +13,7 @@ from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
 from gateway.vocab import CraneCycle, Quality, ReadingBatch, SinkBatch, SiteCycle
+from tests.support import FakeClock
 
 SITE = """
 site: {id: s1, name: 滨江一期, plan: plan.svg}
@@ -43,21 +44,13 @@ VIEWER = {"Authorization": "Bearer wang-secret"}
 PLAN = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50"><rect width="100" height="50"/></svg>'
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 async def gw(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, Clock]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime, FakeClock]]:
     monkeypatch.setenv("S_WANG", "wang-secret")
     (tmp_path / "plan.svg").write_text(PLAN)
-    clock = Clock()
+    clock = FakeClock()
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path, clock=clock)
     store = runtime.store
     assert store is not None
@@ -78,7 +71,7 @@ async def feed(
 
 
 async def test_site_names_devices_places_units_and_limits(
-    gw: tuple[httpx.AsyncClient, Runtime, Clock],
+    gw: tuple[httpx.AsyncClient, Runtime, FakeClock],
 ) -> None:
     client, _, _ = gw
     assert (await client.get("/api/v1/site")).status_code == 401
@@ -103,7 +96,7 @@ async def test_site_names_devices_places_units_and_limits(
 
 
 async def test_the_plan_is_served_without_rights_of_its_own(
-    gw: tuple[httpx.AsyncClient, Runtime, Clock], tmp_path: Path
+    gw: tuple[httpx.AsyncClient, Runtime, FakeClock], tmp_path: Path
 ) -> None:
     client, _, _ = gw
     plan = await client.get("/api/v1/site/plan", headers=VIEWER)
@@ -116,7 +109,7 @@ async def test_the_plan_is_served_without_rights_of_its_own(
 
 
 async def test_values_are_rounded_to_each_channels_resolution(
-    gw: tuple[httpx.AsyncClient, Runtime, Clock],
+    gw: tuple[httpx.AsyncClient, Runtime, FakeClock],
 ) -> None:
     client, runtime, clock = gw
     t = clock.now - 30
@@ -132,7 +125,7 @@ async def test_values_are_rounded_to_each_channels_resolution(
 
 
 async def test_device_state_last_good_reading_and_staleness(
-    gw: tuple[httpx.AsyncClient, Runtime, Clock],
+    gw: tuple[httpx.AsyncClient, Runtime, FakeClock],
 ) -> None:
     client, runtime, clock = gw
 
@@ -166,7 +159,7 @@ def crane_cycle(crane: str, start: float, peak: float) -> CraneCycle:
                       55.0, 2.0, 6.5, False, 45, "set_down")  # fmt: skip
 
 
-async def test_cycles_by_crane_and_time(gw: tuple[httpx.AsyncClient, Runtime, Clock]) -> None:
+async def test_cycles_by_crane_and_time(gw: tuple[httpx.AsyncClient, Runtime, FakeClock]) -> None:
     client, runtime, clock = gw
     t0 = clock.now - 3600
     cycles = tuple(SiteCycle("s1", crane_cycle(c, t0 + 300 * i, 2.0 + i)) for i, c in enumerate("ababa"))

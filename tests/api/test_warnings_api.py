@@ -12,18 +12,12 @@ import pytest
 from api import create_app
 from gateway.config import parse_config
 from gateway.runtime import Runtime
+from tests.api.sites import api_section, set_tokens
 from tests.drivers.cap.documents import ELSEWHERE, alert, area, info, ref
+from tests.support import FakeClock
 
-SITE = """
-site: {id: s1, location: {lat: 39.9, lon: 116.4}}
-api:
-  anonymous_role: viewer
-  tokens:
-    - {role: viewer, env: W_VIEWER}
-    - {role: supervisor, env: W_SUPERVISOR}
-    - {role: admin, env: W_ADMIN}
-    - {role: platform, env: W_PLATFORM}
-"""
+TOKENS = {f"W_{role.upper()}": (role, role[0]) for role in ("viewer", "supervisor", "admin", "platform")}
+SITE = "site: {id: s1, location: {lat: 39.9, lon: 116.4}}\n" + api_section("viewer", TOKENS)
 VIEWER = {"Authorization": "Bearer v"}
 SUPERVISOR = {"Authorization": "Bearer s", "X-Actor": "Wang Gong"}  # X-Actor is ignored
 ADMIN = {"Authorization": "Bearer a"}
@@ -34,9 +28,8 @@ PLATFORM = {"Authorization": "Bearer p", "Content-Type": "application/xml"}
 async def api(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    for role, secret in (("VIEWER", "v"), ("SUPERVISOR", "s"), ("ADMIN", "a"), ("PLATFORM", "p")):
-        monkeypatch.setenv(f"W_{role}", secret)
-    clock = Clock()
+    set_tokens(monkeypatch, TOKENS)
+    clock = FakeClock(1764633900.0 + 365 * 86400)  # 2026-12-02 08:05 +08:00
     runtime = Runtime(parse_config(SITE), base_dir=tmp_path, clock=clock)
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with (
@@ -45,14 +38,6 @@ async def api(
         httpx.AsyncClient(transport=transport, base_url="http://gw") as c,
     ):
         yield c, runtime
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1764633900.0 + 365 * 86400  # 2026-12-02 08:05 +08:00
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def post(

@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 
 from gateway.config import load_config
 from simulators.publish import mqtt_payload, mqtt_topics
-from tests.support import Mosquitto, free_port, smartsite_command, wait_for_port
+from tests.support import Mosquitto, free_port, smartsite_command, stop_process, wait_for_port
 
 HERE = Path(__file__).parent
 TOKENS = {"BT_WANG": "wang-token-1", "BT_LI": "li-token-1"}
@@ -89,11 +89,6 @@ class SiteGateway:
             self.sensor.loop_stop()
             self.sensor.disconnect()
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            stop_process(self.proc, timeout=15)
             self.proc = None
         self.broker.stop()

@@ -24,6 +24,7 @@ from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import DeviceBinding, decode_payload
 from drivers.mqtt_source import MqttSource
 from gateway.vocab import Quality
+from tests.support import FakeClock
 
 SITE_TZ = ZoneInfo("Asia/Shanghai")
 NOW = 1_780_000_000.0  # 2026-05-28T20:26:40Z, the gateway's clock
@@ -131,15 +132,9 @@ def test_gateway_time_source_takes_arrival_even_for_good_stamps() -> None:
     assert decode(NOW - 30, DEVICE) == ([NOW - 30], [Quality.GOOD], {})
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def source(clock: Clock, policy: TimePolicy = CHECKED) -> tuple[MqttSource, list[tuple[str, float, float]]]:
+def source(
+    clock: FakeClock, policy: TimePolicy = CHECKED
+) -> tuple[MqttSource, list[tuple[str, float, float]]]:
     seen: list[tuple[str, float, float]] = []
     binding = DeviceBinding("fw1.S1", {"settlement": 0}, time=policy)
     src = MqttSource(
@@ -154,7 +149,7 @@ def source(clock: Clock, policy: TimePolicy = CHECKED) -> tuple[MqttSource, list
 
 
 def test_source_counts_time_refusals_and_logs_once_per_episode(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     src, seen = source(clock)
     caplog.set_level(logging.WARNING, logger="drivers.mqtt_source")
     for episode in range(2):
@@ -180,7 +175,7 @@ def test_source_counts_time_refusals_and_logs_once_per_episode(caplog: pytest.Lo
 
 
 def test_source_with_gateway_time_reports_no_clock_offsets() -> None:
-    clock = Clock()
+    clock = FakeClock(NOW)
     src, seen = source(clock, GATEWAY)
     batch = src._decode("up/fw1.S1", payload(NOW + 3600))
     assert batch is not None and batch.ts.tolist() == [NOW]

@@ -4,24 +4,13 @@ import sqlite3
 from pathlib import Path
 
 from drivers import SqliteStore
-from gateway.vocab import AlarmEvent, Quality, ReadingBatch, SinkBatch
+from gateway.vocab import Quality, ReadingBatch, SinkBatch
+from tests.support import raised_event
 
 
 async def test_readings_and_events_are_stored(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "store.db"
-    event = AlarmEvent(
-        site="s",
-        ts=2.0,
-        channel="a.x",
-        rule="r",
-        grade=1,
-        state="raised",
-        value=11.0,
-        limit=10.0,
-        unit="mm",
-        message="m",
-        alarm_id="A1",
-    )
+    event = raised_event(site="s", ts=2.0)
     readings = ReadingBatch.from_lists([1.0, 2.0], [0, 1], [float("nan"), 11.0], [Quality.BAD_VALUE, 0])
     async with SqliteStore(path, ["a.x", "b.y"]) as store:
         await store.write(SinkBatch(readings, (event,)))

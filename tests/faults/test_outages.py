@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,12 +35,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(tmp_path / "vm")
-    server.start()
-    try:
+    with VictoriaMetrics(tmp_path / "vm") as server:
         yield server
-    finally:
-        server.stop()
 
 
 class PlatformSite(NamedTuple):
@@ -74,6 +71,23 @@ async def gateway_ready(gateway: GatewayProcess) -> None:
         raise AssertionError(gateway.log_tail()) from None
 
 
+@asynccontextmanager
+async def streaming(
+    site: PlatformSite, seconds: float
+) -> AsyncIterator[tuple[SensorLoad, asyncio.Task[None]]]:
+    """The platform consumer subscribed, the gateway up and subscribed, the sensors publishing for
+    ``seconds``; at the end the gateway must stop cleanly."""
+    async with consuming(site.consumer):
+        await eventually(lambda: site.consumer.subscribed, 10, "the platform consumer subscribed")
+        site.gateway.start()
+        try:
+            await gateway_ready(site.gateway)
+            load = SensorLoad(site.sensors.port)
+            yield load, asyncio.create_task(load.run(seconds))
+        finally:
+            assert site.gateway.stop() == 0, site.gateway.log_tail()
+
+
 def assert_each_stream_in_order(consumer: PlatformConsumer) -> None:
     """Per channel, the live stream and the backlog each arrive in time order; seq orders both."""
     first_arrival: dict[int, tuple[str, int, bool]] = {}
@@ -92,30 +106,22 @@ def assert_each_stream_in_order(consumer: PlatformConsumer) -> None:
 
 
 async def test_platform_broker_down_for_a_minute_loses_nothing(site: PlatformSite) -> None:
-    sensors, platform, db, gateway, consumer = site
+    _, platform, db, gateway, consumer = site
     before, outage, after = scaled(10, 5), scaled(60), scaled(20, 5)
-    async with consuming(consumer):
-        await eventually(lambda: consumer.subscribed, 10, "the platform consumer subscribed")
-        gateway.start()
-        try:
-            await gateway_ready(gateway)
-            load = SensorLoad(sensors.port)
-            publishing = asyncio.create_task(load.run(before + outage + after))
-            await asyncio.sleep(before)
-            platform.stop()  # the far side is gone: 4G cut, platform restarting
-            await asyncio.sleep(outage)
-            health = await gateway.health()
-            assert health is not None
-            (dest,) = health["destinations"]
-            assert dest["queue_depth"] > 0 and dest["failed"] > 0, dest  # it really crossed an outage
-            platform.start()
-            await publishing
-            expected = published_keys(load)
-            assert len(expected) == load.total() >= 900 * (before + outage + after) // 1
-            await eventually(lambda: consumer.distinct() >= expected, 120, "every reading at the platform")
-            health = await gateway.health()
-        finally:
-            assert gateway.stop() == 0, gateway.log_tail()
+    async with streaming(site, before + outage + after) as (load, publishing):
+        await asyncio.sleep(before)
+        platform.stop()  # the far side is gone: 4G cut, platform restarting
+        await asyncio.sleep(outage)
+        health = await gateway.health()
+        assert health is not None
+        (dest,) = health["destinations"]
+        assert dest["queue_depth"] > 0 and dest["failed"] > 0, dest  # it really crossed an outage
+        platform.start()
+        await publishing
+        expected = published_keys(load)
+        assert len(expected) == load.total() >= 900 * (before + outage + after) // 1
+        await eventually(lambda: consumer.distinct() >= expected, 120, "every reading at the platform")
+        health = await gateway.health()
 
     assert consumer.distinct() == expected
     # Exactly once after dedup by id: no reading arrived under two different seqs.
@@ -172,27 +178,19 @@ async def test_victoria_metrics_down_for_a_minute_loses_no_point(
 
 
 async def test_gateway_killed_mid_stream_loses_nothing_the_broker_acknowledged(site: PlatformSite) -> None:
-    sensors, _, db, gateway, consumer = site
+    _, _, db, gateway, consumer = site
     before, down, after = scaled(10, 5), scaled(20, 3), scaled(10, 5)
-    async with consuming(consumer):
-        await eventually(lambda: consumer.subscribed, 10, "the platform consumer subscribed")
+    async with streaming(site, before + down + after) as (load, publishing):
+        await asyncio.sleep(before)
+        assert gateway.stop(signal.SIGKILL) == -signal.SIGKILL  # no goodbye, no drain
+        killed_at = load.total()
+        await asyncio.sleep(down)  # the sensors go on; their broker keeps the gateway's session
         gateway.start()
-        try:
-            await gateway_ready(gateway)
-            load = SensorLoad(sensors.port)
-            publishing = asyncio.create_task(load.run(before + down + after))
-            await asyncio.sleep(before)
-            assert gateway.stop(signal.SIGKILL) == -signal.SIGKILL  # no goodbye, no drain
-            killed_at = load.total()
-            await asyncio.sleep(down)  # the sensors go on; their broker keeps the gateway's session
-            gateway.start()
-            await gateway_ready(gateway)
-            await publishing
-            expected = published_keys(load)
-            assert load.total() > killed_at > 0
-            await eventually(lambda: consumer.distinct() >= expected, 120, "every reading at the platform")
-        finally:
-            assert gateway.stop() == 0, gateway.log_tail()
+        await gateway_ready(gateway)
+        await publishing
+        expected = published_keys(load)
+        assert load.total() > killed_at > 0
+        await eventually(lambda: consumer.distinct() >= expected, 120, "every reading at the platform")
     assert stored_keys(db) == expected  # stored once each: a redelivered message is not stored twice
     assert consumer.distinct() == expected
     assert_each_stream_in_order(consumer)

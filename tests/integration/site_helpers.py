@@ -14,6 +14,7 @@ import aiomqtt
 
 from gateway.config import SiteConfig, parse_config
 from gateway.runtime import Runtime
+from tests.support import in_background
 
 SITE_YAML = """
 site: {{id: t1, timezone: Asia/Shanghai}}
@@ -82,10 +83,5 @@ async def collect(
                 assert isinstance(message.payload, bytes)
                 queue.put_nowait(json.loads(message.payload))
 
-        task = asyncio.create_task(pump())
-        try:
+        async with in_background(pump()):
             yield queue
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

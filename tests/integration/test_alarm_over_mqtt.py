@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import pytest
 
+from gateway.runtime import Runtime
 from tests.integration.site_helpers import collect, next_event, reading, running, site_config
 from tests.support import Mosquitto, eventually
 
@@ -17,7 +21,11 @@ pytestmark = pytest.mark.integration
 TOPIC_UP = "smartsite/t1/devices/anemo1/up"
 
 
-async def test_raise_and_clear_with_hysteresis(mosquitto: Mosquitto, tmp_path: Path) -> None:
+@asynccontextmanager
+async def gateway_with_sensor(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> AsyncIterator[tuple[asyncio.Queue[dict[str, Any]], Runtime, aiomqtt.Client]]:
+    """The alarms the gateway publishes, the gateway subscribed to the broker, and a sensor's client."""
     config = site_config(mosquitto.url, tmp_path / "t.db")
     async with (
         collect("127.0.0.1", mosquitto.port, "smartsite/t1/alarms") as alarms,
@@ -25,6 +33,11 @@ async def test_raise_and_clear_with_hysteresis(mosquitto: Mosquitto, tmp_path: P
         aiomqtt.Client("127.0.0.1", mosquitto.port) as sensor,
     ):
         await eventually(lambda: runtime.sources[0].connected, 5, "gateway subscribed")
+        yield alarms, runtime, sensor
+
+
+async def test_raise_and_clear_with_hysteresis(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    async with gateway_with_sensor(mosquitto, tmp_path) as (alarms, _, sensor):
         now = time.time()
         await sensor.publish(TOPIC_UP, reading(5.0, now), qos=1)
         sent = time.monotonic()
@@ -58,13 +71,7 @@ async def test_raise_and_clear_with_hysteresis(mosquitto: Mosquitto, tmp_path: P
 
 
 async def test_bad_payloads_are_counted_not_alarmed(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config = site_config(mosquitto.url, tmp_path / "t.db")
-    async with (
-        collect("127.0.0.1", mosquitto.port, "smartsite/t1/alarms") as alarms,
-        running(config, tmp_path) as runtime,
-        aiomqtt.Client("127.0.0.1", mosquitto.port) as sensor,
-    ):
-        await eventually(lambda: runtime.sources[0].connected, 5, "gateway subscribed")
+    async with gateway_with_sensor(mosquitto, tmp_path) as (alarms, runtime, sensor):
         for payload in [b"{not json", b"[1,2]", b'{"values": 5}', b'{"ts": "yesterday", "values": {}}']:
             await sensor.publish(TOPIC_UP, payload, qos=1)
         await sensor.publish(TOPIC_UP, b'{"values": {"wind_speed": "high"}}', qos=1)

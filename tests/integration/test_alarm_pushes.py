@@ -14,7 +14,7 @@ import pytest
 from gateway.config import SiteConfig, parse_config
 from tests.drivers.notify.receivers import HttpRecorder, Reply
 from tests.integration.site_helpers import running
-from tests.support import Mosquitto, eventually
+from tests.support import Mosquitto, eventually, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -235,9 +235,4 @@ async def test_pushes_survive_a_gateway_killed_while_the_receiver_is_down(
         with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/alarms", timeout=5) as r:
             assert {a["channel"] for a in json.load(r)} == {"fw1.S0", "fw1.S1"}  # records survived too
     finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            second.kill()
-            second.wait()
+        stop_process(second)

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.config import SiteConfig, parse_config
 from tests.integration.site_helpers import collect, next_event, running
-from tests.support import Mosquitto, eventually
+from tests.support import FakeClock, Mosquitto, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +39,6 @@ sinks:
     path: {db}
   - type: mqtt
 """
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def config(url: str, db: Path) -> SiteConfig:

@@ -23,7 +23,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.site import Site
-from tests.support import Mosquitto, free_port, smartsite_command, wait_for_port
+from tests.support import Mosquitto, free_port, smartsite_command, stop_process, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -142,10 +142,4 @@ async def test_killed_mid_trend_and_started_again_gives_the_same_alarms(
             ("tilt_rate", True, 0),
         ]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)

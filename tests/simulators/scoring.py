@@ -21,6 +21,18 @@ from gateway.vocab import AlarmEvent, AlarmState, Quality
 from simulators.generate import Frame
 from simulators.scenario import Scenario
 
+# The scenarios the plan asks for; the repository ships these and a demo.
+PLAN_SCENARIOS = frozenset(
+    {
+        "normal-day",
+        "gust-front",
+        "crane-overload",
+        "formwork-collapse-precursor",
+        "pit-rain-acceleration",
+        "sensor-faults",
+        "storm-day",
+    }
+)
 START = 1_750_000_000.0  # 2025-06-15T15:06:40Z: any fixed epoch will do
 BATCH_READINGS = 4096
 

@@ -17,18 +17,9 @@ from simulators.scenario import (
     load_scenario,
     load_site,
 )
-from tests.simulators.scoring import START, describe, run_frames, score
+from tests.simulators.scoring import PLAN_SCENARIOS, START, describe, run_frames, score
 
-SHIPPED = {
-    "normal-day",
-    "gust-front",
-    "crane-overload",
-    "formwork-collapse-precursor",
-    "pit-rain-acceleration",
-    "sensor-faults",
-    "storm-day",
-    "demo",
-}
+SHIPPED = PLAN_SCENARIOS | {"demo"}
 
 
 def load(name: str) -> tuple[Scenario, SiteConfig]:

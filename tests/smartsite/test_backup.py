@@ -17,7 +17,7 @@ import pytest
 
 from gateway.process.instance_lock import InstanceLock, InstanceLockedError
 from tests.integration.site_helpers import SITE_YAML, reading
-from tests.support import Mosquitto, eventually, free_port, smartsite_command, wait_for_port
+from tests.support import Mosquitto, eventually, free_port, smartsite_command, stop_process, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +65,7 @@ def gateway(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[tuple[Path, subpro
             time.sleep(0.1)
         yield site, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 async def test_backup_while_running_then_restore_after_stop(

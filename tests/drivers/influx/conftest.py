@@ -12,12 +12,8 @@ from tests.vm import VictoriaMetrics
 @pytest.fixture
 def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     """A private VictoriaMetrics (dedup on: a point sent twice is stored once), stopped and reaped after."""
-    server = VictoriaMetrics(tmp_path / "victoria-metrics")
-    server.start()
-    try:
+    with VictoriaMetrics(tmp_path / "victoria-metrics") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

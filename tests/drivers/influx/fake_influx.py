@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
-import subprocess
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,21 +103,6 @@ class FakeInflux:
             headers=answer.headers,
             content_type="application/json" if answer.body.startswith("{") else None,
         )
-
-
-def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 made by the openssl command; nobody trusts it."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 def server_tls(cert: tuple[Path, Path]) -> ssl.SSLContext:

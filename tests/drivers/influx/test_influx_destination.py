@@ -22,8 +22,8 @@ from gateway.vocab import (
     RecordKind,
     RetryableSinkError,
 )
-from tests.drivers.influx.fake_influx import Answer, FakeInflux, self_signed_cert, server_tls
-from tests.support import free_port
+from tests.drivers.influx.fake_influx import Answer, FakeInflux, server_tls
+from tests.support import free_port, self_signed_cert
 from tests.vm import VictoriaMetrics
 
 T0 = 1_700_000_000.0

@@ -21,6 +21,7 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from drivers.modbus import RegisterSpec, encode_value
+from tests.support import stop_process
 
 SOCAT = shutil.which("socat") or "/usr/bin/socat"
 
@@ -153,12 +154,7 @@ class PtyPair:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        stop_process(self._process, timeout=5)
         self._process = None
         for link in (self.a, self.b):
             Path(link).unlink(missing_ok=True)

@@ -78,16 +78,7 @@ def test_decodes_every_type_order_and_scale(
 ) -> None:
     fmt, _, sentinel = TYPES[type_name]
     spec = spec_of(
-        "q",
-        0,
-        "holding",
-        0,
-        type_name,
-        word_order,
-        byte_order,
-        scale,
-        offset,
-        no_value=(sentinel,),
+        "q", 0, "holding", 0, type_name, word_order, byte_order, scale, offset, no_value=(sentinel,)
     )
     words = wire_words(fmt, raw, word_order, byte_order)
     assert len(words) == spec.count
@@ -103,18 +94,7 @@ def test_decodes_every_type_order_and_scale(
 )
 def test_sentinel_is_nan_and_bad_value(type_name: str, word_order: str, byte_order: str) -> None:
     fmt, _, sentinel = TYPES[type_name]
-    spec = spec_of(
-        "q",
-        0,
-        "holding",
-        0,
-        type_name,
-        word_order,
-        byte_order,
-        0.1,
-        3.0,
-        no_value=(sentinel, 42),
-    )
+    spec = spec_of("q", 0, "holding", 0, type_name, word_order, byte_order, 0.1, 3.0, no_value=(sentinel, 42))
     for raw in (sentinel, 42):
         value, quality = decode_registers(wire_words(fmt, raw, word_order, byte_order), spec)
         assert math.isnan(value)

@@ -7,13 +7,12 @@ poll period after the fault ends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 from drivers.modbus import BusSpec, DeviceSpec, ModbusHub
 from gateway.vocab import Quality, ReadingBatch
 from tests.drivers.modbus.slaves import MAP, PtyPair, Slaves, expected
-from tests.support import eventually, free_port
+from tests.support import eventually, free_port, in_background
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,20 +69,24 @@ class Run:
 @contextlib.asynccontextmanager
 async def running(hub: ModbusHub) -> AsyncIterator[Run]:
     run = Run(hub)
-    task = asyncio.create_task(run._consume())
-    try:
+    async with in_background(run._consume()) as task:
         yield run
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        assert task.cancelled(), "the hub's loop ended on its own"
+    assert task.cancelled(), "the hub's loop ended on its own"
 
 
 def assert_values(batch: ReadingBatch, unit: int) -> None:
     for column, value in zip(batch.channel.tolist(), batch.value.tolist(), strict=True):
         quantity = next(r.quantity for r in MAP if r.column == column - unit * 10)
         assert value == pytest.approx(expected(unit, quantity), rel=1e-6), quantity
+
+
+async def answering_again(run: Run, unit: int, cure: Callable[[], None], what: str) -> float:
+    """``cure`` the slave; its first good poll comes within a poll period. Answers when it was cured."""
+    back_at = time.time()
+    cure()
+    first = (await eventually(lambda: run.good(unit, back_at), 5, what))[0]
+    assert first.ts[0] - back_at <= POLL_S + 0.1
+    return back_at
 
 
 async def warm_up(run: Run, polls: int = 3) -> None:
@@ -164,10 +167,7 @@ async def test_slave_removed_mid_run(
             assert not run.bad(unit)
             assert run.period(unit, settled) == pytest.approx(POLL_S, rel=0.1)
         assert run.period(2, removed_at) == pytest.approx(POLL_S, rel=0.1)  # retried every poll
-        back_at = time.time()
-        slaves.silent.clear()
-        first = (await eventually(lambda: run.good(2, back_at), 5, "slave 2 back"))[0]
-        assert first.ts[0] - back_at <= POLL_S + 0.1
+        back_at = await answering_again(run, 2, slaves.silent.clear, "slave 2 back")
     counters = run.hub.counters()["dev2"]
     assert counters["errors"]["timeout"] >= 5
     assert counters["last_error"].startswith("timeout")
@@ -185,10 +185,7 @@ async def test_slave_answering_exceptions(socket_slaves: tuple[Slaves, int]) -> 
         slaves.refusing.add(3)
         await eventually(lambda: len(run.bad(3, since)) >= 3, 10, "three refused polls of slave 3")
         assert len(run.good(1, since)) >= 2 and not run.bad(1)
-        back_at = time.time()
-        slaves.refusing.clear()
-        first = (await eventually(lambda: run.good(3, back_at), 5, "slave 3 answering"))[0]
-        assert first.ts[0] - back_at <= POLL_S + 0.1
+        await answering_again(run, 3, slaves.refusing.clear, "slave 3 answering")
     counters = run.hub.counters()["dev3"]
     assert counters["errors"]["exception"] >= 3
     assert "exception code 6" in counters["last_error"]

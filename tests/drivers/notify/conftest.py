@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.drivers.notify.receivers import HttpRecorder, SmtpRecorder, self_signed_cert
+from tests.drivers.notify.receivers import HttpRecorder, SmtpRecorder
+from tests.support import self_signed_cert
 
 DINGTALK_SECRET = "SEC0123456789abcdef+/=test"
 

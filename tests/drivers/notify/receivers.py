@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import ssl
-import subprocess
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -139,21 +138,6 @@ class HttpRecorder:
         secret = self.dingtalk_secret.encode()
         digest = hmac.new(secret, f"{timestamp}\n{self.dingtalk_secret}".encode(), hashlib.sha256).digest()
         return hmac.compare_digest(base64.b64encode(digest).decode(), sign)
-
-
-def self_signed_cert(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, made by the openssl command."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 class _Recording:

@@ -14,17 +14,9 @@ from gateway.alarms.pushes import Pushes
 from gateway.config.alarm_handling import AlarmsConfig, FloodConfig, WeComReceiver
 from tests.drivers.notify.receivers import HttpRecorder
 from tests.drivers.notify.samples import DASHBOARD, notice
-from tests.support import eventually
+from tests.support import FakeClock, eventually
 
 DEFAULT = FloodConfig()  # EEMUA 191: more than 10 in 10 minutes
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def raises(first: int, count: int, receiver: str = "r1", grade: int = 2) -> list[Notice]:
@@ -35,7 +27,7 @@ def raises(first: int, count: int, receiver: str = "r1", grade: int = 2) -> list
 
 
 def test_more_than_ten_alarms_in_ten_minutes_is_a_flood_per_receiver() -> None:
-    clock = Clock()
+    clock = FakeClock()
     watch = FloodWatch(DEFAULT, clock)
     for batch in range(10):  # ten alarms a minute apart: busy, not a flood
         watch.note(raises(batch, 1))
@@ -62,7 +54,7 @@ def test_more_than_ten_alarms_in_ten_minutes_is_a_flood_per_receiver() -> None:
 
 
 def test_a_red_alarm_during_a_flood_does_not_wait_for_the_next_summary() -> None:
-    clock = Clock()
+    clock = FakeClock()
     watch = FloodWatch(DEFAULT, clock)
     watch.note(raises(0, 11))
     assert watch.group_window("r1", 5.0) == 60.0
@@ -76,7 +68,7 @@ def test_a_red_alarm_during_a_flood_does_not_wait_for_the_next_summary() -> None
 
 
 def test_disabled_counts_but_never_floods() -> None:
-    watch = FloodWatch(FloodConfig(enabled=False), Clock())
+    watch = FloodWatch(FloodConfig(enabled=False), FakeClock())
     watch.note(raises(0, 50))
     assert not watch.flooding("r1") and watch.in_window("r1") == 50
 

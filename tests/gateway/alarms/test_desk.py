@@ -10,44 +10,13 @@ import pytest
 from drivers.alarm_store import AlarmStore
 from gateway.alarms.desk import AlarmDesk
 from gateway.alarms.notice import Notice
-from gateway.config.alarm_handling import AlarmsConfig, GradeSeconds, TierConfig
-from gateway.vocab import AlarmConflictError, AlarmEvent, AlarmNotFoundError, ReadingBatch, SinkBatch
-
-TIERS = [
-    TierConfig(name="safety officer", receivers=["officer"]),
-    TierConfig(name="project manager", receivers=["pm", "pm-mail"]),
-    TierConfig(name="company safety director", receivers=["director"]),
-]
-CONFIG = AlarmsConfig(tiers=TIERS, deadlines_s=GradeSeconds(yellow=600, orange=300, red=60), renotify_s=0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def event(alarm_id: str, state: str, grade: int, ts: float, channel: str = "pit.P1.disp_h") -> AlarmEvent:
-    return AlarmEvent(
-        site="s", ts=ts, channel=channel, rule="disp", grade=grade, state=state, value=25.0,
-        limit=21.0, unit="mm", message=f"{state} {grade}", alarm_id=alarm_id,
-    )  # fmt: skip
+from gateway.vocab import AlarmConflictError, AlarmNotFoundError, ReadingBatch, SinkBatch
+from tests.gateway.alarms.desk_support import CONFIG, event, told
+from tests.support import FakeClock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pushed() -> list[Notice]:
-    return []
-
-
-@pytest.fixture
-async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
+async def desk(tmp_path: Path, clock: FakeClock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
     async def notify(notices: list[Notice]) -> None:
         pushed.extend(notices)
 
@@ -56,12 +25,8 @@ async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncItera
         yield d
 
 
-def told(pushed: list[Notice]) -> list[tuple[str, str]]:
-    return [(n.receiver, n.kind) for n in pushed]
-
-
 async def test_orange_unacknowledged_reaches_tier_two_exactly_once(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("A", "raised", 2, clock.now))
     assert told(pushed) == [("officer", "raised")]
@@ -82,7 +47,9 @@ async def test_orange_unacknowledged_reaches_tier_two_exactly_once(
     assert trail == ["raised", "escalated_to_tier", "acknowledged"]
 
 
-async def test_red_reaches_every_tier_at_once(desk: AlarmDesk, clock: Clock, pushed: list[Notice]) -> None:
+async def test_red_reaches_every_tier_at_once(
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
+) -> None:
     await desk.apply(event("R", "raised", 3, clock.now))
     assert sorted(r for r, _ in told(pushed)) == ["director", "officer", "pm", "pm-mail"]
     clock.now += 3600
@@ -91,7 +58,7 @@ async def test_red_reaches_every_tier_at_once(desk: AlarmDesk, clock: Clock, pus
 
 
 async def test_escalation_to_red_tells_the_remaining_tiers(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("E", "raised", 1, clock.now))
     await desk.apply(event("E", "escalated", 3, clock.now + 1))
@@ -104,7 +71,7 @@ async def test_escalation_to_red_tells_the_remaining_tiers(
     ]
 
 
-async def test_close_rules(desk: AlarmDesk, clock: Clock) -> None:
+async def test_close_rules(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("C", "raised", 2, clock.now))
     with pytest.raises(AlarmConflictError, match="still active"):
         await desk.close("C", "wang", "fixed")
@@ -118,7 +85,7 @@ async def test_close_rules(desk: AlarmDesk, clock: Clock) -> None:
         await desk.ack("nope", "wang")
 
 
-async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: Clock) -> None:
+async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("D", "raised", 1, clock.now))
     await desk.assign("D", "wang", "team 3", clock.now + 86400, "add props")
     await desk.apply(event("D", "cleared", 0, clock.now + 60))
@@ -128,7 +95,7 @@ async def test_cleared_then_closed_without_override(desk: AlarmDesk, clock: Cloc
     assert trail == ["raised", "acknowledged", "rectifying", "cleared", "closed"]
 
 
-async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: Clock) -> None:
+async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("F", "raised", 1, clock.now))
     await desk.apply(event("F", "cleared", 0, clock.now + 10))
     assert desk.reopen_id("pit.P1.disp_h", "disp", clock.now + 10 + 599) == "F"
@@ -139,7 +106,7 @@ async def test_raise_within_the_window_reopens(desk: AlarmDesk, clock: Clock) ->
 
 
 async def test_the_same_event_twice_is_applied_once(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     raised = event("G", "raised", 2, clock.now)
     batch = SinkBatch(ReadingBatch.empty(), (raised,))
@@ -149,7 +116,7 @@ async def test_the_same_event_twice_is_applied_once(
     assert [e["action"] for e in await desk.audit_trail("G")] == ["raised"]
 
 
-async def test_records_and_escalation_survive_a_restart(tmp_path: Path, clock: Clock) -> None:
+async def test_records_and_escalation_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     pushed: list[Notice] = []
 
     async def notify(notices: list[Notice]) -> None:

@@ -13,13 +13,14 @@ from gateway.alarms.maintenance import NotInMaintenanceError, UnknownDeviceError
 from gateway.alarms.notice import Notice
 from gateway.alarms.shelving import DurationError
 from gateway.vocab import AlarmConflictError
-from tests.gateway.alarms.test_desk import CONFIG, Clock, event, told
+from tests.gateway.alarms.desk_support import CONFIG, event, told
+from tests.support import FakeClock
 
 WHERE = {"pit.P1.disp_h": ("pit.P1", "north wall"), "crane1.load": ("crane1", "tower 1")}
 HOUR = 3600.0
 
 
-def open_desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AlarmDesk:
+def open_desk(tmp_path: Path, clock: FakeClock, pushed: list[Notice]) -> AlarmDesk:
     async def notify(notices: list[Notice]) -> None:
         pushed.extend(notices)
 
@@ -27,17 +28,7 @@ def open_desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AlarmDesk:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pushed() -> list[Notice]:
-    return []
-
-
-@pytest.fixture
-async def desk(tmp_path: Path, clock: Clock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
+async def desk(tmp_path: Path, clock: FakeClock, pushed: list[Notice]) -> AsyncIterator[AlarmDesk]:
     async with open_desk(tmp_path, clock, pushed) as d:
         yield d
 
@@ -50,7 +41,7 @@ async def actions(desk: AlarmDesk, alarm_id: str) -> list[tuple[str, str]]:
 
 
 async def test_shelved_alarm_pushes_nothing_and_ends_by_itself(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("A", "raised", 2, clock.now))
     assert told(pushed) == [("officer", "raised")]
@@ -86,7 +77,7 @@ async def test_shelved_alarm_pushes_nothing_and_ends_by_itself(
     assert trail[1]["note"] == "gauge being re-zeroed" and trail[3]["note"] == "shelving time ended"
 
 
-async def test_shelving_needs_a_reason_and_a_bounded_time(desk: AlarmDesk, clock: Clock) -> None:
+async def test_shelving_needs_a_reason_and_a_bounded_time(desk: AlarmDesk, clock: FakeClock) -> None:
     await desk.apply(event("B", "raised", 1, clock.now))
     with pytest.raises(DurationError, match="reason is required"):
         await desk.shelve("B", "li", "   ", HOUR)
@@ -111,7 +102,7 @@ async def test_shelving_needs_a_reason_and_a_bounded_time(desk: AlarmDesk, clock
 
 
 async def test_a_rise_to_red_is_pushed_through_the_shelf(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("C", "raised", 1, clock.now))
     await desk.shelve("C", "li", "known drift", HOUR)
@@ -127,7 +118,7 @@ async def test_a_rise_to_red_is_pushed_through_the_shelf(
 
 
 async def test_closing_ends_the_shelf_and_the_shelf_survives_a_restart(
-    tmp_path: Path, clock: Clock, pushed: list[Notice]
+    tmp_path: Path, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     async with open_desk(tmp_path, clock, pushed) as desk:
         await desk.apply(event("D", "raised", 2, clock.now))
@@ -143,7 +134,7 @@ async def test_closing_ends_the_shelf_and_the_shelf_survives_a_restart(
 
 
 async def test_device_in_maintenance_raises_nothing_and_what_outlasts_it_is_raised(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     window = await desk.start_maintenance("pit.P1", "li (supervisor)", "replacing the inclinometer", HOUR)
     assert window.view()["until"] == "2027-01-15T09:00:00.000Z"
@@ -181,7 +172,7 @@ async def test_device_in_maintenance_raises_nothing_and_what_outlasts_it_is_rais
 
 
 async def test_an_alarm_from_before_maintenance_follows_the_data_silently(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("P", "raised", 2, clock.now))
     await desk.start_maintenance("pit.P1", "li", "re-wiring", HOUR)
@@ -197,7 +188,7 @@ async def test_an_alarm_from_before_maintenance_follows_the_data_silently(
 
 
 async def test_maintenance_bounds_unknown_devices_and_restart(
-    tmp_path: Path, clock: Clock, pushed: list[Notice]
+    tmp_path: Path, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     async with open_desk(tmp_path, clock, pushed) as desk:
         with pytest.raises(UnknownDeviceError):
@@ -224,7 +215,7 @@ async def test_maintenance_bounds_unknown_devices_and_restart(
 
 
 async def test_an_alarm_from_before_maintenance_still_active_at_its_end_is_reminded(
-    desk: AlarmDesk, clock: Clock, pushed: list[Notice]
+    desk: AlarmDesk, clock: FakeClock, pushed: list[Notice]
 ) -> None:
     await desk.apply(event("R", "raised", 2, clock.now))
     await desk.start_maintenance("pit.P1", "li", "re-wiring", HOUR)

@@ -6,7 +6,6 @@ folder path (``site.yaml:LINE: key.path: message``); the command must report no 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from gateway.config.loader import MAX_CONFIG_BYTES, MAX_CONFIG_NODES, MAX_PROBLEMS_LISTED
 from smartsite.cli import main
+from tests.gateway.config.expected import assert_reports_expected
 
 HERE = Path(__file__).parent
 CASES = sorted(p for p in (HERE / "cases").iterdir() if p.is_dir())
@@ -58,13 +58,7 @@ def test_broken_site_file(case: Path, capsys: pytest.CaptureFixture[str]) -> Non
             assert not re.search(rf"^{top[0]}:", text, re.M), f"no line, yet the key is there: {problem}"
 
     # Each expected line is the start of its own problem line, and nothing else is reported.
-    unmatched = list(problems)
-    for want in (case / "expected.txt").read_text(encoding="utf-8").splitlines():
-        prefix = f"{case}{os.sep}{want}"
-        hit = next((p for p in unmatched if p.startswith(prefix)), None)
-        assert hit is not None, f"{want!r} not among {unmatched}"
-        unmatched.remove(hit)
-    assert unmatched == []
+    assert_reports_expected(case, problems)
 
 
 @pytest.mark.parametrize(

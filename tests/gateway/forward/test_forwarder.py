@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -81,6 +83,18 @@ async def stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+@asynccontextmanager
+async def forwarding(
+    dest: FakeDestination, path: Path, backlog_rate: float | None = None
+) -> AsyncIterator[tuple[Forwarder, SqliteStore]]:
+    """The store at ``path`` (one destination, ``up``) and its forwarder to ``dest``, running till the end."""
+    async with SqliteStore(path, CHANNELS, site="s1", destinations=["up"]) as store:
+        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=backlog_rate)
+        task = await run_forwarder(forwarder)
+        yield forwarder, store
+        await stop(task)
+
+
 async def test_everything_queued_arrives_once_and_leaves_the_queue(tmp_path: Path) -> None:
     dest = FakeDestination()
     async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
@@ -106,9 +120,7 @@ async def test_an_outage_keeps_every_chunk_and_the_backlog_follows_the_live_data
     monkeypatch.setattr(forwarder_module, "LIVE_CHUNKS", 4)
     dest = FakeDestination()
     dest.up = False
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        task = await run_forwarder(forwarder)
+    async with forwarding(dest, tmp_path / "s.db") as (forwarder, store):
         for i in range(20):  # 20 chunks during the outage; memory holds only 4 (+1 in flight)
             for chunk in (await store.append([block(i * 10.0, 10)]))["up"]:
                 forwarder.offer(chunk)
@@ -116,7 +128,6 @@ async def test_an_outage_keeps_every_chunk_and_the_backlog_follows_the_live_data
         assert forwarder.stats.failed >= 30 and not forwarder.stats.connected
         dest.up = True
         await eventually(lambda: forwarder.stats.sent == 200, 15, "everything sent after the outage")
-        await stop(task)
     assert sorted(dest.seqs()) == list(range(1, 201))  # each exactly once
     order = [int(c.seq[0]) for c in dest.got]
     # The chunk in flight goes first, then the newest (live) chunks, then the backlog from the oldest.
@@ -137,11 +148,8 @@ async def test_alarms_go_ahead_of_the_reading_backlog(tmp_path: Path) -> None:
         for i in range(10):
             await store.append([block(i * 10.0, 10)])  # queued, never offered: a backlog
         await store.append([SinkBatch(ReadingBatch.empty(), (alarm(500.0),))])
-    async with SqliteStore(path, CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        task = await run_forwarder(forwarder)
+    async with forwarding(dest, path) as (forwarder, _):
         await eventually(lambda: forwarder.stats.sent == 101, 5, "all sent")
-        await stop(task)
     assert dest.got[0].kind == "events"
     # The reading backlog follows, oldest first, its ten segments merged into one message.
     assert [c.seq.tolist() for c in dest.got[1:]] == [list(range(1, 101))]
@@ -150,9 +158,7 @@ async def test_alarms_go_ahead_of_the_reading_backlog(tmp_path: Path) -> None:
 async def test_busy_destination_is_retried_no_sooner_than_it_asked(tmp_path: Path) -> None:
     dest = FakeDestination()
     dest.busy_after = 0.6
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        task = await run_forwarder(forwarder)
+    async with forwarding(dest, tmp_path / "s.db") as (forwarder, store):
         for chunk in (await store.append([block(0.0, 10)]))["up"]:
             forwarder.offer(chunk)
         await eventually(lambda: dest.attempts >= 1, 5, "first attempt")
@@ -160,7 +166,6 @@ async def test_busy_destination_is_retried_no_sooner_than_it_asked(tmp_path: Pat
         assert dest.attempts == 1  # Retry-After 0.6 s: no second attempt yet
         dest.busy_after = None
         await eventually(lambda: forwarder.stats.sent == 10, 5, "sent after the wait")
-        await stop(task)
     assert forwarder.stats.last_error == "429 too many requests"
 
 
@@ -169,14 +174,11 @@ async def test_refused_records_are_dropped_and_counted_with_the_reason(
 ) -> None:
     dest = FakeDestination()
     dest.reject = 3
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        task = await run_forwarder(forwarder)
+    async with forwarding(dest, tmp_path / "s.db") as (forwarder, store):
         for chunk in (await store.append([block(0.0, 10)]))["up"]:
             forwarder.offer(chunk)
         await eventually(lambda: forwarder.stats.sent == 7, 5, "the accepted part counted as sent")
         await eventually(lambda: forwarder.stats.queue_depth == 0, 5, "the chunk left the queue")
-        await stop(task)
     assert forwarder.stats.dropped == {"rejected: 400 bad field": 3}
     assert any("refused 3 record(s)" in r.getMessage() for r in caplog.records)
 
@@ -187,11 +189,8 @@ async def test_backlog_drains_at_the_bounded_rate(tmp_path: Path) -> None:
     async with SqliteStore(path, CHANNELS, site="s1", destinations=["up"]) as store:
         for i in range(6):
             await store.append([block(i * 100.0, 100)])
-    async with SqliteStore(path, CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=1000.0)
-        task = await run_forwarder(forwarder)
+    async with forwarding(dest, path, backlog_rate=1000.0) as (forwarder, _):
         await eventually(lambda: forwarder.stats.sent == 600, 10, "backlog drained")
-        await stop(task)
     assert sorted(dest.seqs()) == list(range(1, 601))
 
 

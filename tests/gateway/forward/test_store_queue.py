@@ -21,25 +21,13 @@ from gateway.vocab import (
     SinkBatch,
     SiteCycle,
 )
+from tests.support import raised_event
 
 CHANNELS = [ChannelMeta("a.x", "a", "x", "mm"), ChannelMeta("b.y", "b", "y", "t")]
 
 
 def event(ts: float, ident: str) -> AlarmEvent:
-    return AlarmEvent(
-        site="s1",
-        ts=ts,
-        channel="a.x",
-        rule="r",
-        grade=1,
-        state="raised",
-        value=11.0,
-        limit=10.0,
-        unit="mm",
-        message="m",
-        alarm_id="A1",
-        id=ident,
-    )
+    return raised_event(site="s1", ts=ts, id=ident)
 
 
 def cycle(start: str, ident: str) -> SiteCycle:

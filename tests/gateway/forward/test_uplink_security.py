@@ -15,8 +15,7 @@ import pytest
 
 from drivers import MqttLink, MqttUplink
 from gateway.vocab import ChannelMeta, ForwardChunk, RetryableSinkError
-from tests.drivers.notify.receivers import self_signed_cert
-from tests.support import Mosquitto
+from tests.support import Mosquitto, self_signed_cert
 
 pytestmark = pytest.mark.integration
 

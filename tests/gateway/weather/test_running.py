@@ -19,16 +19,11 @@ from gateway.config import SiteConfig, parse_config
 from tests.drivers.cap.documents import alert, info, ref
 from tests.drivers.notify.receivers import HttpRecorder
 from tests.integration.site_helpers import running
-from tests.support import Mosquitto, eventually
+from tests.support import Mosquitto, eventually, in_background
 
 pytestmark = pytest.mark.integration
 
-SITE = """
-site: {{id: w1, location: {{lat: 39.9, lon: 116.4}}}}
-mqtt: {{url: "{broker}"}}
-sinks:
-  - {{type: sqlite, path: store.db}}
-  - {{type: mqtt}}
+ALARMS = """\
 alarms:
   store: alarms.db
   group_window_s: 0
@@ -37,6 +32,17 @@ alarms:
   receivers:
     - {{id: hook, type: webhook, url: "{http}/hook"}}
 """
+
+SITE = (
+    """
+site: {{id: w1, location: {{lat: 39.9, lon: 116.4}}}}
+mqtt: {{url: "{broker}"}}
+sinks:
+  - {{type: sqlite, path: store.db}}
+  - {{type: mqtt}}
+"""
+    + ALARMS
+)
 
 
 def config(broker: Mosquitto, http: HttpRecorder) -> SiteConfig:
@@ -63,14 +69,9 @@ class Listener:
 @contextlib.asynccontextmanager
 async def listening(port: int) -> AsyncIterator[Listener]:
     listener = Listener(port)
-    task = asyncio.create_task(listener.run())
-    await asyncio.wait_for(listener.ready.wait(), 5)
-    try:
+    async with in_background(listener.run()):
+        await asyncio.wait_for(listener.ready.wait(), 5)
         yield listener
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def at(offset_s: float) -> str:
@@ -131,7 +132,8 @@ async def test_changes_made_while_the_broker_is_away_are_published_after(
             assert heard.messages[0]["change"] == "issued"
 
 
-LOCAL_SITE = """
+LOCAL_SITE = (
+    """
 site: {{id: w1}}
 mqtt: {{url: "{broker}"}}
 devices:
@@ -139,14 +141,9 @@ devices:
 weather:
   local:
     gale: {{channels: [anemo1.wind_speed], mean: 2min, confirm_s: 0}}
-alarms:
-  store: alarms.db
-  group_window_s: 0
-  tiers:
-    - {{name: safety officer, receivers: [hook]}}
-  receivers:
-    - {{id: hook, type: webhook, url: "{http}/hook"}}
 """
+    + ALARMS
+)
 
 
 async def test_the_sites_own_gale_signal_from_mqtt_readings(mosquitto: Mosquitto, tmp_path: Path) -> None:

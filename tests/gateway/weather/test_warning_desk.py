@@ -15,20 +15,13 @@ from drivers.cap.warning import Change, WarningState
 from drivers.warning_store import WarningStore
 from gateway.weather.warning_desk import WarningDesk
 from tests.drivers.cap.documents import alert, ref
+from tests.support import FakeClock
 
 SITE = SiteLocation(39.90, 116.40)
 T0 = datetime.fromisoformat("2026-12-02T08:05:00+08:00").timestamp()
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def desk(path: Path, clock: Clock) -> WarningDesk:
+def desk(path: Path, clock: FakeClock) -> WarningDesk:
     return WarningDesk("s1", WarningBook(SITE, WarningCodes.default()), WarningStore(path), clock=clock)
 
 
@@ -41,7 +34,7 @@ class Heard:
 
 
 async def test_warnings_restored_after_restart_and_expired_then(tmp_path: Path) -> None:
-    clock = Clock(T0)
+    clock = FakeClock(T0)
     async with desk(tmp_path / "warnings.db", clock) as first:
         heard = Heard()
         first.listeners.append(heard)
@@ -67,7 +60,7 @@ async def test_warnings_restored_after_restart_and_expired_then(tmp_path: Path) 
 
 
 async def test_refused_documents_are_counted_by_reason(tmp_path: Path) -> None:
-    async with desk(tmp_path / "w.db", Clock(T0)) as d:
+    async with desk(tmp_path / "w.db", FakeClock(T0)) as d:
         for bad in (b"<alert/>", b"not xml", b"x" * (2 * 1024 * 1024)):
             with pytest.raises(CapError):
                 await d.receive(bad)
@@ -76,7 +69,7 @@ async def test_refused_documents_are_counted_by_reason(tmp_path: Path) -> None:
 
 
 async def test_a_duplicate_is_neither_saved_nor_told(tmp_path: Path) -> None:
-    async with desk(tmp_path / "w.db", Clock(T0)) as d:
+    async with desk(tmp_path / "w.db", FakeClock(T0)) as d:
         await d.receive(alert().encode())
         (again,) = await d.receive(alert().encode())
         assert again.note == "duplicate" and len(await d.store.outgoing()) == 1
@@ -84,7 +77,7 @@ async def test_a_duplicate_is_neither_saved_nor_told(tmp_path: Path) -> None:
 
 async def test_no_messages_kept_without_an_uplink_to_publish_them(tmp_path: Path) -> None:
     book = WarningBook(SITE, WarningCodes.default())
-    quiet = WarningDesk("s1", book, WarningStore(tmp_path / "w.db"), clock=Clock(T0), publishes=False)
+    quiet = WarningDesk("s1", book, WarningStore(tmp_path / "w.db"), clock=FakeClock(T0), publishes=False)
     async with quiet:
         await quiet.receive(alert().encode())
         assert len(quiet.listing()) == 1 and await quiet.store.outgoing() == []
@@ -96,7 +89,7 @@ async def test_a_large_document_is_parsed_and_applied_like_a_small_one(tmp_path:
     ring = " ".join(f"{39.0 + i * 3e-4:.4f},116.0" for i in range(5000)) + " 40.5,117.0 39.0,117.0 39.0,116.0"
     big = alert(infos=info(areas=area(polygon=ring))).encode()
     assert len(big) > 64 * 1024
-    async with desk(tmp_path / "w.db", Clock(T0)) as d:
+    async with desk(tmp_path / "w.db", FakeClock(T0)) as d:
         (applied,) = await d.receive(big)
         assert applied.change == Change.ISSUED and applied.record.area["how"] == "polygon"
         with pytest.raises(CapError):

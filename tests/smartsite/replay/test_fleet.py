@@ -46,6 +46,11 @@ def fleet(root: Path) -> Path:
     return root
 
 
+def in_and_out(root: Path, out: Path) -> list[str]:
+    """The fleet folder to replay and the folder for what comes out."""
+    return ["--input", str(root), "--output", str(out)]
+
+
 @pytest.mark.timeout(90)
 def test_same_alarms_as_each_site_alone(tmp_path: Path, cluster: str) -> None:
     root = fleet(tmp_path / "fleet")
@@ -100,17 +105,7 @@ def test_cli_on_a_local_cluster_of_processes(tmp_path: Path, capsys: pytest.Capt
     root.mkdir()
     shutil.copy(EXAMPLE, root / "site.yaml")
     (root / "site.csv").write_text(as_csv(recording(3)[:3_000]), encoding="utf-8")
-    args = [
-        "replay",
-        "--dask",
-        "local",
-        "--workers",
-        "1",
-        "--input",
-        str(root),
-        "--output",
-        str(tmp_path / "o"),
-    ]
+    args = ["replay", "--dask", "local", "--workers", "1", *in_and_out(root, tmp_path / "o")]
     assert main(args) == 0
     assert "fleet: 1/1 demo" in capsys.readouterr().err
     assert (tmp_path / "o" / "demo.alarms.jsonl").stat().st_size > 0
@@ -131,14 +126,6 @@ def test_an_unreachable_scheduler_is_reported(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setattr(fleet_module, "CONNECT_TIMEOUT_S", 2.0)
-    args = [
-        "replay",
-        "--dask",
-        f"tcp://127.0.0.1:{port}",
-        "--input",
-        str(root),
-        "--output",
-        str(tmp_path / "o"),
-    ]
+    args = ["replay", "--dask", f"tcp://127.0.0.1:{port}", *in_and_out(root, tmp_path / "o")]
     assert main(args) == 1
     assert "cannot reach the Dask scheduler" in capsys.readouterr().err

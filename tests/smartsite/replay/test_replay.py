@@ -164,22 +164,16 @@ def _site_file(tmp_path: Path) -> Path:
     return path
 
 
+def cli_replay(tmp_path: Path, data: Path, output: Path, *more: str) -> int:
+    """``smartsite replay`` of ``data`` into ``output`` on the test site, in-process: its exit code."""
+    site = _site_file(tmp_path)
+    return main(["replay", "--config", str(site), "--input", str(data), "--output", str(output), *more])
+
+
 def test_cli_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write(tmp_path, "in.csv", as_csv(readings()) + f"{T + 99999},{PIT},x\n")
     out = tmp_path / "alarms.jsonl"
-    code = main(
-        [
-            "replay",
-            "--config",
-            str(_site_file(tmp_path)),
-            "--input",
-            str(data),
-            "--output",
-            str(out),
-            "--report",
-            str(tmp_path / "r"),
-        ]
-    )
+    code = cli_replay(tmp_path, data, out, "--report", str(tmp_path / "r"))
     assert code == 0
     assert read_events(out)
     err = capsys.readouterr().err
@@ -191,17 +185,7 @@ def test_cli_replay_bad_input_exits_1_with_a_clear_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = write(tmp_path, "in.csv", "when,what,how_much\n1,a,2\n")
-    code = main(
-        [
-            "replay",
-            "--config",
-            str(_site_file(tmp_path)),
-            "--input",
-            str(data),
-            "--output",
-            str(tmp_path / "o.jsonl"),
-        ]
-    )
+    code = cli_replay(tmp_path, data, tmp_path / "o.jsonl")
     assert code == 1
     err = capsys.readouterr().err
     assert "in.csv" in err and "expected exactly 'ts,channel,value'" in err
