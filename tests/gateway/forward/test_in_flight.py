@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from types import TracebackType
 
-import numpy as np
 import pytest
 
 from drivers import SqliteStore
@@ -16,57 +16,36 @@ from gateway.forward import Forwarder, ForwardStats
 from gateway.forward import merge as merge_module
 from gateway.vocab import (
     AlarmEvent,
-    ChannelMeta,
     Delivery,
     ForwardChunk,
     ReadingBatch,
     RecordKind,
-    RetryableSinkError,
     SinkBatch,
 )
+from tests.gateway.forward.test_forwarder import CHANNELS, FakeDestination, block, stop
 from tests.support import eventually
 
-CHANNELS = [ChannelMeta("a.x", "a", "x")]
 
-
-class SlowDestination:
+class SlowDestination(FakeDestination):
     """Answers each send only when ``gate`` opens; counts how many sends run at once, per kind."""
 
     def __init__(self) -> None:
-        self.name = "up"
+        super().__init__()
         self.gate = asyncio.Event()
-        self.up = True
         self.running = {RecordKind.READINGS: 0, RecordKind.EVENTS: 0}
         self.most = {RecordKind.READINGS: 0, RecordKind.EVENTS: 0}
-        self.got: list[ForwardChunk] = []
-
-    async def __aenter__(self) -> SlowDestination:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     async def send(self, chunk: ForwardChunk) -> Delivery:
         self.running[chunk.kind] += 1
         self.most[chunk.kind] = max(self.most[chunk.kind], self.running[chunk.kind])
         try:
             await self.gate.wait()
-            if not self.up:
-                raise RetryableSinkError(self.name, "connection refused")
-            self.got.append(chunk)
-            return Delivery()
+            return await super().send(chunk)
         finally:
             self.running[chunk.kind] -= 1
 
-    def seqs(self, kind: str = RecordKind.READINGS) -> list[int]:
+    def kind_seqs(self, kind: str = RecordKind.READINGS) -> list[int]:
         return sorted(int(s) for c in self.got if c.kind == kind for s in c.seq)
-
-
-def block(start: float, n: int) -> SinkBatch:
-    ts = start + np.arange(n, dtype=np.float64)
-    return SinkBatch(ReadingBatch(ts, np.zeros(n, np.int32), ts.copy(), np.zeros(n, np.uint8)))
 
 
 def alarm(ts: float, state: str = "raised") -> AlarmEvent:
@@ -86,58 +65,58 @@ async def queue(store: SqliteStore, forwarder: Forwarder, batches: list[SinkBatc
             forwarder.offer(chunk)
 
 
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+@asynccontextmanager
+async def sending(
+    dest: SlowDestination, path: Path, batches: list[SinkBatch], in_flight: int = 4
+) -> AsyncIterator[tuple[Forwarder, SqliteStore, asyncio.Task[None]]]:
+    """A store with ``batches`` queued and offered live, and its forwarder running."""
+    async with SqliteStore(path, CHANNELS, site="s1", destinations=["up"]) as store:
+        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=in_flight)
+        await queue(store, forwarder, batches)
+        task = asyncio.create_task(forwarder.run())
+        yield forwarder, store, task
+        if not task.done():
+            await stop(task)
+
+
+def readings(n: int) -> list[SinkBatch]:
+    return [block(i * 10.0, 10) for i in range(n)]
 
 
 async def test_readings_go_several_at_once_up_to_the_destinations_window(tmp_path: Path) -> None:
     dest = SlowDestination()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=3)
-        await queue(store, forwarder, [block(i * 10.0, 10) for i in range(8)])
-        task = asyncio.create_task(forwarder.run())
+    async with sending(dest, tmp_path / "s.db", readings(8), in_flight=3) as (forwarder, _, _):
         await eventually(lambda: dest.running[RecordKind.READINGS] == 3, 5, "three sends waiting")
         await asyncio.sleep(0.1)  # no fourth starts while three wait
         assert dest.running[RecordKind.READINGS] == 3
         dest.gate.set()
         await eventually(lambda: forwarder.stats.sent == 80, 5, "all sent")
         await eventually(lambda: forwarder.stats.queue_depth == 0, 5, "queue drained")
-        await stop(task)
     assert dest.most[RecordKind.READINGS] == 3
-    assert dest.seqs() == list(range(1, 81))
+    assert dest.kind_seqs() == list(range(1, 81))
     assert forwarder.stats.sent_messages == 8
 
 
 async def test_one_at_a_time_stays_one_at_a_time(tmp_path: Path) -> None:
     dest = SlowDestination()
     dest.gate.set()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
-        await queue(store, forwarder, [block(i * 10.0, 10) for i in range(5)])
-        task = asyncio.create_task(forwarder.run())
+    async with sending(dest, tmp_path / "s.db", readings(5), in_flight=1) as (forwarder, _, _):
         await eventually(lambda: forwarder.stats.sent == 50, 5, "all sent")
-        await stop(task)
     assert dest.most[RecordKind.READINGS] == 1
 
 
 async def test_alarm_events_keep_their_order_while_readings_are_in_flight(tmp_path: Path) -> None:
     dest = SlowDestination()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=4)
-        events = [
-            SinkBatch(ReadingBatch.empty(), events=[alarm(float(t), s)])
-            for t, s in enumerate(["raised", "cleared", "raised"])
-        ]
-        await queue(store, forwarder, [block(i * 10.0, 10) for i in range(3)] + events)
-        task = asyncio.create_task(forwarder.run())
+    events = [
+        SinkBatch(ReadingBatch.empty(), events=[alarm(float(t), s)])
+        for t, s in enumerate(["raised", "cleared", "raised"])
+    ]
+    async with sending(dest, tmp_path / "s.db", readings(3) + events) as (forwarder, _, _):
         await eventually(lambda: dest.running[RecordKind.EVENTS] == 1, 5, "an event in flight")
         await asyncio.sleep(0.1)
         assert dest.running[RecordKind.EVENTS] == 1  # the next event waits for this one
         dest.gate.set()
         await eventually(lambda: forwarder.stats.sent == 33, 5, "all sent")
-        await stop(task)
     assert dest.most[RecordKind.EVENTS] == 1
     sent_events = [c.documents[0] for c in dest.got if c.kind == RecordKind.EVENTS]
     assert [json.loads(e)["state"] for e in sent_events] == ["raised", "cleared", "raised"]
@@ -145,16 +124,13 @@ async def test_alarm_events_keep_their_order_while_readings_are_in_flight(tmp_pa
 
 async def test_the_wait_of_an_alarm_from_store_to_acknowledgement_is_kept(tmp_path: Path) -> None:
     dest = SlowDestination()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=4)
+    async with sending(dest, tmp_path / "s.db", []) as (forwarder, store, _):
         stored_at = time.monotonic() - 0.5  # handed to the store half a second ago
         for chunk in (await store.append([SinkBatch(ReadingBatch.empty(), events=[alarm(1.0)])]))["up"]:
             forwarder.offer(chunk, stored_at=stored_at)
-        task = asyncio.create_task(forwarder.run())
         assert forwarder.stats.alarm_wait_s is None  # nothing acknowledged yet
         dest.gate.set()
         await eventually(lambda: forwarder.stats.alarm_wait_s is not None, 5, "the event acknowledged")
-        await stop(task)
     wait = forwarder.stats.alarm_wait_s
     assert wait is not None and 0.5 <= wait < 5.0
     assert forwarder.stats.alarm_wait_max_s == wait
@@ -163,33 +139,24 @@ async def test_the_wait_of_an_alarm_from_store_to_acknowledgement_is_kept(tmp_pa
 
 async def test_sends_in_flight_when_stopped_are_sent_again_by_the_next_forwarder(tmp_path: Path) -> None:
     dest = SlowDestination()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        first = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=4)
-        await queue(store, first, [block(i * 10.0, 10) for i in range(6)])
-        task = asyncio.create_task(first.run())
+    async with sending(dest, tmp_path / "s.db", readings(6)) as (_, _store, task):
         await eventually(lambda: dest.running[RecordKind.READINGS] == 4, 5, "four in flight")
         await stop(task)  # a restart with four messages unanswered
         assert dest.running[RecordKind.READINGS] == 0 and not dest.got
-        dest.gate.set()
-        second = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=4)
-        task = asyncio.create_task(second.run())
+    dest.gate.set()
+    async with sending(dest, tmp_path / "s.db", []) as (second, _store, _):
         await eventually(lambda: second.stats.sent == 60, 5, "all sent from the backlog")
-        await stop(task)
-        assert (await store.pending("up")).records == 0
-    assert dest.seqs() == list(range(1, 61))
+        await eventually(lambda: second.stats.queue_depth == 0, 5, "queue drained")
+    assert dest.kind_seqs() == list(range(1, 61))
 
 
 async def test_an_outage_with_sends_in_flight_loses_nothing(tmp_path: Path) -> None:
     dest = SlowDestination()
     dest.up = False
     dest.gate.set()
-    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
-        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None, in_flight=4)
-        await queue(store, forwarder, [block(i * 10.0, 10) for i in range(6)])
-        task = asyncio.create_task(forwarder.run())
+    async with sending(dest, tmp_path / "s.db", readings(6)) as (forwarder, _, _):
         await eventually(lambda: forwarder.stats.failed >= 40, 5, "four sends failing")
         dest.up = True
         await eventually(lambda: forwarder.stats.sent == 60, 10, "all sent after the outage")
         await eventually(lambda: forwarder.stats.queue_depth == 0, 5, "queue drained")
-        await stop(task)
-    assert dest.seqs() == list(range(1, 61))
+    assert dest.kind_seqs() == list(range(1, 61))
