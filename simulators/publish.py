@@ -46,7 +46,7 @@ import aiomqtt
 
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.config.modbus import ModbusDeviceConfig, RegisterConfig, SerialBusConfig
-from gateway.vocab.broker_url import parse_broker_url
+from gateway.vocab.broker_url import BrokerUrl, parse_broker_url
 from simulators.modbus_slaves import SlaveBus, Table, Unit, encode
 from simulators.serial_relay import SerialRelay
 
@@ -114,12 +114,8 @@ class Pacer:
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
+class BrokerAddress(BrokerUrl):
+    """A broker as the simulated devices reach it."""
 
     @classmethod
     def from_url(cls, url: str) -> BrokerAddress:
@@ -142,9 +138,6 @@ class BrokerAddress:
             timeout=10,
             max_inflight_messages=max_inflight,
         )
-
-    def describe(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 def mqtt_topics(config: SiteConfig, devices: Iterable[str] | None = None) -> dict[str, str]:
