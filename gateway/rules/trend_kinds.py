@@ -9,18 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from analytics import trend
 from analytics.table import Judge
-from analytics.trend import (
-    NAN3,
-    AccelerationSpec,
-    AccelerationTable,
-    FailureForecastSpec,
-    FailureForecastTable,
-    RateSpec,
-    RateTable,
-    TimeToLimitSpec,
-    TimeToLimitTable,
-)
 from gateway.config import (
     PER_SECONDS,
     AccelerationRuleConfig,
@@ -49,25 +39,25 @@ def _limits(values: tuple[float | None, float | None, float | None]) -> tuple[fl
 
 
 def build_rate(book: Context, compiled: Compiled) -> None:
-    specs: list[RateSpec] = []
+    specs: list[trend.RateSpec] = []
     names: list[tuple[str, str, RateRuleConfig]] = []  # rule id, unit suffix, rule per spec
     for number, rule, channels in book.rules_of(RateRuleConfig):
         specs.append(
             _spec(
                 book,
-                RateSpec,
+                trend.RateSpec,
                 number,
                 rule,
                 channels,
                 per_s=PER_SECONDS[rule.per],
-                upper=_limits(rule.upper.as_tuple()) if rule.upper else NAN3,
-                lower=_limits(rule.lower.as_tuple()) if rule.lower else NAN3,
+                upper=_limits(rule.upper.as_tuple()) if rule.upper else trend.NAN3,
+                lower=_limits(rule.lower.as_tuple()) if rule.lower else trend.NAN3,
             )
         )
         names.append((rule.id, PER_SUFFIX[rule.per], rule))
     if not specs:
         return
-    table = RateTable(specs, utc_offset_s=_utc_offset_s(book.config.site.timezone))
+    table = trend.RateTable(specs, utc_offset_s=_utc_offset_s(book.config.site.timezone))
     rule_ids = {spec.rule: name for spec, name in zip(specs, names, strict=True)}
     for row in range(len(table.channel)):
         channel = book.index.ids[int(table.channel[row])]
@@ -82,21 +72,21 @@ def build_rate(book: Context, compiled: Compiled) -> None:
 
 
 def build_acceleration(book: Context, compiled: Compiled) -> None:
-    specs: list[AccelerationSpec] = []
+    specs: list[trend.AccelerationSpec] = []
     for number, rule, channels in book.rules_of(AccelerationRuleConfig):
-        specs.append(_spec(book, AccelerationSpec, number, rule, channels, per_s=PER_SECONDS[rule.per]))
+        specs.append(_spec(book, trend.AccelerationSpec, number, rule, channels, per_s=PER_SECONDS[rule.per]))
         unit_suffix = PER_SUFFIX[rule.per]
         facts = {"windows": rule.windows}
         compiled.bindings += [
             Binding(c, rule.id, book.unit(c) + unit_suffix, "acceleration", facts) for c in channels
         ]
     if specs:
-        compiled.judges.append(AccelerationTable(specs))
+        compiled.judges.append(trend.AccelerationTable(specs))
 
 
 def build_time_to_limit(book: Context, compiled: Compiled) -> None:
     _build_horizon_kind(
-        book, compiled, TimeToLimitRuleConfig, TimeToLimitSpec, TimeToLimitTable, "time_to_limit"
+        book, compiled, TimeToLimitRuleConfig, trend.TimeToLimitSpec, trend.TimeToLimitTable, "time_to_limit"
     )
 
 
@@ -106,8 +96,8 @@ def build_failure_forecast(book: Context, compiled: Compiled) -> None:
         book,
         compiled,
         FailureForecastRuleConfig,
-        FailureForecastSpec,
-        FailureForecastTable,
+        trend.FailureForecastSpec,
+        trend.FailureForecastTable,
         "failure_forecast",
         "s",
     )
