@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drivers.sqlite_file import SqliteFile
+from drivers.audit_table import AuditTable
+from drivers.sqlite_file import SqliteFile, json_bodies
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS alarms (
     id TEXT PRIMARY KEY,
     channel TEXT NOT NULL,
@@ -24,21 +25,13 @@ CREATE TABLE IF NOT EXISTS alarms (
 );
 CREATE INDEX IF NOT EXISTS alarms_open ON alarms(status, updated);
 CREATE INDEX IF NOT EXISTS alarms_channel_rule ON alarms(channel, rule, updated);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    alarm_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    note TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_alarm ON audit(alarm_id, seq);
 CREATE TABLE IF NOT EXISTS maintenance (
     device TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
 """
+AUDIT = AuditTable("audit", ("alarm_id",), index="audit_alarm")
+SCHEMA = TABLES + AUDIT.schema
 
 # A device's audit entries share the audit table with the alarms' under this subject (alarm ids
 # are hex, so they never collide).
@@ -72,20 +65,7 @@ class AlarmStore(SqliteFile):
                     json.dumps(record, ensure_ascii=False),
                 ),
             )
-            db.executemany(
-                "INSERT INTO audit(alarm_id, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?)",
-                [
-                    (
-                        record["id"],
-                        float(entry["ts"]),
-                        str(entry["actor"]),
-                        str(entry["action"]),
-                        str(entry.get("note", "")),
-                        json.dumps(entry.get("detail", {}), ensure_ascii=False),
-                    )
-                    for entry in audit
-                ],
-            )
+            AUDIT.append(db, (((record["id"],), entry) for entry in audit))
 
     async def save_maintenance(
         self, device: str, window: dict[str, Any] | None, audit: list[dict[str, Any]]
@@ -106,20 +86,7 @@ class AlarmStore(SqliteFile):
                     " ON CONFLICT(device) DO UPDATE SET body=excluded.body",
                     (device, json.dumps(window, ensure_ascii=False)),
                 )
-            db.executemany(
-                "INSERT INTO audit(alarm_id, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?)",
-                [
-                    (
-                        DEVICE_SUBJECT + device,
-                        float(entry["ts"]),
-                        str(entry["actor"]),
-                        str(entry["action"]),
-                        str(entry.get("note", "")),
-                        json.dumps(entry.get("detail", {}), ensure_ascii=False),
-                    )
-                    for entry in audit
-                ],
-            )
+            AUDIT.append(db, (((DEVICE_SUBJECT + device,), entry) for entry in audit))
 
     async def load_maintenance(self) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = await self._run(self._load_maintenance)
@@ -134,15 +101,11 @@ class AlarmStore(SqliteFile):
 
     async def load_recent(self, since: float, limit: int = 10_000) -> list[dict[str, Any]]:
         """Records not closed, and records changed since ``since`` (for reopening and views)."""
-        rows: list[dict[str, Any]] = await self._run(self._load_recent, since, limit)
-        return rows
-
-    def _load_recent(self, since: float, limit: int) -> list[dict[str, Any]]:
-        cur = self._conn().execute(
+        return await self.call(
+            json_bodies,
             "SELECT body FROM alarms WHERE status != 'closed' OR updated >= ? ORDER BY updated DESC LIMIT ?",
             (since, limit),
         )
-        return [json.loads(body) for (body,) in cur]
 
     async def get(self, alarm_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self._run(self._get, alarm_id)
@@ -153,14 +116,4 @@ class AlarmStore(SqliteFile):
         return None if row is None else dict(json.loads(row[0]))
 
     async def audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
-        trail: list[dict[str, Any]] = await self._run(self._audit_trail, alarm_id)
-        return trail
-
-    def _audit_trail(self, alarm_id: str) -> list[dict[str, Any]]:
-        cur = self._conn().execute(
-            "SELECT ts, actor, action, note, detail FROM audit WHERE alarm_id = ? ORDER BY seq", (alarm_id,)
-        )
-        return [
-            {"ts": ts, "actor": actor, "action": action, "note": note, "detail": json.loads(detail)}
-            for ts, actor, action, note, detail in cur
-        ]
+        return await self.call(AUDIT.trail, (alarm_id,))

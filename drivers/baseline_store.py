@@ -12,16 +12,17 @@ Synchronous functions on a connection: the alarm store runs them in its worker t
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.audit_table import AuditTable
+
 log = logging.getLogger(__name__)
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS baselines (
     rule TEXT NOT NULL,
     channel TEXT NOT NULL,
@@ -31,18 +32,9 @@ CREATE TABLE IF NOT EXISTS baselines (
     updated REAL NOT NULL,
     PRIMARY KEY (rule, channel)
 );
-CREATE TABLE IF NOT EXISTS baseline_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    rule TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    ts REAL NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    note TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS baseline_audit_key ON baseline_audit(rule, channel, seq);
 """
+AUDIT = AuditTable("baseline_audit", ("rule", "channel"), index="baseline_audit_key")
+SCHEMA = TABLES + AUDIT.schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,33 +91,11 @@ def save(db: sqlite3.Connection, rows: list[StoredBaseline], audit: list[dict[st
 
 def audit_trail(db: sqlite3.Connection, rule: str, channel: str) -> list[dict[str, Any]]:
     ensure_schema(db)
-    cur = db.execute(
-        "SELECT ts, actor, action, note, detail FROM baseline_audit"
-        " WHERE rule = ? AND channel = ? ORDER BY seq",
-        (rule, channel),
-    )
-    return [
-        {"ts": ts, "actor": actor, "action": action, "note": note, "detail": json.loads(detail)}
-        for ts, actor, action, note, detail in cur
-    ]
+    return AUDIT.trail(db, (rule, channel))
 
 
 def _audit(db: sqlite3.Connection, audit: list[dict[str, Any]]) -> None:
-    db.executemany(
-        "INSERT INTO baseline_audit(rule, channel, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?,?)",
-        [
-            (
-                e["rule"],
-                e["channel"],
-                float(e["ts"]),
-                str(e["actor"]),
-                str(e["action"]),
-                str(e.get("note", "")),
-                json.dumps(e.get("detail", {}), ensure_ascii=False),
-            )
-            for e in audit
-        ],
-    )
+    AUDIT.append(db, (((e["rule"], e["channel"]), e) for e in audit))
 
 
 def _finite(value: object) -> float | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from drivers.outlet import Outlet
 from gateway.vocab import Delivery, ForwardChunk
 
 
-class Destination(Protocol):
+class Destination(Outlet, Protocol):
     """A far side that acknowledges what it takes. Enter it before the first ``send``; ``send`` is
     never called after exit, and never more than ``in_flight`` at once.
 
@@ -18,17 +18,7 @@ class Destination(Protocol):
     same chunk sent again later; the forwarder waits with capped, jittered backoff.
     """
 
-    name: str
     # How many readings sends may run at once (alarm events and cycles: always one at a time).
     in_flight: int
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
     async def send(self, chunk: ForwardChunk) -> Delivery: ...

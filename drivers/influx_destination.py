@@ -39,7 +39,7 @@ import re
 import ssl
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
@@ -50,7 +50,14 @@ from influxdb_client.client.write_api_async import WriteApiAsync
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from drivers.line_protocol import Encoded, ReadingEncoder, check_extra_tags, encode_cycles, encode_events
+from drivers.line_protocol import (
+    Encoded,
+    ReadingEncoder,
+    Refusals,
+    check_extra_tags,
+    encode_cycles,
+    encode_events,
+)
 from gateway.vocab import (
     ChannelMeta,
     Delivery,
@@ -71,20 +78,13 @@ _MILLISECONDS: Any = WritePrecision.MS
 
 
 @dataclass
-class _Progress:
+class _Progress(Refusals):
     """How far one chunk got, kept so the forwarder's retry does not resend accepted requests."""
 
     chunk_id: str
     records: int
     encoded: Encoded
     done: int = 0  # lines accepted or refused for good, from the start
-    rejected: int = 0
-    reasons: list[str] = field(default_factory=list)
-
-    def refuse(self, count: int, reason: str) -> None:
-        self.rejected += count
-        if reason not in self.reasons:
-            self.reasons.append(reason)
 
 
 class _TooLarge(Exception):

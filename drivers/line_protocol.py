@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,11 +101,10 @@ def iso_to_ms(text: str) -> int:
     return (moment - _EPOCH) // _ONE_MS
 
 
-@dataclass
-class Encoded:
-    """Lines ready to send, and the records that could not be encoded, with why."""
+@dataclass(kw_only=True)
+class Refusals:
+    """Records refused for good: how many, and each distinct reason once."""
 
-    lines: list[str] = field(default_factory=list)
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
 
@@ -113,6 +112,13 @@ class Encoded:
         self.rejected += count
         if reason not in self.reasons:
             self.reasons.append(reason)
+
+
+@dataclass
+class Encoded(Refusals):
+    """Lines ready to send, and the records that could not be encoded, with why."""
+
+    lines: list[str] = field(default_factory=list)
 
 
 class ReadingEncoder:
@@ -203,80 +209,92 @@ def check_extra_tags(extra_tags: Mapping[str, str]) -> None:
         raise ValueError(f"extra tags need a non-empty name and value: {empty}")
 
 
+_Parts = tuple[dict[str, str], list[str], int]  # tags, fields, timestamp (ms)
+
+
 def encode_events(
     documents: Sequence[str], seq: Sequence[int], site: str, extra_tags: Mapping[str, str]
 ) -> Encoded:
     """Alarm events (the JSON contract of ``AlarmEvent.to_json``) as ``alarm_event`` lines."""
-    out = Encoded()
-    for text, number in zip(documents, seq, strict=True):
-        try:
-            doc = _load_object(text)
-            for key in ("id", "ts", "channel", "rule", "state", "grade"):
-                if doc.get(key) in (None, ""):
-                    raise ValueError(f"no {key!r}")
-            grade = doc["grade"]
-            if isinstance(grade, bool) or not isinstance(grade, int | float) or grade != int(grade):
-                raise ValueError(f"grade {grade!r} is not an integer")
-            tags = {
-                **extra_tags,
-                "site": str(doc.get("site") or site),
-                "channel": str(doc["channel"]),
-                "rule": str(doc["rule"]),
-                "state": str(doc["state"]),
-            }
-            fields = [f"grade={int(grade)}i"]
-            for key in ("value", "limit"):
-                number_text = _finite_float(doc.get(key))
-                if number_text is not None:
-                    fields.append(f"{key}={number_text}")
-            for key in ("id", "alarm_id", "unit", "message"):
-                if isinstance(doc.get(key), str):
-                    fields.append(f"{key}={quote_string(doc[key])}")
-            fields.append(f"seq={int(number)}i")
-            stamp = iso_to_ms(str(doc["ts"]))
-        except (ValueError, TypeError, OverflowError) as exc:
-            out.refuse(1, f"alarm event not encodable: {exc}")
-            continue
-        out.lines.append(f"{ALARM_EVENT}{tag_set(tags)} {','.join(fields)} {stamp}")
-    return out
+
+    def parts(text: str, number: int) -> _Parts:
+        doc = _load_object(text, required=("id", "ts", "channel", "rule", "state", "grade"))
+        grade = doc["grade"]
+        if isinstance(grade, bool) or not isinstance(grade, int | float) or grade != int(grade):
+            raise ValueError(f"grade {grade!r} is not an integer")
+        tags = {
+            **extra_tags,
+            "site": str(doc.get("site") or site),
+            "channel": str(doc["channel"]),
+            "rule": str(doc["rule"]),
+            "state": str(doc["state"]),
+        }
+        fields = [f"grade={int(grade)}i"]
+        for key in ("value", "limit"):
+            number_text = _finite_float(doc.get(key))
+            if number_text is not None:
+                fields.append(f"{key}={number_text}")
+        for key in ("id", "alarm_id", "unit", "message"):
+            if isinstance(doc.get(key), str):
+                fields.append(f"{key}={quote_string(doc[key])}")
+        fields.append(f"seq={int(number)}i")
+        return tags, fields, iso_to_ms(str(doc["ts"]))
+
+    return _encode_each(documents, seq, ALARM_EVENT, "alarm event", parts)
 
 
 def encode_cycles(
     documents: Sequence[str], seq: Sequence[int], site: str, extra_tags: Mapping[str, str]
 ) -> Encoded:
     """Crane cycles (JSON with ``id``, ``crane``, ``start``, ``end`` and numbers) as ``crane_cycle`` lines."""
+
+    def parts(text: str, number: int) -> _Parts:
+        doc = _load_object(text, required=("id", "crane", "start"))
+        tags = {**extra_tags, "site": str(doc.get("site") or site), "crane": str(doc["crane"])}
+        fields = []
+        for key, raw in sorted(doc.items()):
+            if key in ("seq", "id", "site", "crane"):
+                continue
+            number_text = _finite_float(raw)
+            if number_text is not None:
+                fields.append(f"{escape_key(key)}={number_text}")
+        fields.append(f"id={quote_string(str(doc['id']))}")
+        fields.append(f"seq={int(number)}i")
+        return tags, fields, iso_to_ms(str(doc["start"]))
+
+    return _encode_each(documents, seq, CRANE_CYCLE, "crane cycle", parts)
+
+
+def _encode_each(
+    documents: Sequence[str],
+    seq: Sequence[int],
+    measurement: str,
+    what: str,
+    parts: Callable[[str, int], _Parts],
+) -> Encoded:
+    """One line per JSON document; one that ``parts`` cannot read is refused with the reason."""
     out = Encoded()
     for text, number in zip(documents, seq, strict=True):
         try:
-            doc = _load_object(text)
-            for key in ("id", "crane", "start"):
-                if doc.get(key) in (None, ""):
-                    raise ValueError(f"no {key!r}")
-            tags = {**extra_tags, "site": str(doc.get("site") or site), "crane": str(doc["crane"])}
-            fields = []
-            for key, raw in sorted(doc.items()):
-                if key in ("seq", "id", "site", "crane"):
-                    continue
-                number_text = _finite_float(raw)
-                if number_text is not None:
-                    fields.append(f"{escape_key(key)}={number_text}")
-            fields.append(f"id={quote_string(str(doc['id']))}")
-            fields.append(f"seq={int(number)}i")
-            stamp = iso_to_ms(str(doc["start"]))
+            tags, fields, stamp = parts(text, number)
         except (ValueError, TypeError, OverflowError) as exc:
-            out.refuse(1, f"crane cycle not encodable: {exc}")
+            out.refuse(1, f"{what} not encodable: {exc}")
             continue
-        out.lines.append(f"{CRANE_CYCLE}{tag_set(tags)} {','.join(fields)} {stamp}")
+        out.lines.append(f"{measurement}{tag_set(tags)} {','.join(fields)} {stamp}")
     return out
 
 
-def _load_object(text: str) -> dict[str, Any]:
+def _load_object(text: str, required: Sequence[str]) -> dict[str, Any]:
+    """The JSON object ``text`` holds, with a value (not null, not empty) for each ``required`` key."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
+    for key in required:
+        if doc.get(key) in (None, ""):
+            raise ValueError(f"no {key!r}")
     return doc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway.vocab.broker_url import parse_broker_url
+from gateway.vocab.broker_url import BrokerUrl, parse_broker_url
 
 # aiomqtt warns on every concurrent publish over 10, which slows everything (TECH-NOTES).
 _client_logger = logging.getLogger("smartsite.aiomqtt")
@@ -18,12 +19,9 @@ _client_logger.setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
-class MqttLink:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
+class MqttLink(BrokerUrl):
+    """A broker and how to talk to it: keepalive, client certificates, MQTT 5 sessions."""
+
     keepalive: int = 30
     ca_file: str | None = None  # None: the system's trusted CAs
     cert_file: str | None = None  # client certificate, for brokers that want one
@@ -59,9 +57,6 @@ class MqttLink:
             session_expiry_s=session_expiry_s,
         )
 
-    def describe(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
     def client(
         self,
         identifier: str | None = None,
@@ -75,29 +70,8 @@ class MqttLink:
             if self.cert_file:
                 tls_context.load_cert_chain(self.cert_file, self.key_file)
         persistent = clean_session is False
-        if self.mqtt5:
-            # MQTT 5 keeps nothing of a session without an expiry in the CONNECT (TECH-NOTES).
-            properties = None
-            if persistent and self.session_expiry_s:
-                properties = Properties(PacketTypes.CONNECT)
-                properties.SessionExpiryInterval = self.session_expiry_s
-            return aiomqtt.Client(
-                self.host,
-                self.port,
-                username=self.username,
-                password=self.password,
-                identifier=identifier,
-                keepalive=self.keepalive,
-                will=will,
-                protocol=aiomqtt.ProtocolVersion.V5,
-                clean_start=not persistent,
-                properties=properties,
-                tls_context=tls_context,
-                logger=_client_logger,
-                timeout=10,
-                max_inflight_messages=200,
-            )
-        return aiomqtt.Client(
+        connect = functools.partial(
+            aiomqtt.Client,
             self.host,
             self.port,
             username=self.username,
@@ -105,9 +79,16 @@ class MqttLink:
             identifier=identifier,
             keepalive=self.keepalive,
             will=will,
-            clean_session=clean_session,
             tls_context=tls_context,
             logger=_client_logger,
             timeout=10,
             max_inflight_messages=200,
         )
+        if not self.mqtt5:
+            return connect(clean_session=clean_session)
+        # MQTT 5 keeps nothing of a session without an expiry in the CONNECT (TECH-NOTES).
+        properties = None
+        if persistent and self.session_expiry_s:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.session_expiry_s
+        return connect(protocol=aiomqtt.ProtocolVersion.V5, clean_start=not persistent, properties=properties)

@@ -7,6 +7,7 @@ use ``self._conn()`` and call them with ``await self._run(...)``.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,3 +71,8 @@ class SqliteFile:
         if self._db is None:
             raise RuntimeError(f"{type(self).__name__} used outside its context")
         return self._db
+
+
+def json_bodies(db: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """The JSON documents a query selects (one column), in its order."""
+    return [json.loads(body) for (body,) in db.execute(sql, args)]

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drivers.sqlite_file import SqliteFile
+from drivers.audit_table import AuditTable
+from drivers.sqlite_file import SqliteFile, json_bodies
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS warnings (
     id TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -23,21 +24,13 @@ CREATE TABLE IF NOT EXISTS warnings (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS warnings_live ON warnings(live, updated);
-CREATE TABLE IF NOT EXISTS warning_audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    warning_id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    note TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS warning_audit_id ON warning_audit(warning_id, seq);
 CREATE TABLE IF NOT EXISTS warning_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     body TEXT NOT NULL
 );
 """
+AUDIT = AuditTable("warning_audit", ("warning_id",), index="warning_audit_id")
+SCHEMA = TABLES + AUDIT.schema
 
 
 class WarningStore(SqliteFile):
@@ -71,20 +64,7 @@ class WarningStore(SqliteFile):
                     json.dumps(record, ensure_ascii=False),
                 ),
             )
-            db.executemany(
-                "INSERT INTO warning_audit(warning_id, ts, actor, action, note, detail) VALUES (?,?,?,?,?,?)",
-                [
-                    (
-                        record["id"],
-                        float(e["ts"]),
-                        str(e["actor"]),
-                        str(e["action"]),
-                        str(e.get("note", "")),
-                        json.dumps(e.get("detail", {}), ensure_ascii=False),
-                    )
-                    for e in audit
-                ],
-            )
+            AUDIT.append(db, (((record["id"],), e) for e in audit))
             db.executemany(
                 "INSERT INTO warning_outbox(body) VALUES (?)",
                 [(json.dumps(m, ensure_ascii=False, separators=(",", ":")),) for m in outgoing],
@@ -92,29 +72,14 @@ class WarningStore(SqliteFile):
 
     async def load_recent(self, since: float, limit: int = 5000) -> list[dict[str, Any]]:
         """Warnings in force (by state), and those changed since ``since``, newest first."""
-        rows: list[dict[str, Any]] = await self._run(self._load_recent, since, limit)
-        return rows
-
-    def _load_recent(self, since: float, limit: int) -> list[dict[str, Any]]:
-        cur = self._conn().execute(
+        return await self.call(
+            json_bodies,
             "SELECT body FROM warnings WHERE live = 1 OR updated >= ? ORDER BY updated DESC LIMIT ?",
             (since, limit),
         )
-        return [json.loads(body) for (body,) in cur]
 
     async def audit_trail(self, warning_id: str) -> list[dict[str, Any]]:
-        trail: list[dict[str, Any]] = await self._run(self._audit_trail, warning_id)
-        return trail
-
-    def _audit_trail(self, warning_id: str) -> list[dict[str, Any]]:
-        cur = self._conn().execute(
-            "SELECT ts, actor, action, note, detail FROM warning_audit WHERE warning_id = ? ORDER BY seq",
-            (warning_id,),
-        )
-        return [
-            {"ts": ts, "actor": actor, "action": action, "note": note, "detail": json.loads(detail)}
-            for ts, actor, action, note, detail in cur
-        ]
+        return await self.call(AUDIT.trail, (warning_id,))
 
     async def outgoing(self, limit: int = 100) -> list[tuple[int, str]]:
         """The oldest messages not yet published: (seq, JSON text)."""

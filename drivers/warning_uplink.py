@@ -7,15 +7,11 @@ message may arrive twice after a lost PUBACK: consumers drop duplicates by its `
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from typing import Self
 
-import aiomqtt
-
+from drivers.mqtt_kept import KeptConnection
 from drivers.mqtt_link import MqttLink
-from gateway.vocab import RetryableSinkError
 
 
 class WarningUplink:
@@ -23,33 +19,14 @@ class WarningUplink:
         self.link = link
         self.topic = f"{topic_prefix.rstrip('/')}/warnings"
         self.timeout_s = timeout_s
-        self._identifier = client_id
-        self._client: aiomqtt.Client | None = None
+        self._connection = KeptConnection(link, client_id, timeout_s)
 
     async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._drop()
-
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError, RuntimeError):
-                async with asyncio.timeout(1.0):
-                    await client.__aexit__(None, None, None)
+        await self._connection.drop()
 
     async def send(self, payloads: Sequence[bytes]) -> None:
         """Publish each in order; raises RetryableSinkError when the broker cannot be reached."""
-        try:
-            if self._client is None:
-                client = self.link.client(identifier=self._identifier)
-                async with asyncio.timeout(self.timeout_s):
-                    await client.__aenter__()
-                self._client = client
-            for payload in payloads:
-                await self._client.publish(self.topic, payload, qos=1, timeout=self.timeout_s)
-        except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
-            await self._drop()
-            reason = str(exc) or type(exc).__name__
-            raise RetryableSinkError("warnings", f"MQTT publish to {self.link.describe()}: {reason}") from exc
+        await self._connection.publish("warnings", self.topic, payloads)

@@ -13,6 +13,7 @@ from drivers.modbus import BusSpec, DeviceSpec, ModbusHub, RegisterSpec
 from drivers.modbus.spec import BusKind
 from gateway.config.modbus import ModbusDeviceConfig, SerialBusConfig, TcpBusConfig
 from gateway.config.models import SiteConfig
+from gateway.like_named import like_named
 
 
 def modbus_bus_specs(config: SiteConfig, columns: Mapping[str, int]) -> list[BusSpec]:
@@ -62,25 +63,13 @@ def build_modbus_hubs(
 
 def _device_spec(device: ModbusDeviceConfig, columns: Mapping[str, int]) -> DeviceSpec:
     registers = tuple(
-        RegisterSpec(
+        like_named(
+            RegisterSpec,
+            r,
             quantity=quantity,
             column=columns[f"{device.id}.{quantity}"],
-            function=r.function,
-            address=r.address,
-            type=r.type,
-            word_order=r.word_order,
-            byte_order=r.byte_order,
-            scale=r.scale,
-            offset=r.offset,
             no_value=r.no_values,
         )
         for quantity, r in device.registers.items()
     )
-    return DeviceSpec(
-        id=device.id,
-        unit=device.unit,
-        registers=registers,
-        poll_s=device.poll_s,
-        timeout_s=device.timeout_s,
-        retries=device.retries,
-    )
+    return like_named(DeviceSpec, device, registers=registers)

@@ -39,7 +39,6 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 from pymodbus import ExceptionResponse, FramerType
@@ -350,12 +349,7 @@ class SlaveBus:
         self._t0 = self._clock()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         server, self._server = self._server, None
         if server is not None:
             await server.shutdown()

@@ -40,14 +40,13 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol
 
 import aiomqtt
 
 from gateway.config import MqttDeviceConfig, SiteConfig
 from gateway.config.modbus import ModbusDeviceConfig, RegisterConfig, SerialBusConfig
-from gateway.vocab.broker_url import parse_broker_url
+from gateway.vocab.broker_url import BrokerUrl, parse_broker_url
 from simulators.modbus_slaves import SlaveBus, Table, Unit, encode
 from simulators.serial_relay import SerialRelay
 
@@ -115,12 +114,8 @@ class Pacer:
 
 
 @dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
+class BrokerAddress(BrokerUrl):
+    """A broker as the simulated devices reach it."""
 
     @classmethod
     def from_url(cls, url: str) -> BrokerAddress:
@@ -143,9 +138,6 @@ class BrokerAddress:
             timeout=10,
             max_inflight_messages=max_inflight,
         )
-
-    def describe(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 def mqtt_topics(config: SiteConfig, devices: Iterable[str] | None = None) -> dict[str, str]:
@@ -259,12 +251,7 @@ class MqttPlayer:
         self._client = client
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             if exc is None:
                 await self.flush()
@@ -459,12 +446,7 @@ class ModbusPlayer:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
     def apply(self, frame: FrameLike) -> None:

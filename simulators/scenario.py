@@ -11,10 +11,10 @@ Problems are reported like the site loader's, one line each: ``FILE:LINE: key.pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -27,7 +27,7 @@ from gateway.config import (
     site_channels,
 )
 from gateway.config.derived import derived_channels
-from gateway.config.loader import KeyPath, parse_yaml, read_text
+from gateway.config.loader import KeyPath, data_path, parse_yaml, read_text
 from simulators.models import (
     DEFAULT_BY_QUANTITY,
     LINE_FAULTS,
@@ -308,7 +308,7 @@ def parse_scenario(text: str, source: str = "<scenario>", site_config: SiteConfi
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            path = _data_path(data, tuple(error["loc"]))
+            path = data_path(data, tuple(error["loc"]), tags=("kind", "model"))
             if error["type"] == "union_tag_invalid":
                 path = (*path, "kind" if "events" in path else "model")
             problems.append(at(path, error["msg"].removeprefix("Value error, ")))
@@ -326,25 +326,6 @@ def parse_scenario(text: str, source: str = "<scenario>", site_config: SiteConfi
     if problems:
         raise ScenarioError(problems)
     return scenario
-
-
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
-    """A pydantic location as a path through the data (tags of unions are not keys of the file)."""
-    path: list[str | int] = []
-    node: Any = data
-    for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, Mapping) and part in (node.get("kind"), node.get("model")):
-            continue
-        elif isinstance(node, Mapping) and isinstance(part, str) and "[" not in part:
-            path.append(part)
-            node = None
-    return tuple(path)
 
 
 # --- meaning ---------------------------------------------------------------------------------------

@@ -169,6 +169,7 @@ def _run(path: Path, duration: float | None) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from gateway.like_named import like_named
     from simulators.scenario import ScenarioError
     from smartsite.demo import run_demo
 
@@ -177,14 +178,8 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     try:
         return asyncio.run(
-            run_demo(
-                port=args.port,
-                speed=args.speed,
-                duration=args.duration,
-                scenario_name=args.scenario,
-                config_path=args.config,
-                data_dir=args.data_dir,
-            )
+            # port, speed, duration and data_dir are the options' own names
+            like_named(run_demo, args, scenario_name=args.scenario, config_path=args.config)
         )
     except ScenarioError as exc:
         for line in exc.problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -12,6 +13,7 @@ from api.deps import RuntimeDep
 from api.identity import actor_of
 from api.times import iso_times
 from api.validated import FilterTime, SiteTime, epoch_s
+from gateway.alarms.record import AlarmRecord
 from gateway.alarms.shelving import DurationError
 from gateway.runtime import Runtime
 from gateway.vocab import AlarmConflictError, AlarmNotFoundError
@@ -58,6 +60,16 @@ def _changed(runtime: Runtime, view: dict[str, Any]) -> dict[str, Any]:
     """A person changed the alarm: every live client hears of it (``alarm`` event)."""
     runtime.live.publish("alarm", view)
     return view
+
+
+async def _acted(runtime: Runtime, change: Awaitable[AlarmRecord]) -> dict[str, Any]:
+    """The alarm after a person's action on the desk, heard by every live client; the desk's
+    refusals become HTTP errors."""
+    try:
+        record = await change
+    except (AlarmNotFoundError, AlarmConflictError, DurationError) as exc:
+        raise _errors(exc) from None
+    return _changed(runtime, record.view())
 
 
 def _errors(exc: Exception) -> HTTPException:
@@ -118,11 +130,8 @@ async def alarm(alarm_id: str, runtime: RuntimeDep, _role: Viewer) -> dict[str, 
 async def acknowledge(
     alarm_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: AckBody | None = None
 ) -> dict[str, Any]:
-    try:
-        record = await runtime.desk.ack(alarm_id, actor_of(request, role), (body or AckBody()).note)
-    except (AlarmNotFoundError, AlarmConflictError) as exc:
-        raise _errors(exc) from None
-    return _changed(runtime, record.view())
+    actor = actor_of(request, role)
+    return await _acted(runtime, runtime.desk.ack(alarm_id, actor, (body or AckBody()).note))
 
 
 @router.post("/alarms/{alarm_id}/assign")
@@ -130,13 +139,8 @@ async def assign(
     alarm_id: str, body: AssignBody, request: Request, runtime: RuntimeDep, role: Supervisor
 ) -> dict[str, Any]:
     deadline = body.deadline.timestamp() if body.deadline is not None else None
-    try:
-        record = await runtime.desk.assign(
-            alarm_id, actor_of(request, role), body.assignee, deadline, body.note
-        )
-    except (AlarmNotFoundError, AlarmConflictError) as exc:
-        raise _errors(exc) from None
-    return _changed(runtime, record.view())
+    actor = actor_of(request, role)
+    return await _acted(runtime, runtime.desk.assign(alarm_id, actor, body.assignee, deadline, body.note))
 
 
 @router.post("/alarms/{alarm_id}/close")
@@ -144,11 +148,8 @@ async def close(
     alarm_id: str, body: CloseBody, request: Request, runtime: RuntimeDep, role: Supervisor
 ) -> dict[str, Any]:
     """Close (销号) after rectification; supervisors only."""
-    try:
-        record = await runtime.desk.close(alarm_id, actor_of(request, role), body.note, body.override_reason)
-    except (AlarmNotFoundError, AlarmConflictError) as exc:
-        raise _errors(exc) from None
-    return _changed(runtime, record.view())
+    actor = actor_of(request, role)
+    return await _acted(runtime, runtime.desk.close(alarm_id, actor, body.note, body.override_reason))
 
 
 @router.post("/alarms/{alarm_id}/shelve")
@@ -157,19 +158,13 @@ async def shelve(
 ) -> dict[str, Any]:
     """Silence the alarm's pushes and escalation for a bounded time, with a reason (a rise to red
     is still pushed and ends the shelf)."""
-    try:
-        record = await runtime.desk.shelve(alarm_id, actor_of(request, role), body.reason, body.duration_s)
-    except (AlarmNotFoundError, AlarmConflictError, DurationError) as exc:
-        raise _errors(exc) from None
-    return _changed(runtime, record.view())
+    actor = actor_of(request, role)
+    return await _acted(runtime, runtime.desk.shelve(alarm_id, actor, body.reason, body.duration_s))
 
 
 @router.post("/alarms/{alarm_id}/unshelve")
 async def unshelve(
     alarm_id: str, request: Request, runtime: RuntimeDep, role: Supervisor, body: NoteBody | None = None
 ) -> dict[str, Any]:
-    try:
-        record = await runtime.desk.unshelve(alarm_id, actor_of(request, role), (body or NoteBody()).note)
-    except (AlarmNotFoundError, AlarmConflictError) as exc:
-        raise _errors(exc) from None
-    return _changed(runtime, record.view())
+    actor = actor_of(request, role)
+    return await _acted(runtime, runtime.desk.unshelve(alarm_id, actor, (body or NoteBody()).note))

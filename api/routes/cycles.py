@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import Viewer
 from api.deps import RuntimeDep
-from api.routes.history import DEFAULT_WINDOW_S, TIME_PATTERN, parse_time
+from api.routes.history import DEFAULT_WINDOW_S, time_query, time_range
 from drivers.store_cycles import crane_cycles
 from gateway.vocab import iso_utc
 
@@ -25,28 +25,13 @@ async def cycles(
     runtime: RuntimeDep,
     _role: Viewer,
     crane: Annotated[str | None, Query(max_length=128, description="one crane's cycles only")] = None,
-    start: Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 with offset, or epoch seconds; default end - 24 h",
-            json_schema_extra={"pattern": TIME_PATTERN},
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 with offset, or epoch seconds; default now",
-            json_schema_extra={"pattern": TIME_PATTERN},
-        ),
-    ] = None,
+    start: Annotated[str | None, time_query("end - 24 h")] = None,
+    end: Annotated[str | None, time_query("now")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Cycles that started in ``[start, end)``, newest first, with peak load and ratios, radius,
     height and wind; ``truncated`` when more than ``limit`` matched."""
-    end_s = parse_time("end", end) if end is not None else runtime.clock()
-    start_s = parse_time("start", start) if start is not None else max(0.0, end_s - DEFAULT_CYCLES_WINDOW_S)
-    if start_s >= end_s:
-        raise HTTPException(422, f"start ({iso_utc(start_s)}) must be before end ({iso_utc(end_s)})")
+    start_s, end_s = time_range(start, end, runtime.clock, DEFAULT_CYCLES_WINDOW_S)
     store = runtime.store
     if store is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no local store: cycles are not kept")

@@ -46,6 +46,26 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SPACE_FOR_PLUS = re.compile(r"^(.*\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 
 
+def time_query(default: str) -> Any:
+    """A time range's ``start`` or ``end`` query parameter; ``default``: what leaving it out means."""
+    return Query(
+        description=f"ISO 8601 with offset, or epoch seconds; default {default}",
+        json_schema_extra={"pattern": TIME_PATTERN},
+    )
+
+
+def time_range(
+    start: str | None, end: str | None, clock: Callable[[], float], window_s: float
+) -> tuple[float, float]:
+    """``[start, end)`` in epoch seconds: ``end`` now when left out, ``start`` ``window_s`` before
+    ``end`` (not before 1970); 422 unless start is before end."""
+    end_s = parse_time("end", end) if end is not None else clock()
+    start_s = parse_time("start", start) if start is not None else max(0.0, end_s - window_s)
+    if start_s >= end_s:
+        raise _unprocessable(f"start ({iso_utc(start_s)}) must be before end ({iso_utc(end_s)})")
+    return start_s, end_s
+
+
 def _unprocessable(message: str) -> HTTPException:
     # 422 by number: Starlette renamed the constant (…_ENTITY → …_CONTENT) within our supported range.
     return HTTPException(422, message)
@@ -109,20 +129,8 @@ async def history(
     channel_id: str,
     runtime: RuntimeDep,
     _role: Viewer,
-    start: Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 with offset, or epoch seconds; default end - 1 h",
-            json_schema_extra={"pattern": TIME_PATTERN},
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(
-            description="ISO 8601 with offset, or epoch seconds; default now",
-            json_schema_extra={"pattern": TIME_PATTERN},
-        ),
-    ] = None,
+    start: Annotated[str | None, time_query("end - 1 h")] = None,
+    end: Annotated[str | None, time_query("now")] = None,
     step: Annotated[
         str | None,
         Query(
@@ -134,10 +142,7 @@ async def history(
 ) -> dict[str, Any]:
     """Readings with ``start <= ts < end``: raw (at most 5000, then ``truncated``) or in epoch-aligned
     buckets of ``step`` with count, bad, min, max, mean and last; empty buckets are left out."""
-    end_s = parse_time("end", end) if end is not None else runtime.clock()
-    start_s = parse_time("start", start) if start is not None else max(0.0, end_s - DEFAULT_WINDOW_S)
-    if start_s >= end_s:
-        raise _unprocessable(f"start ({iso_utc(start_s)}) must be before end ({iso_utc(end_s)})")
+    start_s, end_s = time_range(start, end, runtime.clock, DEFAULT_WINDOW_S)
     step_s = parse_step(step) if step is not None else None
     try:
         result = await runtime.history(channel_id, start_s, end_s, step_s)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
+
+from drivers.outlet import Outlet
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,19 +32,8 @@ class Rendered:
     notice_ids: tuple[str, ...] = ()
 
 
-class Channel(Protocol):
+class Channel(Outlet, Protocol):
     """A receiver's channel; ``name`` is the receiver id, used in errors and logs."""
-
-    name: str
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
     async def send(self, message: Rendered) -> None: ...
 

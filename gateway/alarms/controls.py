@@ -38,7 +38,7 @@ def entry(
 
 
 class DeskControls:
-    if TYPE_CHECKING:  # provided by AlarmDesk
+    if TYPE_CHECKING:  # provided by AlarmDesk (as far as these controls use it)
         config: AlarmsConfig
         store: AlarmStore
         clock: Callable[[], float]
@@ -52,14 +52,7 @@ class DeskControls:
 
         async def apply(self, event: AlarmEvent) -> None: ...
 
-        def _tell(
-            self,
-            record: AlarmRecord,
-            tiers: Iterable[int],
-            kind: str,
-            now: float,
-            extra: dict[str, Any] | None = None,
-        ) -> list[Notice]: ...
+        def _tell(self, record: AlarmRecord, tiers: Iterable[int], kind: str, now: float) -> list[Notice]: ...
 
         async def _save(
             self, record: AlarmRecord, audit: list[dict[str, Any]], notices: list[Notice]

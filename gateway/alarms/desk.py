@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from types import TracebackType
 from typing import Any
 
 from drivers.alarm_store import AlarmStore
@@ -72,13 +71,8 @@ class AlarmDesk(DeskControls):
         self.maintenance.load(await self.store.load_maintenance())
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.store.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.store.__aexit__(*exc_info)
 
     async def write(self, batch: SinkBatch) -> None:
         for event in batch.events:

@@ -35,6 +35,7 @@ from typing import Protocol
 from drivers.outage import Backoff, OutageLog, until_accepted
 from drivers.outbox_store import Backlog, OutboxEntry, OutboxStore, PendingNotice
 from gateway.alarms.notice import Notice
+from gateway.like_named import like_named
 from gateway.vocab import RetryableSinkError, SinkRejectedError
 
 log = logging.getLogger(__name__)
@@ -203,18 +204,13 @@ class Outbox:
     def stats(self) -> dict[str, ReceiverStats]:
         now = self._clock()
         return {
-            r.id: ReceiverStats(
+            r.id: like_named(
+                ReceiverStats,
+                r,
                 receiver=r.id,
-                sent=r.sent,
-                messages=r.messages,
-                failed_attempts=r.failed_attempts,
-                rejected=r.rejected,
-                pending=r.pending,
                 oldest_pending_age_s=(
                     0.0 if r.oldest_enqueued_at is None else max(0.0, now - r.oldest_enqueued_at)
                 ),
-                failing=r.failing,
-                last_error=r.last_error,
             )
             for r in self._receivers.values()
         }

@@ -31,6 +31,7 @@ from gateway.config.alarm_handling import (
     WebhookReceiver,
     WeComReceiver,
 )
+from gateway.like_named import like_named
 from gateway.vocab import ConfigError
 
 
@@ -62,42 +63,20 @@ def build_channel(
     env = os.environ if env is None else env
     rid = receiver.id
     try:
+        # The channels take the receiver's own fields by name; the secrets come from the environment.
         if isinstance(receiver, WebhookReceiver):
-            return WebhookChannel(
-                rid,
-                receiver.url,
-                token=_secret(rid, "token_env", receiver.token_env, env),
-                timeout_s=receiver.timeout_s,
-            )
+            token = _secret(rid, "token_env", receiver.token_env, env)
+            return like_named(WebhookChannel, receiver, name=rid, token=token)
         if isinstance(receiver, WeComReceiver):
-            return WeComChannel(
-                rid,
-                url=receiver.url,
-                key=_secret(rid, "key_env", receiver.key_env, env),
-                base_url=receiver.base_url,
-                timeout_s=receiver.timeout_s,
-            )
+            key = _secret(rid, "key_env", receiver.key_env, env)
+            return like_named(WeComChannel, receiver, name=rid, key=key)
         if isinstance(receiver, DingTalkReceiver):
-            return DingTalkChannel(
-                rid,
-                url=receiver.url,
-                token=_secret(rid, "token_env", receiver.token_env, env),
-                secret=_secret(rid, "secret_env", receiver.secret_env, env),
-                base_url=receiver.base_url,
-                timeout_s=receiver.timeout_s,
-            )
+            token = _secret(rid, "token_env", receiver.token_env, env)
+            secret = _secret(rid, "secret_env", receiver.secret_env, env)
+            return like_named(DingTalkChannel, receiver, name=rid, token=token, secret=secret)
         if isinstance(receiver, EmailReceiver):
-            return EmailChannel(
-                rid,
-                host=receiver.host,
-                port=receiver.port,
-                sender=receiver.sender,
-                to=receiver.to,
-                starttls=receiver.starttls,
-                username=receiver.username,
-                password=_secret(rid, "password_env", receiver.password_env, env),
-                timeout_s=receiver.timeout_s,
-            )
+            password = _secret(rid, "password_env", receiver.password_env, env)
+            return like_named(EmailChannel, receiver, name=rid, password=password)
         if isinstance(receiver, MqttReceiver):
             if broker_link is not None:
                 link = broker_link(receiver.broker)

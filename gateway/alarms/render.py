@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from drivers.notify.contract import Rendered
@@ -52,7 +52,6 @@ class _Words:
     tier: str
     assignee: str
     details: str
-    units: tuple[str, str, str, str]  # s, min, h, d
     sep: str
     list_sep: str
 
@@ -84,7 +83,6 @@ ZH = _Words(
     tier="督办层级 {tier}",
     assignee="责任人 {who}",
     details="详情",
-    units=(" 秒", " 分钟", " 小时", " 天"),
     sep="，",
     list_sep="，",
 )
@@ -116,7 +114,6 @@ EN = _Words(
     tier="escalated to {tier}",
     assignee="assigned to {who}",
     details="details",
-    units=(" s", " min", " h", " d"),
     sep=", ",
     list_sep=", ",
 )
@@ -133,15 +130,8 @@ def _with_unit(value: Any, unit: str) -> str:
 
 
 def duration(seconds: float, language: str) -> str:
-    s, minute, hour, day = words(language).units
-    if seconds < 60:
-        return f"{round(seconds):d}{s}"
-    if seconds < 3600:
-        return f"{round(seconds / 60):d}{minute}"
-    if seconds < 48 * 3600:
-        hours = seconds / 3600
-        return f"{number(round(hours, 1) if hours < 10 else round(hours))}{hour}"
-    return f"{number(round(seconds / 86400, 1))}{day}"
+    """A span in the message's language (any language but English reads as Chinese, as ``words``)."""
+    return wording.duration(seconds, "en" if language == "en" else "zh")
 
 
 def rate_text(rate: Any, unit: str) -> str | None:
@@ -200,7 +190,7 @@ def _forecast(alarm: Mapping[str, Any], language: str) -> str | None:
     if isinstance(when, int | float) and math.isfinite(when):
         when = iso_utc(float(when))
     if isinstance(when, str) and when:
-        when_text = w.paren.format(text=_short_time(when))
+        when_text = w.paren.format(text=wording.short_time(when))
     if isinstance(ttl, int | float) and math.isfinite(ttl):
         if ttl <= 0:
             return w.reached
@@ -220,17 +210,6 @@ def _lasted(alarm: Mapping[str, Any], language: str) -> str | None:
         return None
     span = wording.duration(seconds, language)
     return f"持续 {span}" if language == "zh" else f"lasted {span}"
-
-
-def _short_time(iso: str) -> str:
-    """``2025-05-01T08:00:00.000Z`` → ``2025-05-01 08:00 UTC``; other text as it is."""
-    try:
-        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    if moment.tzinfo is None:
-        return moment.strftime("%Y-%m-%d %H:%M")
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def link(alarm: Mapping[str, Any], dashboard_url: str) -> str | None:

@@ -21,20 +21,6 @@ from typing import Any
 from analytics.crane import CRANE_DETAIL
 from analytics.wind import wind_level
 
-# Rule kinds (the config's ``type``) with words of their own; others read like a threshold.
-KINDS = (
-    "threshold",
-    "cumulative",
-    "crane",
-    "wind",
-    "combined",
-    "quality",
-    "rate",
-    "acceleration",
-    "time_to_limit",
-    "failure_forecast",
-)
-
 GRADES_EN = {0: "normal", 1: "yellow", 2: "orange", 3: "red"}
 GRADES_ZH = {0: "正常", 1: "黄色", 2: "橙色", 3: "红色"}
 
@@ -132,9 +118,7 @@ UNITS_ZH = (" 秒", " 分钟", " 小时", " 天")
 
 
 def duration(seconds: float, language: str) -> str:
-    s, minute, hour, day = (
-        (" 秒", " 分钟", " 小时", " 天") if language == "zh" else (" s", " min", " h", " d")
-    )
+    s, minute, hour, day = UNITS_ZH if language == "zh" else UNITS_EN
     if seconds < 60:
         return f"{round(seconds):d}{s}"
     if seconds < 3600:

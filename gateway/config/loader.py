@@ -132,11 +132,11 @@ def _parse(text: str, max_nodes: int = MAX_CONFIG_NODES) -> tuple[Any, LineIndex
     return data, lines
 
 
-def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
+def data_path(data: Any, loc: tuple[str | int, ...], tags: tuple[str, ...] = ("type",)) -> KeyPath:
     """Turn a pydantic error location into a path through the data.
 
-    pydantic puts the tag of a discriminated union (e.g. ``mqtt``) and validator names into the
-    location; those are not keys of the file and are skipped.
+    pydantic puts the tag of a discriminated union (e.g. ``mqtt``, the value of one of the ``tags``
+    keys) and validator names into the location; those are not keys of the file and are skipped.
     """
     path: list[str | int] = []
     node: Any = data
@@ -147,7 +147,7 @@ def _data_path(data: Any, loc: tuple[str | int, ...]) -> KeyPath:
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif isinstance(node, Mapping) and node.get("type") == part:
+        elif isinstance(node, Mapping) and part in [node.get(tag) for tag in tags]:
             continue
         elif isinstance(node, (Mapping, list)) and isinstance(part, str) and "[" not in part:
             # A missing key: name it, though it is not in the file.
@@ -221,7 +221,7 @@ def parse_config(text: str, source: str = "<config>") -> SiteConfig:
                 continue  # counted below; naming each of 100,000 would cost more than it tells
             if any(loc[: len(b)] == b for b in preset_bad):
                 continue  # its preset is the problem; the fields it would fill are not
-            path = _data_path(data, loc)
+            path = data_path(data, loc)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "union_tag_invalid":
                 path = (*path, "type")

@@ -22,6 +22,7 @@ from gateway.config import (
     SqliteSinkConfig,
 )
 from gateway.forward.forwarder import Forwarder
+from gateway.forward.platform_link import platform_link
 from gateway.forward.stats import ForwardStats
 from gateway.forward.store_writer import StoreWriter
 from gateway.storage.paths import DEFAULT_READING_STORE, reading_store_path
@@ -115,20 +116,7 @@ def _destination(
     broker_link: Callable[[str | None], MqttLink],
 ) -> Destination:
     if isinstance(sink, MqttSinkConfig):
-        # On the sensors' broker the uplink may use its credentials; another broker needs its own.
-        site_broker = broker_link(None) if sink.broker is None else None
-        password = os.environ.get(sink.password_env) if sink.password_env else None
-        link = MqttLink.from_url(
-            sink.broker or config.mqtt.url,
-            username=sink.username or (site_broker.username if site_broker else None),
-            password=password or (site_broker.password if site_broker else None),
-            keepalive=config.mqtt.keepalive,
-            ca_file=sink.ca_file,
-            cert_file=sink.cert_file,
-            key_file=sink.key_file,
-            mqtt5=sink.protocol == "5",
-            session_expiry_s=sink.session_expiry_s,
-        )
+        link = platform_link(config, sink, broker_link)
         prefix = sink.topic_prefix or config.topic_prefix
         client_id = sink.client_id or f"smartsite-{config.site.id}-up"
         if sink.name != "mqtt" and sink.client_id is None:

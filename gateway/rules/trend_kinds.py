@@ -4,20 +4,13 @@ inverse-velocity failure forecast. One table per kind, rows in rule order."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from analytics.trend import (
-    NAN3,
-    AccelerationSpec,
-    AccelerationTable,
-    FailureForecastSpec,
-    FailureForecastTable,
-    RateSpec,
-    RateTable,
-    TimeToLimitSpec,
-    TimeToLimitTable,
-)
+from analytics import trend
+from analytics.table import Judge
 from gateway.config import (
     PER_SECONDS,
     AccelerationRuleConfig,
@@ -25,7 +18,11 @@ from gateway.config import (
     RateRuleConfig,
     TimeToLimitRuleConfig,
 )
+from gateway.like_named import like_named
 from gateway.rules.parts import Binding, Compiled, Context
+
+S = TypeVar("S")
+_HorizonRule = TypeVar("_HorizonRule", TimeToLimitRuleConfig, FailureForecastRuleConfig)
 
 PER_SUFFIX = {"second": "/s", "minute": "/min", "hour": "/h", "day": "/d"}
 
@@ -42,29 +39,25 @@ def _limits(values: tuple[float | None, float | None, float | None]) -> tuple[fl
 
 
 def build_rate(book: Context, compiled: Compiled) -> None:
-    specs: list[RateSpec] = []
+    specs: list[trend.RateSpec] = []
     names: list[tuple[str, str, RateRuleConfig]] = []  # rule id, unit suffix, rule per spec
     for number, rule, channels in book.rules_of(RateRuleConfig):
         specs.append(
-            RateSpec(
-                rule=number,
-                channels=book.columns(channels),
-                window_s=rule.window_s,
+            _spec(
+                book,
+                trend.RateSpec,
+                number,
+                rule,
+                channels,
                 per_s=PER_SECONDS[rule.per],
-                upper=_limits(rule.upper.as_tuple()) if rule.upper else NAN3,
-                lower=_limits(rule.lower.as_tuple()) if rule.lower else NAN3,
-                hysteresis=rule.hysteresis,
-                min_samples=rule.min_samples,
-                hampel_k=rule.hampel_k,
-                sustained_share=rule.sustained_share,
-                sustained_days=rule.sustained_days,
-                sustained_grade=rule.sustained_grade,
+                upper=_limits(rule.upper.as_tuple()) if rule.upper else trend.NAN3,
+                lower=_limits(rule.lower.as_tuple()) if rule.lower else trend.NAN3,
             )
         )
         names.append((rule.id, PER_SUFFIX[rule.per], rule))
     if not specs:
         return
-    table = RateTable(specs, utc_offset_s=_utc_offset_s(book.config.site.timezone))
+    table = trend.RateTable(specs, utc_offset_s=_utc_offset_s(book.config.site.timezone))
     rule_ids = {spec.rule: name for spec, name in zip(specs, names, strict=True)}
     for row in range(len(table.channel)):
         channel = book.index.ids[int(table.channel[row])]
@@ -79,62 +72,61 @@ def build_rate(book: Context, compiled: Compiled) -> None:
 
 
 def build_acceleration(book: Context, compiled: Compiled) -> None:
-    specs: list[AccelerationSpec] = []
+    specs: list[trend.AccelerationSpec] = []
     for number, rule, channels in book.rules_of(AccelerationRuleConfig):
-        specs.append(
-            AccelerationSpec(
-                rule=number,
-                channels=book.columns(channels),
-                window_s=rule.window_s,
-                per_s=PER_SECONDS[rule.per],
-                windows=rule.windows,
-                min_rate=rule.min_rate,
-                grade=rule.grade,
-            )
-        )
+        specs.append(_spec(book, trend.AccelerationSpec, number, rule, channels, per_s=PER_SECONDS[rule.per]))
         unit_suffix = PER_SUFFIX[rule.per]
         facts = {"windows": rule.windows}
         compiled.bindings += [
             Binding(c, rule.id, book.unit(c) + unit_suffix, "acceleration", facts) for c in channels
         ]
     if specs:
-        compiled.judges.append(AccelerationTable(specs))
+        compiled.judges.append(trend.AccelerationTable(specs))
 
 
 def build_time_to_limit(book: Context, compiled: Compiled) -> None:
-    specs: list[TimeToLimitSpec] = []
-    for number, rule, channels in book.rules_of(TimeToLimitRuleConfig):
-        specs.append(
-            TimeToLimitSpec(
-                rule=number,
-                channels=book.columns(channels),
-                window_s=rule.window_s,
-                limit=rule.limit,
-                horizons_s=_limits(rule.horizons_s.as_tuple()),
-                min_samples=rule.min_samples,
-                hampel_k=rule.hampel_k,
-            )
-        )
-        compiled.bindings += [Binding(c, rule.id, book.unit(c), "time_to_limit") for c in channels]
-    if specs:
-        compiled.judges.append(TimeToLimitTable(specs))
+    _build_horizon_kind(
+        book, compiled, TimeToLimitRuleConfig, trend.TimeToLimitSpec, trend.TimeToLimitTable, "time_to_limit"
+    )
 
 
 def build_failure_forecast(book: Context, compiled: Compiled) -> None:
-    specs: list[FailureForecastSpec] = []
-    for number, rule, channels in book.rules_of(FailureForecastRuleConfig):
-        specs.append(
-            FailureForecastSpec(
-                rule=number,
-                channels=book.columns(channels),
-                window_s=rule.window_s,
-                velocity_window_s=rule.velocity_window_s,
-                horizons_s=_limits(rule.horizons_s.as_tuple()),
-                min_r2=rule.min_r2,
-                min_samples=rule.min_samples,
-            )
-        )
-        # The judged value is the time left before the forecast failure.
-        compiled.bindings += [Binding(c, rule.id, "s", "failure_forecast") for c in channels]
+    # The judged value is the time left before the forecast failure.
+    _build_horizon_kind(
+        book,
+        compiled,
+        FailureForecastRuleConfig,
+        trend.FailureForecastSpec,
+        trend.FailureForecastTable,
+        "failure_forecast",
+        "s",
+    )
+
+
+def _build_horizon_kind(
+    book: Context,
+    compiled: Compiled,
+    kind: type[_HorizonRule],
+    spec_type: Callable[..., object],
+    table_type: Callable[[list[Any]], Judge],
+    rule_kind: str,
+    unit: str | None = None,
+) -> None:
+    """One table for the rules of ``kind``, alarmed by how soon (``horizons_s``) something comes;
+    a binding per channel in the channel's unit, or in ``unit``."""
+    specs = []
+    for number, rule, channels in book.rules_of(kind):
+        horizons = _limits(rule.horizons_s.as_tuple())
+        specs.append(_spec(book, spec_type, number, rule, channels, horizons_s=horizons))
+        compiled.bindings += [
+            Binding(c, rule.id, book.unit(c) if unit is None else unit, rule_kind) for c in channels
+        ]
     if specs:
-        compiled.judges.append(FailureForecastTable(specs))
+        compiled.judges.append(table_type(specs))
+
+
+def _spec(
+    book: Context, spec_type: Callable[..., S], number: int, rule: object, channels: list[str], **given: Any
+) -> S:
+    """The rule's spec: its like-named fields, its number in the site file and its channels' columns."""
+    return like_named(spec_type, rule, rule=number, channels=book.columns(channels), **given)

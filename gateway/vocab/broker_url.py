@@ -12,9 +12,13 @@ SCHEMES = {"mqtt": (False, 1883), "mqtts": (True, 8883)}  # scheme -> (TLS, defa
 class BrokerUrl:
     host: str
     port: int
-    tls: bool
+    tls: bool = False
     username: str | None = None
     password: str | None = None
+
+    def describe(self) -> str:
+        """Where the broker is, without the credentials (for logs and errors)."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 def parse_broker_url(url: str) -> BrokerUrl:

@@ -9,7 +9,6 @@ them) and runs its services; the API reaches the desk through it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -28,6 +27,7 @@ from drivers.warning_store import WarningStore
 from drivers.warning_uplink import WarningUplink
 from gateway.config import MqttSinkConfig, SiteConfig
 from gateway.config.weather_actions import default_actions
+from gateway.forward.platform_link import platform_link
 from gateway.storage.paths import alarm_store_path
 from gateway.vocab import AlarmEvent
 from gateway.weather.actions import SiteMeaning
@@ -149,17 +149,7 @@ def _uplink(config: SiteConfig, broker_link: Callable[[str | None], MqttLink]) -
     sink = next((s for s in config.sinks if isinstance(s, MqttSinkConfig)), None)
     if sink is None:
         return None
-    site_broker = broker_link(None) if sink.broker is None else None
-    password = os.environ.get(sink.password_env) if sink.password_env else None
-    link = MqttLink.from_url(
-        sink.broker or config.mqtt.url,
-        username=sink.username or (site_broker.username if site_broker else None),
-        password=password or (site_broker.password if site_broker else None),
-        keepalive=config.mqtt.keepalive,
-        ca_file=sink.ca_file,
-        cert_file=sink.cert_file,
-        key_file=sink.key_file,
-    )
+    link = platform_link(config, sink, broker_link, sessions=False)
     prefix = sink.topic_prefix or config.topic_prefix
     return WarningUplink(
         link, prefix, client_id=f"{sink.client_id or f'smartsite-{config.site.id}-up'}-warnings"

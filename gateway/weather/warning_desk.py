@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Protocol
 
 from drivers.cap.lifecycle import Applied, WarningBook
@@ -72,13 +71,8 @@ class WarningDesk:
         self.book.load(WarningRecord.from_store(r) for r in reversed(rows))
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.store.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.store.__aexit__(*exc_info)
 
     # In
 
