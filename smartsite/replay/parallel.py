@@ -1,10 +1,14 @@
 """Replay on every core: the site's channels dealt to worker processes, the alarms as one process.
 
 The parent reads the file (pyarrow, in a thread) and keeps file order (``FileOrder``, cuts at
-rewinds); every worker gets each chunk's readings whole, as raw bytes through a pipe (no pickling,
-no split in the parent), with the cut points and each part's data time, and takes its own channels'
-rows. Each worker runs the engine of its share of the site (the site cut down to its devices and
-their rules: ``smartsite.replay.shares``) and lets the same time pass after each part as the single
+rewinds); every worker gets each chunk's readings whole, with the cut points and each part's data
+time, and takes its own channels' rows. Forked workers read the chunk in place from memory shared
+with the parent (``_Ring``: only a slot number goes through the pipe; a sender thread writing
+megabytes through a 64 kB pipe would wait for the GIL at every write while the parent computes);
+others get it as raw bytes through their pipe. Nothing is pickled or split in the parent.
+
+Each worker runs the engine of its share of the site (the site cut down to its devices and their
+rules: ``smartsite.replay.shares``) and lets the same time pass after each part as the single
 process would (``engine.tick`` at the file's newest time so far), so every channel sees exactly the
 calls it would see alone. Workers hand back their grade transitions, numbered as the site's
 bindings; the parent sorts each call's transitions from every worker as the engine sorts them (data
@@ -20,7 +24,9 @@ server (``spawn`` where there is none), so no thread's state of the parent leaks
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import mmap
 import multiprocessing as mp
 import os
 import queue
@@ -154,21 +160,71 @@ class _Share:
         return "chunk", (number, results, rejected)
 
 
-def _receive(inbox: Connection) -> tuple[Any, ...]:
-    """One message from the parent: a small pickled header, then a chunk's arrays as raw bytes."""
+class _Ring:
+    """Chunks for the workers in memory shared with them (an anonymous map made before they are
+    forked): the parent writes a chunk once, every worker reads it in place, and only a slot
+    number goes through the pipe. Slot ``number % slots`` is written again only once every worker
+    has answered the chunk that used it before (``IN_FLIGHT`` chunks are in flight at most)."""
+
+    ITEM = 20  # bytes a reading: ts (8), column (4), value (8)
+
+    def __init__(self, chunk_bytes: int) -> None:
+        # A line is at least 6 bytes ("1,a,1\n"): no chunk holds more readings than that allows.
+        self.capacity = chunk_bytes // 6 + 1
+        self.slots = IN_FLIGHT + 1
+        self.map = mmap.mmap(-1, self.slots * self.capacity * self.ITEM)
+
+    def views(self, slot: int, n: int) -> Readings:
+        base = slot * self.capacity * self.ITEM
+        c = self.capacity
+        return (
+            np.frombuffer(self.map, dtype=np.float64, count=n, offset=base),
+            np.frombuffer(self.map, dtype=np.int32, count=n, offset=base + 8 * c),
+            np.frombuffer(self.map, dtype=np.float64, count=n, offset=base + 12 * c),
+        )
+
+    def put(self, number: int, arrays: Readings) -> tuple[int, int] | None:
+        """The chunk written to its slot: (slot, readings); None when it does not fit."""
+        n = len(arrays[0])
+        if n > self.capacity:
+            return None
+        slot = number % self.slots
+        views = self.views(slot, n)
+        for i in range(3):
+            views[i][:] = arrays[i]
+        return slot, n
+
+    def close(self) -> None:
+        with contextlib.suppress(BufferError):  # a view still held: the map goes with it
+            self.map.close()
+
+
+def _receive(inbox: Connection, ring: _Ring | None) -> tuple[Any, ...]:
+    """One message from the parent: a small pickled header, then a chunk's arrays, from the shared
+    ring (the header names the slot) or as raw bytes through the pipe."""
     message = inbox.recv()
     if message[0] != "chunk":
         return tuple(message)
+    *head, where = message
+    if where is not None and ring is not None:
+        return (*head, ring.views(*where))
     arrays = tuple(np.frombuffer(inbox.recv_bytes(), dtype=t) for t in (np.float64, np.int32, np.float64))
-    return (*message, arrays)
+    return (*head, arrays)
 
 
-def _work(spec: Share, owner: npt.NDArray[np.int32], inbox: Connection, outbox: Queue[Any], me: int) -> None:
+def _work(
+    spec: Share,
+    owner: npt.NDArray[np.int32],
+    inbox: Connection,
+    outbox: Queue[Any],
+    me: int,
+    ring: _Ring | None = None,
+) -> None:
     """A worker process: its share of every message, the answers back, until told to stop."""
     try:
         share = _Share(spec, owner, me)
         while True:
-            message = _receive(inbox)
+            message = _receive(inbox, ring)
             if message[0] == "stop":
                 return
             kind, payload = share.handle(message)
@@ -219,9 +275,9 @@ class _Sender:
     def _run(self) -> None:
         try:
             while (message := self.queue.get()) is not None:
-                if message[0] == "chunk":
+                if message[0] == "chunk" and isinstance(message[-1][0], np.ndarray):  # arrays to send
                     *head, arrays = message
-                    self.conn.send(tuple(head))
+                    self.conn.send((*head, None))
                     for array in arrays:
                         self.conn.send_bytes(np.ascontiguousarray(array).data.cast("B"))
                 else:
@@ -239,16 +295,20 @@ class _Pool:
     """Worker 0 is the parent itself (its share runs as it is sent); workers 1.. are processes,
     started first so they get ready while the parent works. Detects failed and dead workers."""
 
-    def __init__(self, shares: list[Share], owner: npt.NDArray[np.int32]) -> None:
+    def __init__(
+        self, shares: list[Share], owner: npt.NDArray[np.int32], chunk_bytes: int = CHUNK_BYTES
+    ) -> None:
         workers = len(shares)
         ctx = _context()
+        # Forked workers share the parent's memory map; others get the chunks through their pipe.
+        self.ring = _Ring(chunk_bytes) if ctx.get_start_method() == "fork" else None
         self.outbox: Queue[Any] = ctx.Queue()
         pipes = {w: ctx.Pipe(duplex=False) for w in range(1, workers)}
         # Each worker builds the site itself (its engine, never shared).
         self.procs: list[BaseProcess] = [
             ctx.Process(
                 target=_work,
-                args=(shares[w], owner, pipes[w][0], self.outbox, w),
+                args=(shares[w], owner, pipes[w][0], self.outbox, w, self.ring),
                 name=f"replay-worker-{w}",
                 daemon=True,
             )
@@ -268,6 +328,13 @@ class _Pool:
             self.answered.append((kind, 0, payload))
         else:
             self.senders[worker].put(message)
+
+    def send_chunk(self, number: int, parts: list[Part], arrays: Readings) -> None:
+        """A chunk to every worker, the processes first (they work meanwhile), then the parent's."""
+        where = self.ring.put(number, arrays) if self.ring is not None else None
+        for w in self.senders:
+            self.senders[w].put(("chunk", number, parts, arrays if where is None else where))
+        self.send(0, ("chunk", number, parts, arrays))
 
     def get(self) -> tuple[str, int, Any]:
         """The next answer of any worker."""
@@ -300,6 +367,8 @@ class _Pool:
                 proc.join(timeout=1.0)
         self.outbox.cancel_join_thread()  # nothing left anyone needs; never hang at exit on a full pipe
         self.outbox.close()
+        if self.ring is not None:
+            self.ring.close()
 
 
 class _Ledger:
@@ -356,7 +425,7 @@ def replay_on_cores(
     bar = Progress(stream, enabled=progress)
     events = 0
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    pool = _Pool(shares, owner)
+    pool = _Pool(shares, owner, chunk_bytes)
     got: dict[int, dict[int, tuple[list[tuple[Packed, Packed]], Counter[str]]]] = {}
     pending: deque[int] = deque()
 
@@ -395,8 +464,7 @@ def replay_on_cores(
                     if len(pieces) == 1
                     else tuple(np.concatenate([p[i] for p in pieces]) for i in range(3))  # type: ignore[assignment]
                 )
-                for w in [*range(1, workers), 0]:  # the processes' shares first: they work meanwhile
-                    pool.send(w, ("chunk", number, parts, arrays))
+                pool.send_chunk(number, parts, arrays)
                 pending.append(number)
                 while len(pending) > IN_FLIGHT:
                     events += merge(pending.popleft(), out)
