@@ -84,4 +84,7 @@ def assign(site: Site, workers: int, first_share: float = 1.0) -> npt.NDArray[np
         worker = min(range(n), key=lambda w: ((load[w] + weight[k]) / capacity[w], w))
         owner[groups[k]] = worker
         load[worker] += weight[k]
-    return owner
+    # Workers numbered 0.. as used: with fewer groups than workers the parent (worker 0, of less
+    # capacity) may have been passed over, and a worker left without channels is not started.
+    used = np.unique(owner)
+    return np.searchsorted(used, owner).astype(np.int32)

@@ -12,7 +12,7 @@ import pytest
 from gateway.config import SiteConfig, load_config
 from gateway.site import Site
 from smartsite.cli import main
-from smartsite.replay import replay
+from smartsite.replay import parallel, replay
 from smartsite.replay.parallel import ReplayWorkerError, _Pool
 from smartsite.replay.partition import assign, channel_groups
 from smartsite.replay.shares import Share, plan_shares
@@ -99,8 +99,21 @@ def test_partition_keeps_tied_channels_together(site_config: SiteConfig) -> None
     assert set(assign(site, 50).tolist()) == set(range(len(groups)))  # never more than the groups
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_same_alarms_as_one_process(tmp_path: Path, site_config: SiteConfig, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "start"), [(2, "fork"), (3, "fork"), (2, "forkserver")])
+def test_same_alarms_as_one_process(
+    tmp_path: Path, site_config: SiteConfig, workers: int, start: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers forked from the parent (no other thread running) or from the fork server alike."""
+    monkeypatch.setattr(parallel, "_single_threaded", lambda: start == "fork")
+    started: list[str] = []
+    context = parallel._context
+
+    def spy() -> Any:
+        ctx = context()
+        started.append(ctx.get_start_method())
+        return ctx
+
+    monkeypatch.setattr(parallel, "_context", spy)
     path = tmp_path / "in.csv"
     path.write_text(as_csv(recording()), encoding="utf-8")
     # Small chunks: many cuts, rewinds and ticks at chunk boundaries.
@@ -108,13 +121,14 @@ def test_same_alarms_as_one_process(tmp_path: Path, site_config: SiteConfig, wor
     many = replay(
         site_config, path, tmp_path / "many.jsonl", chunk_bytes=16_384, progress=False, workers=workers
     )
-    single, parallel = events(tmp_path / "one.jsonl"), events(tmp_path / "many.jsonl")
+    assert started == [start]
+    single, on_cores = events(tmp_path / "one.jsonl"), events(tmp_path / "many.jsonl")
     rules = {e["rule"] for e in single}
     # The recording raises alarms of the rules that tie channels together, and quality alarms.
     assert {"crane_moment", "lifting_in_wind", "wind_levels", "wind_lifting"} <= rules
     assert any(r.startswith("sensors_alive.") for r in rules)
     assert any(e["channel"] == "fw1.S4.settlement" for e in single)  # silent from the first tick
-    same_alarms(single, parallel)
+    same_alarms(single, on_cores)
     assert many.rejected == one.rejected
     assert one.rejected["rewound"] == 1 and one.rejected["out_of_order"] >= 1
     assert (many.rows, many.readings, many.events, many.first_ts, many.last_ts) == (
@@ -163,9 +177,12 @@ def test_shares_are_the_site_cut_down(site_config: SiteConfig) -> None:
 
 def test_a_failing_worker_stops_the_replay(site_config: SiteConfig) -> None:
     """A worker's error comes back with its traceback."""
-    pool = _Pool(two_shares(site_config))
+    site = Site(site_config)
+    owner = assign(site, 2)
+    pool = _Pool(two_shares(site_config), owner)
     try:
-        pool.send(1, ("chunk", 0, [("not", "a", "step")]))
+        empty = (np.zeros(3), np.zeros(3, dtype=np.int32), np.zeros(3))
+        pool.send(1, ("chunk", 0, [("not", "a", "part")], empty))
         with pytest.raises(ReplayWorkerError, match="replay worker 1 failed"):
             pool.get()
     finally:
@@ -173,7 +190,7 @@ def test_a_failing_worker_stops_the_replay(site_config: SiteConfig) -> None:
 
 
 def test_a_dead_worker_is_noticed_not_waited_on(site_config: SiteConfig) -> None:
-    pool = _Pool(two_shares(site_config))
+    pool = _Pool(two_shares(site_config), assign(Site(site_config), 2))
     try:
         pool.procs[0].kill()
         pool.procs[0].join(timeout=10)
