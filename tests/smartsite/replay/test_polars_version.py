@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
 from smartsite.bench.data import available_kinds, bench_site, write_csv
 from smartsite.bench.figures import replay_rules
 from smartsite.replay import replay
@@ -25,7 +23,6 @@ def _module(name: str) -> ModuleType:
 
 
 def test_polars_finds_the_same_alarms(tmp_path: Path) -> None:
-    pytest.importorskip("polars", reason="the bench extra")
     cores = _module("bench_replay_cores")
     rules = replay_rules(available_kinds() & {"threshold", "rate", "quality"})
     path = tmp_path / "in.csv"
