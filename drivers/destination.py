@@ -10,7 +10,8 @@ from gateway.vocab import Delivery, ForwardChunk
 
 class Destination(Outlet, Protocol):
     """A far side that acknowledges what it takes. Enter it before the first ``send``; ``send`` is
-    never called after exit, and never more than ``in_flight`` at once.
+    never called after exit, and never for more than ``in_flight`` readings chunks at once (beside
+    one alarm-event or cycle chunk).
 
     ``send`` returns only once the far side has acknowledged the chunk (MQTT PUBACK, HTTP 2xx), with
     the number of records it refused for good (HTTP 400/422: counted and dropped with the reason).

@@ -12,7 +12,9 @@ Alarm events and cycles go one message at a time, so they arrive in the order th
 Readings may have several messages in flight (``in_flight``, from the destination: the MQTT uplink
 allows a few, InfluxDB one): a busy gateway answers each PUBACK late, and with one message at a
 time the uplink's rate would be one message per loop turn, starving the platform exactly when the
-gateway is behind. The order of readings may then change after a retry; each carries its ``seq``.
+gateway is behind. Order is kept: each send retries only after the one sent before it is through,
+and no new one starts while one retries, so each stream (live, backlog) arrives in time order per
+channel.
 How long the latest alarm event waited from being stored to being acknowledged is kept in the
 stats (``alarm_wait_s``): the supervisor's platform should learn of an alarm within a second.
 """
@@ -85,6 +87,7 @@ class Forwarder:
         self._outage = OutageLog(log, f"destination {self.name}")
         self._last_refresh = 0.0
         self._in_flight = max(1, in_flight)
+        self._failing = 0  # readings sends in flight that are retrying
         self._stored_at: dict[int, float] = {}  # live alarm-event segment -> monotonic time stored
 
     # Feeding
@@ -108,25 +111,32 @@ class Forwarder:
         backoff = Backoff(first=0.2, cap=30.0)
         await self._refresh_pending(force=True)
         sending: set[asyncio.Task[None]] = set()
+        latest: asyncio.Task[None] | None = None  # the readings send started last
         try:
             while True:
                 chunk = await self._next_chunk()
                 if chunk.kind != RecordKind.READINGS or self._in_flight == 1:
                     await self._send(chunk, backoff)
                 else:
-                    sending.add(asyncio.create_task(self._send(chunk, backoff)))
-                while sending and (len(sending) >= self._in_flight or any(t.done() for t in sending)):
-                    done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        task.result()  # a fault here is the supervisor's to restart us for
+                    # Room for one more, and none failing: a send started while an older one
+                    # retries would overtake it.
+                    sending = await _reaped(sending, lambda n: n >= self._in_flight or self._failing > 0)
+                    after = latest if latest in sending else None
+                    latest = asyncio.create_task(self._send(chunk, Backoff(first=0.2, cap=30.0), after))
+                    sending.add(latest)
+                sending = await _reaped(sending, lambda n: False)
         finally:
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
 
-    async def _send(self, chunk: ForwardChunk, backoff: Backoff) -> None:
+    async def _send(
+        self, chunk: ForwardChunk, backoff: Backoff, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """``after``: the send started before this one; a retry waits until it is through, so
+        that what the far side takes keeps the order it was sent in."""
         try:
-            await self._deliver(chunk, backoff)
+            await self._deliver(chunk, backoff, after)
             await self._store.acknowledge(self.name, list(chunk.segments))
         except BaseException:
             # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
@@ -208,11 +218,19 @@ class Forwarder:
                 self._claimed.add(c.segment)
                 loaded.append(c)
 
-    async def _deliver(self, chunk: ForwardChunk, backoff: Backoff) -> None:
+    async def _deliver(
+        self, chunk: ForwardChunk, backoff: Backoff, after: asyncio.Task[None] | None = None
+    ) -> None:
         """Send until the destination acknowledges (or refuses for good)."""
+        failing = False
 
         async def failed(exc: RetryableSinkError) -> None:
+            nonlocal failing
+            if not failing:
+                failing, self._failing = True, self._failing + 1
             self._failed(chunk, exc.reason)
+            if after is not None and not after.done():
+                await asyncio.wait([after])
             await self._refresh_pending()
 
         try:
@@ -222,6 +240,9 @@ class Forwarder:
         except SinkRejectedError as exc:
             self._rejected(len(chunk), exc.reason)
             return
+        finally:
+            if failing:
+                self._failing -= 1
         self.stats.connected = True
         if delivery.rejected:
             self._rejected(delivery.rejected, delivery.reason or "refused")
@@ -247,3 +268,19 @@ class Forwarder:
         self.stats.queue_depth = pending.records
         oldest = pending.oldest_created
         self.stats.oldest_unsent_age_s = None if oldest is None else max(0.0, self._clock() - oldest)
+
+
+async def _reaped(
+    sending: set[asyncio.Task[None]], wait_while: Callable[[int], bool]
+) -> set[asyncio.Task[None]]:
+    """The sends still running, once ``wait_while(how many run)`` no longer holds; a send that
+    failed with anything but a retry (a fault the supervisor restarts us for) is raised here."""
+    while True:
+        done = {t for t in sending if t.done()}
+        sending = sending - done
+        faults = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+        if faults:
+            raise faults[0]  # type: ignore[misc]
+        if not sending or not wait_while(len(sending)):
+            return sending
+        await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)

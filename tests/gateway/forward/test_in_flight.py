@@ -34,10 +34,12 @@ class SlowDestination(FakeDestination):
         self.gate = asyncio.Event()
         self.running = {RecordKind.READINGS: 0, RecordKind.EVENTS: 0}
         self.most = {RecordKind.READINGS: 0, RecordKind.EVENTS: 0}
+        self.tried: set[int] = set()  # first seq of each chunk attempted
 
     async def send(self, chunk: ForwardChunk) -> Delivery:
         self.running[chunk.kind] += 1
         self.most[chunk.kind] = max(self.most[chunk.kind], self.running[chunk.kind])
+        self.tried.add(int(chunk.seq[0]))
         try:
             await self.gate.wait()
             return await super().send(chunk)
@@ -159,4 +161,19 @@ async def test_an_outage_with_sends_in_flight_loses_nothing(tmp_path: Path) -> N
         dest.up = True
         await eventually(lambda: forwarder.stats.sent == 60, 10, "all sent after the outage")
         await eventually(lambda: forwarder.stats.queue_depth == 0, 5, "queue drained")
-    assert dest.kind_seqs() == list(range(1, 61))
+    # In the order sent: each retry waited for the send before it, and none overtook a retry.
+    assert [int(s) for c in dest.got for s in c.seq] == list(range(1, 61))
+
+
+async def test_no_new_send_starts_while_one_retries(tmp_path: Path) -> None:
+    dest = SlowDestination()
+    dest.up = False
+    dest.gate.set()
+    async with sending(dest, tmp_path / "s.db", readings(2), in_flight=4) as (forwarder, store, _):
+        await eventually(lambda: forwarder.stats.failed >= 20, 5, "both sends failing")
+        await queue(store, forwarder, [block(100.0, 10)])  # a newer live chunk arrives
+        await asyncio.sleep(0.5)
+        assert dest.tried == {1, 11}  # only the two retrying: the newer one waits for them
+        dest.up = True
+        await eventually(lambda: forwarder.stats.sent == 30, 10, "all sent after the outage")
+    assert [int(s) for c in dest.got for s in c.seq] == list(range(1, 31))
