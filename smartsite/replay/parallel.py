@@ -25,11 +25,13 @@ server (``spawn`` where there is none), so no thread's state of the parent leaks
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import mmap
 import multiprocessing as mp
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -222,6 +224,7 @@ def _work(
     ring: _Ring | None = None,
 ) -> None:
     """A worker process: its share of every message, the answers back, until told to stop."""
+    die_with_parent()
     try:
         share = _Share(spec, owner, me)
         while True:
@@ -232,6 +235,16 @@ def _work(
             outbox.put((kind, me, payload))
     except BaseException:  # handed to the parent, which stops the replay with it
         outbox.put(("error", me, traceback.format_exc()))
+
+
+def die_with_parent() -> None:
+    """A forked worker holds the write end of its own pipe too, so a parent killed outright
+    (SIGKILL, the OOM killer) would leave it waiting in ``recv`` for ever with its copy of the
+    parent's memory: the kernel ends it with its parent (Linux's PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before that took hold
+        os._exit(1)
 
 
 def _single_threaded() -> bool:
