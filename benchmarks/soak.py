@@ -244,6 +244,7 @@ async def soak(
         "alarm_raises_expected": alarm_raises_expected(acked, rounds_per_s),
         "alarm_raises_stored": raises,
         "alarm_raises_on_platform": platform_figures["alarm_raises"],
+        "gateway_alarm_raises_on_platform": platform_figures["gateway_alarm_raises"],
         "faults": faults,
         "disk_faults": disk.mounted,
         "rss_mb": _spread(rss),

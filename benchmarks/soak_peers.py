@@ -150,8 +150,9 @@ def consumer_main(port: int, start: float, rounds_per_s: float, seconds: float, 
 
     counts = np.zeros((int(seconds * rounds_per_s) + 2, CHANNELS), dtype=np.uint16)
     names: dict[str, int] = {}
-    figures = {"messages": 0, "readings": 0, "foreign": 0, "alarm_raises": 0}
-    raise_ids: set[str] = set()  # an event sent again after a restart is the same event
+    figures = {"messages": 0, "readings": 0, "foreign": 0, "alarm_raises": 0, "gateway_alarm_raises": 0}
+    raise_ids: set[str] = set()  # s0.q0's; an event sent again after a restart is the same event
+    gateway_raise_ids: set[str] = set()  # the gateway's own (store failing, intake behind)
 
     def on_connect(client: Any, _u: Any, _f: Any, _rc: Any, _p: Any = None) -> None:
         client.subscribe([(f"smartsite/{SITE}/telemetry", 1), (f"smartsite/{SITE}/alarms", 1)])
@@ -161,8 +162,15 @@ def consumer_main(port: int, start: float, rounds_per_s: float, seconds: float, 
         figures["messages"] += 1
         if message.topic.endswith("/alarms"):
             events = body if isinstance(body, list) else [body]
-            raise_ids.update(str(e.get("id")) for e in events if e.get("state") == "raised")
+            for event in events:
+                if event.get("state") != "raised":
+                    continue
+                if event.get("channel") == "s0.q0":
+                    raise_ids.add(str(event.get("id")))
+                elif str(event.get("channel")).startswith("gateway."):
+                    gateway_raise_ids.add(str(event.get("id")))
             figures["alarm_raises"] = len(raise_ids)
+            figures["gateway_alarm_raises"] = len(gateway_raise_ids)
             return
         for reading in body["readings"]:
             channel = names.get(reading["channel"])

@@ -378,6 +378,15 @@ class Runtime:
         """Health as ``/api/v1/health`` shows it (JSON)."""
         return self.health_view().as_dict()
 
+    def _failover_health(self, failover: StoreFailover) -> dict[str, object]:
+        stats = self.pipeline.stats
+        return {
+            **failover.health(),
+            "live_readings": stats.live_readings,
+            "stored_unjudged": stats.stored_unjudged,
+            "unjudged_gap": stats.unjudged_gap,
+        }
+
     def health_view(self) -> GatewayHealth:
         now = self.clock()
         names = self.book.binding_names()
@@ -390,7 +399,7 @@ class Runtime:
             status="degraded"
             if (self.failover is not None and self.failover.active) or self.overload.behind
             else "ok",
-            store_failover=self.failover.health() if self.failover is not None else None,
+            store_failover=None if self.failover is None else self._failover_health(self.failover),
             site=self.site.id,
             uptime_s=None if self.started_at is None else round(now - self.started_at, 1),
             readings=stats.readings,

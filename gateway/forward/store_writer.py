@@ -83,6 +83,11 @@ class StoreWriter:
         return since is not None and time.monotonic() - since >= FAILING_AFTER_S
 
     @property
+    def retrying(self) -> bool:
+        """The store's latest write failed and is being retried (failing or not yet)."""
+        return self._failing_since is not None
+
+    @property
     def last_error(self) -> str | None:
         return self.health.last_error
 
