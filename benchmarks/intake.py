@@ -307,7 +307,7 @@ def one_run(
             published = json.loads(out)
             publisher.wait(timeout=30)
             # Caught up: wait (bounded) until the store holds what was published, then a moment more.
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + (600 if phases else 120)
             stored = 0
             while time.monotonic() < deadline:
                 stored = _stored(folder / "store.db")
