@@ -4,8 +4,9 @@
 The measure is the *lag* of each analytics pass: the wall clock at the pass minus the newest
 reading time in it. A gateway that keeps up judges the newest readings within milliseconds of their
 stamps, whatever old backlog a DTU flushes beside them; one that is offered more than it can take
-judges readings that waited at the broker, and the lag grows. A quiet site (no pass for a while)
-is not behind. Device clocks that are off are refused or clamped at intake (``drivers.device_time``)
+judges readings that waited at the broker, and the lag grows. A quiet site (no pass for a while,
+nothing waiting) is not behind; a pipeline that makes no pass while batches wait is, by the time
+since its last pass. Device clocks that are off are refused or clamped at intake (``drivers.device_time``)
 and cannot fake a lag of more than their tolerance.
 """
 
@@ -79,8 +80,15 @@ class OverloadWatch:
 
     def lag_s(self, now_monotonic: float) -> float | None:
         last = self._figures.last_pass_monotonic
-        if last is None or now_monotonic - last > QUIET_AFTER_S:
+        if last is None:
             return None
+        since = now_monotonic - last
+        if since > QUIET_AFTER_S:
+            if not self._waiting():
+                return None  # a quiet site: nothing arrived, nothing waits
+            # No pass for a while, yet batches wait (the analytics held back by the store, or a
+            # pass that takes long): not quiet, and the readings waiting grow older by the second.
+            return (self._figures.pass_lag_s or 0.0) + since
         return self._figures.pass_lag_s
 
     def check(self, now: float) -> None:

@@ -15,9 +15,9 @@ class Figures:
     last_pass_monotonic: float | None = None
 
 
-def _watch() -> tuple[OverloadWatch, Figures, list[AlarmEvent]]:
+def _watch(waiting: int = 7) -> tuple[OverloadWatch, Figures, list[AlarmEvent]]:
     figures, events = Figures(), []
-    watch = OverloadWatch("s1", figures, lambda: 7, events.extend, clock=lambda: 1_800_000_000.0)
+    watch = OverloadWatch("s1", figures, lambda: waiting, events.extend, clock=lambda: 1_800_000_000.0)
     return watch, figures, events
 
 
@@ -48,11 +48,20 @@ def test_a_lagging_intake_raises_once_and_clears_once_caught_up() -> None:
 
 
 def test_a_quiet_site_is_not_behind_whatever_its_last_lag() -> None:
-    watch, figures, events = _watch()
+    watch, figures, events = _watch(waiting=0)
     figures.pass_lag_s, figures.last_pass_monotonic = 3600.0, 0.0  # a DTU's old backlog, then silence
     for t in range(int(QUIET_AFTER_S) + 1, 120):
         watch.check(float(t))
     assert events == [] and watch.health(120.0).lag_s is None
+
+
+def test_a_held_pipeline_with_batches_waiting_is_behind() -> None:
+    watch, figures, events = _watch(waiting=7)
+    figures.pass_lag_s, figures.last_pass_monotonic = 1.0, 0.0  # the last pass, then none: held back
+    for t in range(1, 40):
+        watch.check(float(t))
+    assert watch.behind and [e.state for e in events] == [AlarmState.RAISED]
+    assert watch.health(39.0).lag_s == 40.0  # its lag, plus the 39 s without a pass
 
 
 def test_no_pass_yet_is_no_lag() -> None:
