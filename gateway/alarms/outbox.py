@@ -317,10 +317,12 @@ class Outbox:
         state.outage.recovered()
         # The receiver has them: sending them again because the store hiccupped would double them.
         await self._until_stored(self.store.delivered, ids, self._clock())
+        # Counters and backlog change together, after the last await: a reader (health, a test)
+        # never sees nothing pending beside an oldest pending notice.
+        backlog = await self.store.backlog(state.id)
         state.sent += len(ids)
         state.messages += 1
-        state.pending = max(0, state.pending - len(ids))
-        state.apply(await self.store.backlog(state.id))
+        state.apply(backlog)
 
     async def _rejected(self, state: _Receiver, ids: list[str], reason: str) -> None:
         state.last_error = reason
@@ -332,9 +334,9 @@ class Outbox:
             "push to receiver %s: %d notice(s) refused for good, dropped: %s", state.id, len(ids), reason
         )
         await self._until_stored(self.store.rejected, ids, self._clock(), reason)
+        backlog = await self.store.backlog(state.id)
         state.rejected += len(ids)
-        state.pending = max(0, state.pending - len(ids))
-        state.apply(await self.store.backlog(state.id))
+        state.apply(backlog)
 
     async def _failed(self, state: _Receiver, ids: list[str], reason: str) -> None:
         state.failed_attempts += 1
