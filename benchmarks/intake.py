@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.raw_mqtt import connect_packet, publish_packet  # noqa: E402
 from tests.support import MOSQUITTO, free_port, wait_for_port  # noqa: E402
 
 DEVICES = 200
@@ -77,25 +77,6 @@ api: {{port: {api_port}}}
 
 
 # The raw publisher (a child process): pre-encoded PUBLISH packets, QoS 1, paced in 10 ms steps.
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def _remaining(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
-    body = _utf8(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + _remaining(len(body)) + body
 
 
 def _drain(sock: socket.socket) -> int:
@@ -146,8 +127,7 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int, pha
     seconds = schedule.seconds
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connect = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(f"pub-{os.getpid()}")
-    sock.sendall(b"\x10" + _remaining(len(connect)) + connect)
+    sock.sendall(connect_packet(f"pub-{os.getpid()}"))
     assert sock.recv(4)[:1] == b"\x20", "no CONNACK"
     sock.setblocking(False)
     received = 0  # bytes after the CONNACK: only PUBACKs (4 bytes each) come back
@@ -174,7 +154,7 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int, pha
             if device == 0 and "q0" in values:
                 values["q0"] = 900.0 if int(at / ALARM_HALF_PERIOD_S) % 2 else 100.0
             payload = json.dumps({"ts": round(start + at, 6), "values": values}).encode()
-            packets.append(_publish_packet(topics[device], payload, sent % 65535 + 1))
+            packets.append(publish_packet(topics[device], payload, sent % 65535 + 1))
             sent += 1
         pending += b"".join(packets)
         try:

@@ -26,6 +26,11 @@ from typing import Any
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository on the path
+
+from benchmarks.raw_mqtt import connect_packet, publish_packet  # noqa: E402
+
 DEVICES = 10
 QUANTITIES = 10
 CHANNELS = DEVICES * QUANTITIES
@@ -53,28 +58,6 @@ def alarm_raises_expected(acknowledged: np.ndarray, rounds_per_s: float) -> int:
     return int(np.count_nonzero(high & ~previous_high))
 
 
-# MQTT 3.1.1 packets, by hand: the publisher must not wait on anything but the socket.
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def _remaining(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish(topic: str, payload: bytes, mid: int) -> bytes:
-    body = _utf8(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + _remaining(len(body)) + body
-
-
 def publisher_main(port: int, start: float, rounds_per_s: float, seconds: float, out: Path) -> None:
     """Publish until ``seconds`` after ``start``; ``out``: the acknowledged (round, device) array."""
     rounds_total = int(seconds * rounds_per_s) + 1
@@ -82,12 +65,11 @@ def publisher_main(port: int, start: float, rounds_per_s: float, seconds: float,
     in_flight: dict[int, int] = {}  # packet id -> message number (round * DEVICES + device)
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connect = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8("soak-sensors")
-    sock.sendall(b"\x10" + _remaining(len(connect)) + connect)
+    sock.sendall(connect_packet("soak-sensors"))
     if sock.recv(4)[:1] != b"\x20":
         raise SystemExit("the sensor broker sent no CONNACK")
     sock.setblocking(False)
-    topics = [f"smartsite/{SITE}/devices/s{d}/up".encode() for d in range(DEVICES)]
+    topics = [f"smartsite/{SITE}/devices/s{d}/up" for d in range(DEVICES)]
     sent_rounds, pending, inbox = 0, b"", b""
     time.sleep(max(0.0, start - time.time()))
 
@@ -122,7 +104,7 @@ def publisher_main(port: int, start: float, rounds_per_s: float, seconds: float,
                     raise SystemExit("65,535 messages unacknowledged: the broker stopped answering")
                 in_flight[mid] = message
                 payload = json.dumps({"ts": ts, "values": values}).encode()
-                packets.append(_publish(topics[d].decode(), payload, mid))
+                packets.append(publish_packet(topics[d], payload, mid))
         sent_rounds = max(sent_rounds, due)
         pending += b"".join(packets)
         try:
