@@ -339,12 +339,13 @@ class Outbox:
         state.apply(backlog)
 
     async def _failed(self, state: _Receiver, ids: list[str], reason: str) -> None:
-        state.failed_attempts += 1
         state.failing = True
         state.last_error = reason
         state.outage.failed(reason)
         state.retry_at = self._clock() + state.backoff.next_delay()
         await self.store.failed(ids, reason, state.retry_at)
+        # Counted once the file holds the attempt: a reader that sees two failures finds two there.
+        state.failed_attempts += 1
 
     async def _until_stored(self, write: Callable[..., Awaitable[None]], *args: object) -> None:
         backoff = Backoff(first=0.05, cap=2.0, rand=self._rand)
