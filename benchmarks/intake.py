@@ -16,6 +16,9 @@ The baseline in the same run: ``--baseline-tree DIR`` runs the same load against
     .venv/bin/python benchmarks/intake.py --rate 10000 --per-message 5 --seconds 30
     .venv/bin/python benchmarks/intake.py --rate 3000 --baseline-tree /tmp/before
     .venv/bin/python benchmarks/intake.py --rate 10000 --seconds 30 --overload 3   # 3x for 60 s
+
+With ``INTAKE_SAMPLES=FILE`` an overload run appends each second's health sample (the uplink's
+counters, the store writer's, the intake's) to FILE as a JSON line.
 """
 
 from __future__ import annotations
@@ -348,6 +351,10 @@ def _sample_health(port: int, publisher: subprocess.Popen[str]) -> list[dict[str
                 "t": began, "answered": True, "alarm_wait_s": uplink.get("alarm_wait_s"),
                 "lag_s": (health.get("intake") or {}).get("lag_s"),
             })  # fmt: skip
+            if os.environ.get("INTAKE_SAMPLES"):  # every sample in full, to see where it stalls
+                with open(os.environ["INTAKE_SAMPLES"], "a") as trace:
+                    sample = {"t": began, "uplink": uplink, "store_writer": health["store_writer"]}
+                    trace.write(json.dumps({**sample, "intake": health.get("intake")}) + "\n")
         time.sleep(max(0.0, 1.0 - (time.time() - began)))
     return samples
 

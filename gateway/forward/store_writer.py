@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 # and WAL writes from ~30 to ~13 MB/s). Alarm events are written at once.
 FLUSH_S = 0.1
 FLUSH_READINGS = 20_000  # write at once when this many are waiting
+# At most this many readings (whole batches, at least one) per transaction: when the store falls
+# behind, one write of everything waiting (up to HIGH_WATER_READINGS) held the store's thread for
+# seconds, and with it the forwarders' acknowledgements and every alarm event behind it (a 3x
+# overload run: the uplink fell to a fifth of its normal rate, alarms waited 2.7 s).
+WRITE_READINGS = 20_000
 # A broker lets only so many QoS 1 messages wait for our PUBACK (mosquitto's max_inflight_messages:
 # 20 by default; ``mqtt.inflight_window`` says what the site's broker allows), and we acknowledge
 # only once stored: write when half the window waits, so the broker sends the other half meanwhile.
@@ -61,7 +66,8 @@ class StoreWriter:
         self.health = SinkHealth(store.name)
         self._batches: list[SinkBatch] = []
         self._events_offered_at: float | None = None  # monotonic, the first waiting batch with events
-        self._receipts: list[Receipt] = []
+        self._receipts: list[Sequence[Receipt]] = []  # per batch in _batches
+        self._owed_each: list[int] = []  # per batch in _batches
         self._has_receipts: list[bool] = []  # per batch in _batches: someone will send it again?
         self._waiting_readings = 0
         self._has_data = asyncio.Event()
@@ -94,8 +100,9 @@ class StoreWriter:
     def offer(self, batch: SinkBatch, receipts: Sequence[Receipt] = (), owed: int | None = None) -> None:
         """``owed``: broker messages the receipts acknowledge (default: one each)."""
         self._batches.append(batch)
-        self._receipts.extend(receipts)
-        self._owed += len(receipts) if owed is None else owed
+        self._receipts.append(receipts)
+        self._owed_each.append(len(receipts) if owed is None else owed)
+        self._owed += self._owed_each[-1]
         self._has_receipts.append(bool(receipts))
         self._waiting_readings += len(batch.readings)
         if batch.events and self._events_offered_at is None:
@@ -124,6 +131,8 @@ class StoreWriter:
         kept = [i for i, b in enumerate(self._batches) if len(b.readings) or b.events or b.cycles]
         self._batches = [self._batches[i] for i in kept]
         self._has_receipts = [self._has_receipts[i] for i in kept]
+        self._receipts = [self._receipts[i] for i in kept]
+        self._owed_each = [self._owed_each[i] for i in kept]
         self._waiting_readings -= dropped
         self.not_stored_readings += dropped
         if dropped and not self._shedding:
@@ -149,17 +158,44 @@ class StoreWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), FLUSH_S)
             self._full.clear()
-            batches, receipts, events_at = self._batches, self._receipts, self._events_offered_at
-            self._batches, self._receipts, self._has_receipts = [], [], []
-            self._events_offered_at = None
-            self._owed = 0
-            self._waiting_readings = 0
-            self._has_data.clear()
-            self._room.set()
+            batches, receipts, events_at = self._take_some()
             await self._write(batches, receipts, backoff, events_at)
             self.health.queue_depth = self._waiting_readings
             if not self._batches:
                 self._idle.set()
+
+    def _take_some(self) -> tuple[list[SinkBatch], list[Receipt], float | None]:
+        """The oldest waiting batches, up to WRITE_READINGS readings (at least one batch)."""
+        count, readings = 0, 0
+        while count < len(self._batches):
+            size = len(self._batches[count].readings)
+            if count and readings + size > WRITE_READINGS:
+                break
+            count, readings = count + 1, readings + size
+        batches = self._batches[:count]
+        receipts = [r for each in self._receipts[:count] for r in each]
+        events_at = self._events_offered_at
+        # Alarm events never wait behind readings: those of later batches go in this write too
+        # (their readings keep their place, and their receipts wait for them).
+        later_events = tuple(e for b in self._batches[count:] for e in b.events)
+        if later_events:
+            batches.append(SinkBatch(ReadingBatch.empty(), later_events))
+            for i in range(count, len(self._batches)):
+                if self._batches[i].events:
+                    self._batches[i] = replace(self._batches[i], events=())
+        del self._batches[:count], self._receipts[:count], self._has_receipts[:count]
+        self._owed -= sum(self._owed_each[:count])
+        del self._owed_each[:count]
+        self._waiting_readings -= readings
+        # What stays behind keeps the older stamp: its alarm wait is counted from no later.
+        self._events_offered_at = events_at if any(b.events for b in self._batches) else None
+        if self._batches:
+            self._full.set()  # the rest is due already: written next, without gathering again
+        else:
+            self._has_data.clear()
+        if self._waiting_readings < HIGH_WATER_READINGS:
+            self._room.set()
+        return batches, receipts, events_at
 
     async def _write(
         self, batches: list[SinkBatch], receipts: list[Receipt], backoff: Backoff, events_at: float | None
