@@ -21,6 +21,7 @@ Pure numpy: no I/O, no clock; time comes with the data (and with ``tick``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -260,16 +261,17 @@ class _SpikeGroup:
             self._one(owner, value[0], good[0], out)
             return
         # Usable readings first in each column, in time order: position j is the j-th usable one.
-        order = np.argsort(~good, axis=0, kind="stable")
-        packed = np.take_along_axis(value, order, axis=0)
         n_good = good.sum(axis=0, dtype=np.int64)
+        pos = np.arange(k_rows, dtype=np.int64)[:, None]
+        real = pos < n_good
+        # The usual case: each column's usable readings are already its first rows.
+        order: IDX | None = None if np.array_equal(good, real) else np.argsort(~good, axis=0, kind="stable")
+        packed = value if order is None else np.take_along_axis(value, order, axis=0)
         # History in time order, then the block's usable readings: window j precedes reading j.
         oldest_first = (self.head[:, None] + np.arange(w)) % w
         seq = np.concatenate(
             [np.take_along_axis(self.history, oldest_first, axis=1), packed.T], axis=1
         )  # (R_g, W + K)
-        pos = np.arange(k_rows, dtype=np.int64)[:, None]
-        real = pos < n_good
         judged = real & (self.count + pos >= w)  # (K, R_g)
         dev = np.full((k_rows, n), np.nan)
         side = np.zeros((k_rows, n))
@@ -316,6 +318,9 @@ class _SpikeGroup:
         # Back from packed positions to the block's rows.
         for src, dst in ((held, out.found), (notice, out.notice), (notice_dev, out.deviation),
                          (notice_thr, out.threshold)):  # fmt: skip
+            if order is None:
+                dst[:, rows] = src
+                continue
             back = np.zeros_like(src) if src.dtype == bool else np.full_like(src, np.nan)
             np.put_along_axis(back, order, src, axis=0)
             dst[:, rows] = back
@@ -380,20 +385,53 @@ class _SpikeGroup:
         self.count[lanes] = np.minimum(self.count[lanes] + 1, w)
 
 
+@functools.cache
+def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
+    """Comparators (i, j), i < j, of Batcher's odd-even merge sort for ``n`` inputs (the network for
+    the next power of two, without the comparators of the missing inputs, which would sort last)."""
+    p = 1
+    while p < n:
+        p *= 2
+    out = []
+    size = 1
+    while size < p:
+        k = size
+        while k >= 1:
+            for j in range(k % size, p - k, 2 * k):
+                for i in range(min(k, p - j - k)):
+                    if (i + j) // (size * 2) == (i + j + k) // (size * 2) and i + j + k < n:
+                        out.append((i + j, i + j + k))
+            k //= 2
+        size *= 2
+    return tuple(out)
+
+
 def _median_mad(windows: npt.NDArray[np.float64]) -> tuple[F64, F64]:
-    """Median and MAD over the last axis of ``windows``."""
-    s = np.sort(windows, axis=-1)
-    # Window position first: each position is one contiguous array over bindings.
-    return _median_mad_sorted(np.ascontiguousarray(np.moveaxis(s, -1, 0)))
+    """Median and MAD over the last axis of ``windows`` (finite values; a window holding NaN gives
+    some number, as it did not come from a full window of usable readings).
+
+    Window position first, each position one contiguous array over (bindings, windows), sorted
+    by a sorting network: a minimum and a maximum over the whole array per comparator, which for
+    windows of a few dozen values costs far less than sorting each window on its own.
+    """
+    shape = windows.shape[:-1]
+    s = list(np.ascontiguousarray(np.moveaxis(windows, -1, 0)).reshape(windows.shape[-1], -1))
+    spare = np.empty_like(s[0]) if s else np.empty(0)
+    for i, j in _sorting_network(len(s)):
+        np.minimum(s[i], s[j], out=spare)
+        np.maximum(s[i], s[j], out=s[j])
+        s[i], spare = spare, s[i]
+    med, mad = _median_mad_sorted(s)
+    return med.reshape(shape), mad.reshape(shape)
 
 
-def _median_mad_sorted(s: F64) -> tuple[F64, F64]:
-    """Median and MAD along axis 0 of windows sorted along axis 0.
+def _median_mad_sorted(s: F64 | list[F64]) -> tuple[F64, F64]:
+    """Median and MAD along axis 0 of windows sorted along axis 0 (or of a list of the positions).
 
     In a sorted window the k readings nearest the median are contiguous, so the k-th smallest
     deviation is the least, over windows s[a : a + k], of the larger end deviation: no second sort.
     """
-    w = s.shape[0]
+    w = len(s)
     h = w // 2
     if w % 2:
         med = s[h].copy()
@@ -402,9 +440,9 @@ def _median_mad_sorted(s: F64) -> tuple[F64, F64]:
     return med, 0.5 * (_kth_deviation(s, med, h) + _kth_deviation(s, med, h + 1))
 
 
-def _kth_deviation(s: F64, med: F64, k: int) -> F64:
+def _kth_deviation(s: F64 | list[F64], med: F64, k: int) -> F64:
     """k-th smallest |s - med| along axis 0 of sorted ``s``."""
-    w = s.shape[0]
+    w = len(s)
     best = np.full(med.shape, np.inf)
     for a in range(w - k + 1):
         np.minimum(best, np.maximum(med - s[a], s[a + k - 1] - med), out=best)

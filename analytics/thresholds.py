@@ -213,6 +213,8 @@ class ThresholdTable:
         """(K, M) grades of one side, the latch state after the block, the grade after it."""
         # Only the levels some row sets a limit for (a lower side is often "red" alone).
         levels = np.flatnonzero((~np.isnan(limits)).any(axis=0))
+        if not self._debounced and value.shape[0] > 1:
+            return self._side_levels(value, usable, limits, upward, on, levels)
         if not self._debounced and len(levels) < GRADES:
             limits = limits[:, levels]
             on_used = on[:, levels]
@@ -240,6 +242,50 @@ class ThresholdTable:
             grades[latch[..., i]] = level + 1
         after = on.copy()
         after[:, levels] = latch[-1]
+        return grades, after, grades[-1].copy()
+
+    def _side_levels(
+        self,
+        value: npt.NDArray[np.float64],
+        usable: npt.NDArray[np.bool_],
+        limits: npt.NDArray[np.float64],
+        upward: bool,
+        on: npt.NDArray[np.bool_],
+        levels: npt.NDArray[np.intp],
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
+        """``_side`` without debounce or hold time: level by level, each one contiguous (K, M)."""
+        k = value.shape[0]
+        grades = np.zeros(value.shape, dtype=np.int8)
+        after = on.copy()
+        set_ = np.empty(value.shape, dtype=bool)
+        reset = np.empty(value.shape, dtype=bool)
+        code = np.empty(value.shape, dtype=np.int32)
+        rows = np.arange(k, dtype=np.int32)[:, None]
+        on_code = 2 * rows + 1  # the code of a set in row k; a reset in row k is 2k
+        off_code = 2 * rows
+        with np.errstate(invalid="ignore"):
+            for level in levels.tolist():
+                lim = limits[:, level]
+                h = self.hysteresis
+                if upward:
+                    np.greater_equal(value, lim, out=set_)
+                    np.less(value, lim - h, out=reset)
+                else:
+                    np.less_equal(value, lim, out=set_)
+                    np.greater(value, lim + h, out=reset)
+                # Unset limits compare False both ways: make them "fallen" so they never hold a latch.
+                reset |= np.isnan(lim)
+                set_ &= usable
+                reset &= usable
+                # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset, -1 none.
+                code.fill(-1)
+                np.copyto(code, on_code, where=set_)
+                np.copyto(code, off_code, where=reset)
+                np.maximum.accumulate(code, axis=0, out=code)
+                latch = np.where(code < 0, on[:, level], (code & 1).astype(bool))
+                # The highest level on is the grade (levels with unset limits are never on).
+                grades[latch] = level + 1
+                after[:, level] = latch[-1]
         return grades, after, grades[-1].copy()
 
     def _debounce(
