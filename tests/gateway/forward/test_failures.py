@@ -209,35 +209,48 @@ def test_merged_chunks_name_every_segment() -> None:
     assert [c.segment for c in queue] == [3]  # the third would pass 2,000 readings: next message
 
 
+def hold_first_write(store: SqliteStore, release: asyncio.Event) -> list[tuple[int, int]]:
+    """The store's first write waits for ``release`` (the rest piles up behind it); every write's
+    (readings, alarm events) is noted in the list returned."""
+    written: list[tuple[int, int]] = []
+    append = store.append
+
+    async def slow_append(batches: Any) -> Any:
+        if not written:
+            await release.wait()
+        written.append((sum(len(b.readings) for b in batches), sum(len(b.events) for b in batches)))
+        return await append(batches)
+
+    store.append = slow_append  # type: ignore[method-assign]
+    return written
+
+
+async def pile_up(writer: StoreWriter, acknowledged: list[int]) -> None:
+    """One small batch whose write is held, then 20 batches of 5,000 readings behind it."""
+    writer.offer(block(0.0, 10), [lambda: acknowledged.append(-1)])
+    await asyncio.sleep(0.2)  # the first write has started
+    for i in range(20):
+        writer.offer(block(10.0 + i * 5000, 5000), [lambda i=i: acknowledged.append(i)])
+
+
 async def test_a_store_that_fell_behind_writes_what_waits_in_bounded_transactions(tmp_path: Path) -> None:
     """While one write runs, 100,000 readings pile up: they go in transactions of at most
     WRITE_READINGS readings (so an alarm event or a forwarder's acknowledgement waits for one of
     them, not for all), in order, each batch's receipt called once, after its own write."""
     from gateway.forward.store_writer import WRITE_READINGS
 
-    written: list[int] = []
     acknowledged: list[int] = []
     release = asyncio.Event()
     async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1") as store:
-        append = store.append
-
-        async def slow_append(batches: Any) -> Any:
-            if not written:
-                await release.wait()  # the first write is slow: the rest waits behind it
-            written.append(sum(len(b.readings) for b in batches))
-            return await append(batches)
-
-        store.append = slow_append  # type: ignore[method-assign]
+        writes = hold_first_write(store, release)
         writer = StoreWriter(store, [])
         task = asyncio.create_task(writer.run())
-        writer.offer(block(0.0, 10), [lambda: acknowledged.append(-1)])
-        await asyncio.sleep(0.2)  # the first write has started
-        for i in range(20):
-            writer.offer(block(10.0 + i * 5000, 5000), [lambda i=i: acknowledged.append(i)])
+        await pile_up(writer, acknowledged)
         release.set()
         assert await writer.drain(10)
         task.cancel()
         assert await store.count("readings") == 100_010
+    written = [readings for readings, _ in writes]
     assert written[0] == 10 and sum(written[1:]) == 100_000
     assert max(written[1:]) <= WRITE_READINGS and len(written) == 1 + 100_000 // WRITE_READINGS
     assert acknowledged == [-1, *range(20)]
@@ -246,25 +259,13 @@ async def test_a_store_that_fell_behind_writes_what_waits_in_bounded_transaction
 async def test_an_alarm_event_does_not_wait_behind_readings_that_piled_up(tmp_path: Path) -> None:
     """An alarm event offered behind 100,000 waiting readings is in the next write; the readings
     of its batch keep their place, and its receipt waits for them."""
-    written: list[tuple[int, int]] = []  # (readings, events) per write
     acknowledged: list[int] = []
     release = asyncio.Event()
     async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1") as store:
-        append = store.append
-
-        async def slow_append(batches: Any) -> Any:
-            if not written:
-                await release.wait()
-            written.append((sum(len(b.readings) for b in batches), sum(len(b.events) for b in batches)))
-            return await append(batches)
-
-        store.append = slow_append  # type: ignore[method-assign]
+        written = hold_first_write(store, release)  # (readings, events) per write
         writer = StoreWriter(store, [])
         task = asyncio.create_task(writer.run())
-        writer.offer(block(0.0, 10), [lambda: acknowledged.append(-1)])
-        await asyncio.sleep(0.2)
-        for i in range(20):
-            writer.offer(block(10.0 + i * 5000, 5000), [lambda i=i: acknowledged.append(i)])
+        await pile_up(writer, acknowledged)
         last = block(200_000.0, 5)
         writer.offer(SinkBatch(last.readings, (alarm(200_000.0),)), [lambda: acknowledged.append(99)])
         release.set()
