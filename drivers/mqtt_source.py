@@ -131,8 +131,9 @@ class MqttSource:
     ) -> tuple[ReadingBatch | None, Callable[[], None], int]:
         """Decode the messages into one batch, with one acknowledgement for all of them."""
         into = Decoded()
+        arrival = self._clock()  # all of them came in within one event-loop turn
         for message in messages:
-            self._decode_into(str(message.topic), message.payload, into)
+            self._decode_into(str(message.topic), message.payload, into, arrival)
         owed = [m.mid for m in messages if m.qos > 0] if self._ack_after_store else []
         ack = self._acknowledger(client, owed) if owed else _nothing
         if not into.ts:
@@ -158,9 +159,9 @@ class MqttSource:
             return None
         return ReadingBatch.from_lists(into.ts, into.channel, into.value, into.quality)
 
-    def _decode_into(self, topic: str, payload: object, into: Decoded) -> None:
+    def _decode_into(self, topic: str, payload: object, into: Decoded, arrival: float | None = None) -> None:
         """Add one message's readings to ``into``'s lists (refusals counted and logged)."""
-        arrival = self._clock()
+        arrival = self._clock() if arrival is None else arrival
         binding = self._topics.get(topic)
         if binding is None:
             device = _device_from_topic(topic) or topic
@@ -201,6 +202,8 @@ class MqttSource:
 
     def _time_episodes(self, device: str, problems: dict[str, int], stamped: bool) -> None:
         """A time refusal is logged once per episode: the first message whose stamps all pass ends it."""
+        if not problems and device not in self._time_episode:
+            return  # the usual case, without building a Counter per message
         refused = Counter({k: n for k, n in problems.items() if k in TIME_REASONS})
         if refused:
             self._time_episode.setdefault(device, Counter()).update(refused)
