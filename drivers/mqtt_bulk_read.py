@@ -1,17 +1,18 @@
 """Reading MQTT messages from paho in bulk: what arrived on the socket, in one event-loop turn.
 
 At thousands of messages a second the per-message path of paho and aiomqtt was most of the
-gateway (profiled at 3x overload: socket reads of one byte for each packet's header, an
-``MQTTMessage`` with its own ``threading.Condition``, a debug log line, aiomqtt's ``Message``, a
-queue entry and a task per message). Here, on the paho client under aiomqtt:
+gateway (profiled at 3x overload: three socket reads per packet for its fixed header, a dict per
+packet, an ``MQTTMessage`` with its own ``threading.Condition``, a debug log line, aiomqtt's
+``Message``, a queue entry and a task per message). Here, on the paho client under aiomqtt:
 
-- the socket is read 64 kB at a time and paho's small reads are served from that buffer;
-- each QoS 0 or 1 PUBLISH is decoded by paho's own ``decode_publish`` into a plain ``Publish``,
-  and all of one wake-up's go into aiomqtt's queue as one list (every other packet, QoS 2
-  included, takes paho's usual path and arrives as an ``aiomqtt.Message``);
+- the socket is read 64 kB at a time and the MQTT frames are cut from that buffer;
+- each QoS 0 or 1 PUBLISH becomes a plain ``Publish`` (MQTT 5's properties are read by paho's
+  own ``decode_publish``), and all of one wake-up's go into aiomqtt's queue as one list;
+- every other packet (CONNACK, SUBACK, PINGRESP, a QoS 2 PUBLISH...) is handed to paho's own
+  handler, as paho's reader would;
 - acknowledgements leave as one write of many PUBACKs (``send_pubacks``).
 
-The hooks use paho's private methods (``_packet_read``, ``_sock_recv``, ``_packet_handle``,
+The hooks use paho's private methods (``_sock_recv``, ``_packet_handle``, ``_loop_rc_handle``,
 ``_packet_queue``): paho is pinned below its next major version in pyproject for that reason.
 """
 
@@ -24,12 +25,18 @@ from typing import Any, NamedTuple
 import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt._packet import decode_publish
+from paho.mqtt.client import MalformedPacket
+from paho.mqtt.enums import MQTTProtocolVersion
 
-# MQTT packets handled per wake-up of the event loop when nothing more is buffered.
-READ_PACKETS_PER_WAKE = 500
 RECEIVE_BYTES = 65536
+# Socket reads per wake-up at most: a flood does not keep the event loop from everything else
+# (what is left wakes the loop again at once).
+RECEIVES_PER_WAKE = 16
 _PUBLISH = 0x30
 _PUBACK = struct.Struct("!BBH")
+_OK = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+_LOST = mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
+_PROTOCOL = mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
 
 
 class Publish(NamedTuple):
@@ -42,61 +49,12 @@ class Publish(NamedTuple):
 
 
 def install(client: aiomqtt.Client, manual_ack: bool) -> None:
-    """Hook bulk reading into ``client``'s paho client (before it connects).
+    """Read ``client``'s socket in bulk from now on (call it before it connects).
 
     ``manual_ack``: QoS 1 messages are acknowledged by the caller (``send_pubacks``) once
     stored; otherwise each wake-up's are acknowledged together as soon as they are read."""
-    paho: Any = client._client
-    queue: Any = client._queue
-    receive = _BufferedReceive(paho)
-    handle_other = paho._packet_handle
-    took: list[Publish] = []
-    auto_acks: list[int] = []
-
-    def packet_handle() -> mqtt.MQTTErrorCode:
-        packet = paho._in_packet
-        command = packet["command"]
-        if command & 0xF0 != _PUBLISH or command & 0x06 == 0x04:  # not a PUBLISH, or QoS 2
-            result: mqtt.MQTTErrorCode = handle_other()
-            return result
-        decoded = decode_publish(command, packet["packet"], paho._protocol)
-        topic = decoded.topic.decode("utf-8", "replace")
-        took.append(Publish(topic, decoded.payload, decoded.mid, decoded.qos))
-        if decoded.qos == 1 and not manual_ack:
-            auto_acks.append(decoded.mid)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def loop_read(max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        # aiomqtt calls this from its reader callback when the socket is readable; paho's own
-        # reads one packet per call.
-        rc = mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-        handled = 0
-        try:
-            while paho._sock is not None:
-                read = paho._packet_read()
-                if read > 0:
-                    rc = paho._loop_rc_handle(read)
-                    break
-                if read == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
-                    break
-                handled += 1
-                # Go on while bytes wait in the buffer: the socket may not wake us for them.
-                if handled >= READ_PACKETS_PER_WAKE and not receive.buffered():
-                    break
-            else:
-                rc = mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
-        finally:
-            if took:
-                queue.put_nowait(took.copy())
-                took.clear()
-            if auto_acks:
-                send_pubacks(client, auto_acks)
-                auto_acks.clear()
-        return rc
-
-    paho._sock_recv = receive
-    paho._packet_handle = packet_handle
-    paho.loop_read = loop_read
+    reader = _FrameReader(client, manual_ack)
+    client._client.loop_read = reader.loop_read  # type: ignore[method-assign]
 
 
 def send_pubacks(client: aiomqtt.Client, mids: Iterable[int]) -> None:
@@ -112,26 +70,136 @@ def messages_of(item: object) -> list[Any]:
     return item if isinstance(item, list) else [item]
 
 
-class _BufferedReceive:
-    """paho's ``_sock_recv`` with a buffer: one system call per 64 kB, not three per packet."""
+class _FrameReader:
+    """paho's ``loop_read``: everything the socket holds, cut into MQTT frames."""
 
-    def __init__(self, paho: Any) -> None:
-        self._paho = paho
-        self._recv = paho._sock_recv  # paho's own: maps TLS want-read to BlockingIOError
+    def __init__(self, client: aiomqtt.Client, manual_ack: bool) -> None:
+        self._client = client
+        self._paho: Any = client._client
+        self._queue: Any = client._queue
+        self._manual_ack = manual_ack
         self._sock: object = None
         self._buffer = bytearray()
+        self._took: list[Publish] = []
+        self._acks: list[int] = []
 
-    def buffered(self) -> bool:
-        return bool(self._buffer) and self._sock is self._paho._sock
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        paho = self._paho
+        if paho._sock is None:
+            return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+        if paho._sock is not self._sock:  # a new connection: nothing of the old one counts
+            self._sock, self._buffer = paho._sock, bytearray()
+        received = self._receive()
+        try:
+            rc = self._frames()
+        finally:
+            self._hand_over()
+        if rc == _OK:
+            rc = received
+        return paho._loop_rc_handle(rc) if rc else _OK
 
-    def __call__(self, size: int) -> bytes:
-        if self._sock is not self._paho._sock:  # a new connection: nothing of the old one counts
-            self._sock, self._buffer = self._paho._sock, bytearray()
-        if not self._buffer:
-            data = self._recv(max(size, RECEIVE_BYTES))
-            if len(data) <= size:
-                return bytes(data)
+    def _receive(self) -> mqtt.MQTTErrorCode:
+        paho = self._paho
+        for _ in range(RECEIVES_PER_WAKE):
+            try:
+                data = paho._sock_recv(RECEIVE_BYTES)  # paho's own: TLS want-read as BlockingIOError
+            except BlockingIOError:
+                break
+            except OSError:
+                return _LOST
+            if not data:
+                return _LOST
             self._buffer += data
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
+            with paho._msgtime_mutex:
+                paho._last_bytes_received = mqtt.time_func()
+            if len(data) < RECEIVE_BYTES:
+                break
+        return _OK
+
+    def _frames(self) -> mqtt.MQTTErrorCode:
+        """Handle every whole frame in the buffer; a partial one waits for its remaining bytes."""
+        buf, pos, end = self._buffer, 0, len(self._buffer)
+        mqtt5 = self._paho._protocol == MQTTProtocolVersion.MQTTv5
+        rc = _OK
+        while end - pos >= 2:
+            header, length, mult, at, whole = buf[pos], 0, 1, pos + 1, False
+            while at < end and at - pos <= 4:  # the remaining length: up to 4 bytes of 7 bits
+                byte = buf[at]
+                length, mult, at = length + (byte & 127) * mult, mult * 128, at + 1
+                if not byte & 128:
+                    whole = True
+                    break
+            if not whole:
+                if at - pos > 4:
+                    rc = _PROTOCOL  # a fifth length byte: a broken peer
+                break  # or the length's last bytes are still coming
+            body, after = at, at + length
+            if after > end:
+                break
+            if header & 0xF0 == _PUBLISH and header & 0x06 != 0x04:
+                rc = self._publish(header, buf, body, after, mqtt5)
+            else:
+                rc = self._to_paho(header, bytearray(buf[body:after]))
+            pos = after
+            if rc:
+                break
+        del buf[:pos]
+        return rc
+
+    def _publish(self, header: int, buf: bytearray, body: int, after: int, mqtt5: bool) -> mqtt.MQTTErrorCode:
+        qos = (header >> 1) & 3
+        if mqtt5:  # properties follow the packet id: paho reads them
+            try:
+                decoded = decode_publish(header, bytes(buf[body:after]), self._paho._protocol)
+            except MalformedPacket:
+                return _PROTOCOL
+            topic_bytes, payload, mid = decoded.topic, decoded.payload, decoded.mid
+        else:
+            if after - body < 2:
+                return _PROTOCOL
+            start = body + 2 + ((buf[body] << 8) | buf[body + 1])
+            topic_bytes = bytes(buf[body + 2 : start])
+            mid = (buf[start] << 8) | buf[start + 1] if qos else 0
+            start += 2 if qos else 0
+            if start > after or not topic_bytes:
+                return _PROTOCOL
+            payload = bytes(buf[start:after])
+        self._took.append(Publish(topic_bytes.decode("utf-8", "replace"), payload, mid, qos))
+        if qos == 1 and not self._manual_ack:
+            self._acks.append(mid)
+        return _OK
+
+    def _to_paho(self, header: int, body: bytearray) -> mqtt.MQTTErrorCode:
+        """One packet through paho's own handler, as its reader would have handed it over."""
+        self._hand_over()  # what came before it is delivered first
+        paho = self._paho
+        paho._in_packet = _in_packet(header, body)
+        try:
+            rc: mqtt.MQTTErrorCode = paho._packet_handle()
+        except MalformedPacket:
+            rc = _PROTOCOL
+        finally:
+            paho._in_packet = _in_packet(0, bytearray())
+        return rc
+
+    def _hand_over(self) -> None:
+        if self._took:
+            self._queue.put_nowait(self._took)
+            self._took = []
+        if self._acks:
+            send_pubacks(self._client, self._acks)
+            self._acks = []
+
+
+def _in_packet(command: int, body: bytearray) -> dict[str, Any]:
+    """paho's record of the packet being read, as its reader leaves it once a packet is whole."""
+    return {
+        "command": command,
+        "have_remaining": 1 if command else 0,
+        "remaining_count": [],
+        "remaining_mult": 1,
+        "remaining_length": len(body),
+        "packet": body,
+        "to_process": 0,
+        "pos": 0,
+    }

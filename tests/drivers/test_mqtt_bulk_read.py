@@ -85,7 +85,9 @@ def test_bulk_pubacks_release_what_they_acknowledge_and_nothing_else(tmp_path: P
             await asyncio.to_thread(_publish, port, sent)
             got = await _receive(client, len(sent))
             mqtt_bulk_read.send_pubacks(client, [m.mid for m in got[:120]])
-            await asyncio.sleep(0.5)  # the PUBACKs leave before the connection closes
+            # The broker handles a client's packets in order: once this SUBACK is back, it has
+            # taken every PUBACK before it (a close right after them may lose the last ones).
+            await client.subscribe("smartsite/s/sync", qos=0)
         return got
 
     async def second_session(port: int) -> list[Any]:
@@ -101,3 +103,96 @@ def test_bulk_pubacks_release_what_they_acknowledge_and_nothing_else(tmp_path: P
     assert [bytes(m.payload) for m in first] == [p for p, _ in sent]
     # The broker sends again exactly the 80 never acknowledged, in order.
     assert [bytes(m.payload) for m in again] == [p for p, _ in sent[120:]]
+
+
+class _FedSocket:
+    """Stands in for the socket: what the test feeds, then 'nothing more for now'."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.closed = False
+
+    def recv(self, size: int) -> bytes:
+        if not self.chunks:
+            raise BlockingIOError
+        chunk = self.chunks.pop(0)
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+            chunk = chunk[:size]
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+    def fileno(self) -> int:
+        return -1
+
+
+def _length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (128 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _publish_frame(topic: str, payload: bytes, qos: int, mid: int) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic.encode() + (mid.to_bytes(2, "big") if qos else b"") + payload
+    return bytes([0x30 | qos << 1]) + _length(len(body)) + body
+
+
+def _fed_client() -> tuple[aiomqtt.Client, _FedSocket]:
+    """An aiomqtt client (made inside a running event loop, as aiomqtt wants) on a fed socket."""
+    client = aiomqtt.Client("127.0.0.1", 1, identifier="fed")
+    mqtt_bulk_read.install(client, manual_ack=True)
+    sock = _FedSocket()
+    client._client._sock = sock  # type: ignore[assignment]
+    return client, sock
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_frames_cut_across_any_read_boundary(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    expected = []
+    stream = b""
+    for i in range(300):
+        size = rng.choice([0, 5, 127, 128, 300, 16_383, 16_384, 70_000])
+        qos = rng.choice([0, 1])
+        payload = bytes(rng.randrange(256) for _ in range(min(size, 50))) * (size // 50 + 1)
+        payload = payload[:size]
+        topic = f"smartsite/s/devices/d{i % 7}/up"
+        expected.append((topic, payload, (i % 65535) + 1 if qos else 0, qos))
+        stream += _publish_frame(topic, payload, qos, (i % 65535) + 1)
+        if i % 50 == 0:
+            stream += b"\xd0\x00"  # a PINGRESP between them goes to paho's own handler
+    client, sock = _fed_client()
+    got: list[Any] = []
+    pos = 0
+    while pos < len(stream):  # bounded: every turn feeds at least one byte
+        step = rng.choice([1, 2, 3, 700, 65_536, 200_000])
+        sock.chunks.append(stream[pos : pos + step])
+        pos += step
+        assert client._client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        while not client._queue.empty():
+            got += mqtt_bulk_read.messages_of(client._queue.get_nowait())
+    assert [tuple(m) for m in got] == expected
+    assert client._client._in_packet["command"] == 0
+
+
+async def test_a_remaining_length_of_five_bytes_is_a_protocol_error_and_closes_the_link() -> None:
+    client, sock = _fed_client()
+    sock.chunks.append(_publish_frame("t/a", b"ok", 0, 0) + b"\x30\xff\xff\xff\xff\x01" + b"x" * 10)
+    assert client._client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert sock.closed
+    assert mqtt_bulk_read.messages_of(client._queue.get_nowait()) == [("t/a", b"ok", 0, 0)]
+
+
+async def test_a_publish_whose_topic_runs_past_its_frame_is_a_protocol_error() -> None:
+    client, sock = _fed_client()
+    body = (50).to_bytes(2, "big") + b"short"
+    sock.chunks.append(b"\x30" + _length(len(body)) + body)
+    assert client._client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+    assert sock.closed and client._queue.empty()
