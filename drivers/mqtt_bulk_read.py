@@ -6,7 +6,7 @@ packet, an ``MQTTMessage`` with its own ``threading.Condition``, a debug log lin
 ``Message``, a queue entry and a task per message). Here, on the paho client under aiomqtt:
 
 - the socket is read 64 kB at a time and the MQTT frames are cut from that buffer;
-- each QoS 0 or 1 PUBLISH becomes a plain ``Publish`` (MQTT 5's properties are read by paho's
+- each QoS 0 or 1 PUBLISH becomes a plain ``Publish`` tuple (MQTT 5's properties are read by paho's
   own ``decode_publish``), and all of one wake-up's go into aiomqtt's queue as one list;
 - every other packet (CONNACK, SUBACK, PINGRESP, a QoS 2 PUBLISH...) is handed to paho's own
   handler, as paho's reader would;
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -39,13 +39,9 @@ _LOST = mqtt.MQTTErrorCode.MQTT_ERR_CONN_LOST
 _PROTOCOL = mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
 
 
-class Publish(NamedTuple):
-    """One PUBLISH as the source needs it (an ``aiomqtt.Message`` has the same four fields)."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
+# One PUBLISH as the source needs it: (topic, payload, packet id, QoS). A plain tuple: a named one
+# cost as much to build as the rest of the frame's handling.
+Publish = tuple[str, Any, int, int]
 
 
 def install(client: aiomqtt.Client, manual_ack: bool) -> None:
@@ -65,9 +61,12 @@ def send_pubacks(client: aiomqtt.Client, mids: Iterable[int]) -> None:
         paho._packet_queue(0x40, packet, 0, 0)
 
 
-def messages_of(item: object) -> list[Any]:
-    """An entry of aiomqtt's queue as messages: a bulk read's list, or one ``aiomqtt.Message``."""
-    return item if isinstance(item, list) else [item]
+def messages_of(item: list[Publish] | aiomqtt.Message) -> list[Publish]:
+    """An entry of aiomqtt's queue as messages: a bulk read's list, or one ``aiomqtt.Message``
+    (a packet paho handled itself, e.g. QoS 2)."""
+    if isinstance(item, list):
+        return item
+    return [(str(item.topic), item.payload, item.mid, item.qos)]
 
 
 class _FrameReader:
@@ -164,7 +163,7 @@ class _FrameReader:
             if start > after or not topic_bytes:
                 return _PROTOCOL
             payload = bytes(buf[start:after])
-        self._took.append(Publish(topic_bytes.decode("utf-8", "replace"), payload, mid, qos))
+        self._took.append((topic_bytes.decode("utf-8", "replace"), payload, mid, qos))
         if qos == 1 and not self._manual_ack:
             self._acks.append(mid)
         return _OK

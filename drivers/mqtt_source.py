@@ -127,14 +127,14 @@ class MqttSource:
             await asyncio.sleep(backoff.next_delay())
 
     def _take(
-        self, client: aiomqtt.Client, messages: Sequence[aiomqtt.Message | mqtt_bulk_read.Publish]
+        self, client: aiomqtt.Client, messages: Sequence[mqtt_bulk_read.Publish]
     ) -> tuple[ReadingBatch | None, Callable[[], None], int]:
         """Decode the messages into one batch, with one acknowledgement for all of them."""
         into = Decoded()
         arrival = self._clock()  # all of them came in within one event-loop turn
-        for message in messages:
-            self._decode_into(str(message.topic), message.payload, into, arrival)
-        owed = [m.mid for m in messages if m.qos > 0] if self._ack_after_store else []
+        for topic, payload, _, _ in messages:
+            self._decode_into(topic, payload, into, arrival)
+        owed = [mid for _, _, mid, qos in messages if qos > 0] if self._ack_after_store else []
         ack = self._acknowledger(client, owed) if owed else _nothing
         if not into.ts:
             return None, ack, len(owed)
