@@ -44,6 +44,9 @@ DEVICES = 200
 QUANTITIES = 5
 SITE = "bench"
 ALARM_HALF_PERIOD_S = 5.0  # d0.q0 above its red limit for 5 s, then under it for 5 s
+# The sensor broker's QoS 1 window towards the gateway and its queue per client (--inflight, --queue).
+BROKER = {"inflight": 1000, "queue": 1_000_000}
+STILL_S = 15.0  # a store that has not grown for this long after the load has caught up
 
 
 def broker_conf(folder: Path, port: int) -> Path:
@@ -52,7 +55,7 @@ def broker_conf(folder: Path, port: int) -> Path:
     conf = folder / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
+        f"max_queued_messages {BROKER['queue']}\nmax_inflight_messages {BROKER['inflight']}\n"
         f"user root\nlog_dest file {folder}/mosquitto.log\n"
     )
     return conf
@@ -60,7 +63,7 @@ def broker_conf(folder: Path, port: int) -> Path:
 
 def site_yaml(sensor_port: int, platform_port: int, api_port: int, db: Path, window: bool = True) -> str:
     """``window``: tell the gateway the broker's in-flight window (a key older trees do not know)."""
-    inflight = ", inflight_window: 1000" if window else ""
+    inflight = f", inflight_window: {BROKER['inflight']}" if window else ""
     quantities = ", ".join(f"q{q}: {{unit: mm, range: [-1000, 1000]}}" for q in range(QUANTITIES))
     devices = "\n".join(f"  - {{id: d{d}, type: mqtt, channels: {{{quantities}}}}}" for d in range(DEVICES))
     return f"""
@@ -281,19 +284,25 @@ def one_run(
             time.sleep(2.0)  # subscribed
             plan = ",".join(f"{r}:{d}" for r, d in phases) if phases else ""
             started = time.time()
+            cpu_before = _cpu_seconds(gateway.pid)
             publisher = _child(
                 "--publisher", str(sensor_port), str(rate), str(seconds), str(per_message), plan
             )  # fmt: skip
             assert publisher.stdout is not None
-            samples = _sample_health(api_port, publisher) if phases else []
+            watched = {"gateway": gateway.pid, "sensor broker": brokers[0].pid, "publisher": publisher.pid}
+            samples = _sample_health(api_port, publisher, watched) if phases else []
             out = publisher.stdout.readline()
             published = json.loads(out)
+            gateway_cpu_s = _cpu_seconds(gateway.pid) - cpu_before
             publisher.wait(timeout=30)
-            # Caught up: wait (bounded) until the store holds what was published, then a moment more.
+            # Caught up: wait (bounded) until the store holds what was published, or has stopped
+            # growing for a while (what the broker dropped never comes), then a moment more.
             deadline = time.monotonic() + (600 if phases else 120)
-            stored = 0
-            while time.monotonic() < deadline:
-                stored = _stored(folder / "store.db")
+            stored, grew_at = 0, time.monotonic()
+            while time.monotonic() < deadline and time.monotonic() - grew_at < STILL_S:
+                now_stored = _stored(folder / "store.db")
+                if now_stored > stored:
+                    stored, grew_at = now_stored, time.monotonic()
                 if stored >= published["readings"]:
                     break
                 time.sleep(1.0)
@@ -317,6 +326,7 @@ def one_run(
         "sent_messages": published["sent"],
         "published_readings": published["readings"],  # acknowledged by the broker
         "stored_readings": stored,
+        "not_stored": published["readings"] - stored,  # e.g. dropped by the sensor broker's queue
         "platform_readings": got["distinct"],
         "lost": published["readings"] - got["distinct"],
         "on_time_share": round(got["within_250ms"] / max(1, published["readings"]), 4),
@@ -328,6 +338,9 @@ def one_run(
         "alarm_delay_max_ms": None
         if got["alarm_delay_max_s"] is None
         else round(got["alarm_delay_max_s"] * 1000),
+        # While the load ran: what a message costs the gateway, and its share of one core.
+        "gateway_cpu_ms_per_1000_messages": round(gateway_cpu_s / max(1, published["sent"]) * 1e6, 1),
+        "gateway_cpu_of_one_core": round(gateway_cpu_s / max(1e-9, published["wall_s"]), 2),
         "intake": health.get("intake"),
         "gateway_rejected": health["rejected"],
         "gateway_readings": health["readings"],
@@ -336,19 +349,32 @@ def one_run(
     }
 
 
-def _sample_health(port: int, publisher: subprocess.Popen[str]) -> list[dict[str, Any]]:
-    """Every second while the publisher runs: the uplink's alarm wait and the intake's lag."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _sample_health(
+    port: int, publisher: subprocess.Popen[str], watched: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Every second while the publisher runs: the uplink's alarm wait, the intake's lag and the
+    CPU seconds each watched process has used so far."""
     samples = []
     while publisher.poll() is None:
         began = time.time()
+        cpu = {name: _cpu_seconds(pid) for name, pid in watched.items()}
         try:
             health = _health(port)
         except OSError:  # a gateway too busy to answer within the timeout is a figure too
-            samples.append({"t": began, "answered": False})
+            samples.append({"t": began, "answered": False, "cpu": cpu})
         else:
             uplink = next(d for d in health["destinations"] if d["kind"] == "mqtt")
             samples.append({
-                "t": began, "answered": True, "alarm_wait_s": uplink.get("alarm_wait_s"),
+                "t": began, "answered": True, "alarm_wait_s": uplink.get("alarm_wait_s"), "cpu": cpu,
                 "lag_s": (health.get("intake") or {}).get("lag_s"),
             })  # fmt: skip
             if os.environ.get("INTAKE_SAMPLES"):  # every sample in full, to see where it stalls
@@ -377,12 +403,18 @@ def _phase_figures(
         inside = [x for x in samples if begin + 5 <= x["t"] < begin + length]
         waits = [x["alarm_wait_s"] for x in inside if x.get("alarm_wait_s") is not None]
         lags = [x["lag_s"] for x in inside if x.get("lag_s") is not None]
+        span = inside[-1]["t"] - inside[0]["t"] if len(inside) > 1 else 0.0
+        cpu_share = {
+            name: round((inside[-1]["cpu"][name] - inside[0]["cpu"][name]) / span, 2)
+            for name in (inside[0]["cpu"] if span else {})
+        }  # of one core, averaged over the phase (its first 5 s left out)
         figures.append({
             "offered_readings_per_s": rate * per_message,
             "uplink_readings_per_s": round(got / max(1, last - first)),
             "alarm_wait_max_s": max(waits, default=None),
             "intake_lag_max_s": max(lags, default=None),
             "health_unanswered": sum(1 for x in inside if not x["answered"]),
+            "cpu_of_one_core": cpu_share,
         })  # fmt: skip
         begin += length
     base = figures[0]["uplink_readings_per_s"]
@@ -441,8 +473,11 @@ def main() -> None:
         help="--rate for --seconds, then FACTOR x --rate for 60 s, then --rate for 20 s: the uplink's "
         "rate in each phase against the first, and the alarms' wait",
     )
+    parser.add_argument("--inflight", type=int, default=1000, help="the sensor broker's in-flight window")
+    parser.add_argument("--queue", type=int, default=1_000_000, help="the sensor broker's queue per client")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    BROKER.update(inflight=args.inflight, queue=args.queue)
     phases = None
     if args.overload:
         phases = [(args.rate, args.seconds), (args.rate * args.overload, 60.0), (args.rate, 20.0)]
@@ -456,6 +491,8 @@ def main() -> None:
         p99 = [r["delay_p99_ms"] or 0.0 for r in runs]
         print(f"on time (<= 250 ms), this tree / baseline: {on_time[0]:.3f} / {on_time[1]:.3f}")
         print(f"delay p99, baseline / this tree: {p99[1] / max(1.0, p99[0]):.1f}x")
+        cost = [r["gateway_cpu_ms_per_1000_messages"] for r in runs]
+        print(f"gateway CPU per message, baseline / this tree: {cost[1] / max(1e-9, cost[0]):.2f}x")
     if args.json:
         print(json.dumps(runs, indent=2))
 

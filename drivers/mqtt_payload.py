@@ -144,7 +144,9 @@ def decode_payload(payload: bytes, binding: DeviceBinding, arrival_ts: float, na
         out.malformed = f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         return out
     try:
-        doc = json.loads(payload)
+        # Decoded first: json.loads of bytes sniffs their encoding each time. JSON between systems
+        # is UTF-8 (RFC 8259); a byte-order mark some DTUs put first is skipped.
+        doc = json.loads(payload.decode("utf-8-sig"))
     # ValueError covers bad UTF-8, bad JSON and an integer of more than 4300 digits.
     except (ValueError, RecursionError) as exc:
         out.malformed = f"not JSON: {exc}"[:200]

@@ -7,13 +7,13 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
 import aiomqtt
-import paho.mqtt.client as mqtt
 
+from drivers import mqtt_bulk_read
 from drivers.device_time import TIME_REASONS
 from drivers.mqtt_link import MqttLink
 from drivers.mqtt_payload import Decoded, DeviceBinding, decode_payload
@@ -29,8 +29,6 @@ UNKNOWN_DEVICE = "(unknown device)"
 # Messages taken from the client in one go: all that arrived while the analytics ran, so one
 # batch (one pass, one commit) carries many messages when the load is high.
 DRAIN_MESSAGES = 2000
-# MQTT packets read per wake-up of the event loop (paho reads one per call otherwise).
-READ_PACKETS_PER_WAKE = 500
 
 
 @dataclass(slots=True)
@@ -105,7 +103,7 @@ class MqttSource:
                 client = self._link.client(identifier=self._identifier, clean_session=clean)
                 if self._ack_after_store:
                     client._client.manual_ack_set(True)  # aiomqtt has no manual-ack API of its own
-                _read_many_per_wake(client)
+                mqtt_bulk_read.install(client, manual_ack=self._ack_after_store)
                 async with client:
                     self._generation += 1
                     for topic in self.subscriptions():
@@ -114,10 +112,10 @@ class MqttSource:
                     self._outage.recovered()
                     backoff.reset()
                     queue = client._queue  # aiomqtt's own queue: drained without a task per message
-                    async for message in client.messages:
-                        group = [message]
+                    async for item in client.messages:
+                        group = mqtt_bulk_read.messages_of(item)
                         while len(group) < DRAIN_MESSAGES and not queue.empty():
-                            group.append(queue.get_nowait())
+                            group += mqtt_bulk_read.messages_of(queue.get_nowait())
                         batch, ack, owed = self._take(client, group)
                         if batch is None:
                             ack()  # all refused (counted): nothing to store, nothing to redeliver
@@ -129,27 +127,27 @@ class MqttSource:
             await asyncio.sleep(backoff.next_delay())
 
     def _take(
-        self, client: aiomqtt.Client, messages: list[aiomqtt.Message]
+        self, client: aiomqtt.Client, messages: Sequence[mqtt_bulk_read.Publish]
     ) -> tuple[ReadingBatch | None, Callable[[], None], int]:
         """Decode the messages into one batch, with one acknowledgement for all of them."""
         into = Decoded()
-        for message in messages:
-            self._decode_into(str(message.topic), message.payload, into)
-        owed = [m.mid for m in messages if m.qos > 0] if self._ack_after_store else []
+        arrival = self._clock()  # all of them came in within one event-loop turn
+        for topic, payload, _, _ in messages:
+            self._decode_into(topic, payload, into, arrival)
+        owed = [mid for _, _, mid, qos in messages if qos > 0] if self._ack_after_store else []
         ack = self._acknowledger(client, owed) if owed else _nothing
         if not into.ts:
             return None, ack, len(owed)
         return ReadingBatch.from_lists(into.ts, into.channel, into.value, into.quality), ack, len(owed)
 
     def _acknowledger(self, client: aiomqtt.Client, mids: list[int]) -> Callable[[], None]:
-        paho, generation = client._client, self._generation
+        generation = self._generation
 
         def ack() -> None:
             # Only on the connection that delivered them: after a reconnect the broker sends the
             # unacknowledged ones again (and the store keeps one of each).
             if self.connected and generation == self._generation:
-                for mid in mids:
-                    paho.ack(mid, 1)
+                mqtt_bulk_read.send_pubacks(client, mids)
 
         return ack
 
@@ -161,9 +159,9 @@ class MqttSource:
             return None
         return ReadingBatch.from_lists(into.ts, into.channel, into.value, into.quality)
 
-    def _decode_into(self, topic: str, payload: object, into: Decoded) -> None:
+    def _decode_into(self, topic: str, payload: object, into: Decoded, arrival: float | None = None) -> None:
         """Add one message's readings to ``into``'s lists (refusals counted and logged)."""
-        arrival = self._clock()
+        arrival = self._clock() if arrival is None else arrival
         binding = self._topics.get(topic)
         if binding is None:
             device = _device_from_topic(topic) or topic
@@ -204,6 +202,8 @@ class MqttSource:
 
     def _time_episodes(self, device: str, problems: dict[str, int], stamped: bool) -> None:
         """A time refusal is logged once per episode: the first message whose stamps all pass ends it."""
+        if not problems and device not in self._time_episode:
+            return  # the usual case, without building a Counter per message
         refused = Counter({k: n for k, n in problems.items() if k in TIME_REASONS})
         if refused:
             self._time_episode.setdefault(device, Counter()).update(refused)
@@ -232,35 +232,6 @@ def _device_from_topic(topic: str) -> str | None:
     if len(parts) >= 3 and parts[-1] == "up" and parts[-3] == "devices":
         return parts[-2]
     return None
-
-
-def _read_many_per_wake(client: aiomqtt.Client) -> None:
-    """Have the paho client read up to READ_PACKETS_PER_WAKE packets each time the socket is
-    readable, where its ``loop_read`` reads one (its count follows its own in-flight messages):
-    at thousands of messages a second, an event-loop turn per packet was a sixth of the gateway.
-    aiomqtt calls ``loop_read`` from its reader callback, so the instance's method is replaced."""
-    paho = client._client
-
-    def loop_read(max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        for _ in range(READ_PACKETS_PER_WAKE):
-            if paho._sock is None:
-                return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = paho._packet_read()
-            if rc > 0:
-                return paho._loop_rc_handle(rc)
-            if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
-                break
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    paho.loop_read = loop_read  # type: ignore[method-assign]
-    # No per-topic callbacks are registered (aiomqtt takes every message in on_message), yet paho
-    # walks its topic matcher for each message: a fifteenth of the intake at 8,000 messages/s.
-    paho._on_message_filtered = _NoTopicCallbacks()  # type: ignore[assignment]
-
-
-class _NoTopicCallbacks:
-    def iter_match(self, topic: str) -> Iterator[object]:
-        return iter(())
 
 
 def _nothing() -> None:

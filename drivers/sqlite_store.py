@@ -97,6 +97,10 @@ class SqliteStore(SqliteFile):
         migrate(db)
         # Bound the WAL file: it is truncated to this after each checkpoint.
         db.execute("PRAGMA journal_size_limit=67108864")
+        # Each write touches the newest index page of every channel it has readings of: with
+        # SQLite's default 2 MB page cache a site of 1,000 channels rereads them each time (3 M
+        # readings stored: 12 us a reading written, 6 us with this; measured in a test bench).
+        db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         names = [c.id for c in self.channels]
         db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in names])
         db.commit()
@@ -187,11 +191,9 @@ class SqliteStore(SqliteFile):
         value = np.concatenate([r.value for r in readings])
         quality = np.concatenate([r.quality for r in readings])
         db_ids = self._db_id_of_column[column]
-        stored_value = [None if v != v else v for v in value.tolist()]  # NaN is stored as NULL
-        rows = zip(ts.tolist(), db_ids.tolist(), stored_value, quality.tolist(), strict=True)
         before = last_seq(db, "readings")
         changes = db.total_changes
-        db.executemany("INSERT OR IGNORE INTO readings(ts, channel, value, quality) VALUES (?,?,?,?)", rows)
+        db.execute(_INSERT_READINGS, (_rows_json(ts, db_ids, value, quality),))
         inserted = db.total_changes - changes
         self._pending_counts["readings"] += inserted
         if inserted < len(ts):
@@ -470,6 +472,31 @@ def _event_row(event: AlarmEvent) -> tuple[Any, ...]:
         event.state,
         event.to_json(),
     )
+
+
+PAGE_CACHE_KIB = 32 * 1024
+
+# The readings of a write go in as one JSON document of rows, inserted by one statement: SQLite
+# then runs the whole insert without the GIL. With ``executemany`` the thread released and took
+# the GIL again for every row, and each time waited for a busy event loop to give it up (a write of
+# 20,000 readings took 1.5 s instead of 0.08 s while the loop was busy: the store fell behind
+# exactly under load). ``->>`` needs SQLite 3.38; ``json_extract`` does the same before it.
+_FIELD = "value->>{}" if sqlite3.sqlite_version_info >= (3, 38) else "json_extract(value, '$[{}]')"
+_INSERT_READINGS = (
+    "INSERT OR IGNORE INTO readings(ts, channel, value, quality) SELECT "
+    + ", ".join(_FIELD.format(i) for i in range(4))
+    + " FROM json_each(?)"
+)
+
+
+def _rows_json(ts: np.ndarray, channel: np.ndarray, value: np.ndarray, quality: np.ndarray) -> str:
+    """[[ts, channel, value, quality], ...] exactly (the shortest repr of each double reads back as
+    the same double): NaN as null (stored as NULL), an infinity as a number beyond the double range,
+    which SQLite reads as one (its JSON has no Infinity)."""
+    text = json.dumps(np.column_stack([ts, channel, value, quality]).tolist())
+    if not np.isfinite(value).all():
+        text = text.replace("NaN", "null").replace("Infinity", "1e999")
+    return text
 
 
 def _json(document: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ stats (``alarm_wait_s``): the supervisor's platform should learn of an alarm wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -89,6 +90,10 @@ class Forwarder:
         self._in_flight = max(1, in_flight)
         self._failing = 0  # readings sends in flight that are retrying
         self._stored_at: dict[int, float] = {}  # live alarm-event segment -> monotonic time stored
+        # Delivered segments whose acknowledgement to the store waits (see _send), and the task
+        # writing them.
+        self._delivered: list[int] = []
+        self._acknowledging: asyncio.Task[None] | None = None
 
     # Feeding
 
@@ -129,6 +134,12 @@ class Forwarder:
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
+            # What was delivered is told to the store before we go (else it is sent again later).
+            if self._acknowledging is not None:
+                await asyncio.gather(self._acknowledging, return_exceptions=True)
+            if self._delivered:
+                with contextlib.suppress(Exception):
+                    await self._acknowledge_delivered()
 
     async def _send(
         self, chunk: ForwardChunk, backoff: Backoff, after: asyncio.Task[None] | None = None
@@ -137,16 +148,34 @@ class Forwarder:
         that what the far side takes keeps the order it was sent in."""
         try:
             await self._deliver(chunk, backoff, after)
-            await self._store.acknowledge(self.name, list(chunk.segments))
         except BaseException:
             # Cancelled, or a fault the supervisor restarts us for: the chunk goes back to
             # the backlog (it is still in the store's queue) instead of being forgotten.
             self._release(chunk)
             raise
-        self._claimed.difference_update(chunk.segments)
         if chunk.kind == RecordKind.EVENTS:
             self._note_alarm_wait(chunk)
+        # The store is told in the background, many segments at a time: waiting for it here held
+        # the send's slot behind the store's writes (under a 3x overload the uplink sent two
+        # messages a second). The segments stay claimed until the store has them, so the backlog
+        # does not load them again meanwhile; a crash before that sends them again (at least once).
+        self._delivered.extend(chunk.segments)
+        previous = self._acknowledging
+        if previous is None or previous.done():
+            if previous is not None and not previous.cancelled() and previous.exception() is not None:
+                raise previous.exception()  # type: ignore[misc]  # the store failed: as before, a fault
+            self._acknowledging = asyncio.create_task(self._acknowledge_delivered())
         await self._refresh_pending()
+
+    async def _acknowledge_delivered(self) -> None:
+        while self._delivered:
+            segments, self._delivered = self._delivered, []
+            try:
+                await self._store.acknowledge(self.name, segments)
+            except BaseException:
+                self._delivered[:0] = segments  # tried again by the next send, or at the end
+                raise
+            self._claimed.difference_update(segments)
 
     def _note_alarm_wait(self, chunk: ForwardChunk) -> None:
         stored = [self._stored_at.pop(s) for s in chunk.segments if s in self._stored_at]

@@ -227,3 +227,20 @@ def test_malformed_payload_is_refused_whole(payload: bytes, malformed: str) -> N
     out = decode_payload(payload, BINDING, ARRIVAL, SITE_TZ)
     assert (out.malformed, out.ts, out.channel, out.value, out.quality) == (malformed, [], [], [], [])
     assert (out.problems, out.detail) == ({}, None)
+
+
+def test_a_byte_order_mark_before_the_document_is_skipped() -> None:
+    out = decode_payload(b'\xef\xbb\xbf{"ts": 1700000000, "values": {"load": 2.5}}', BINDING, ARRIVAL, UTC)
+    assert out.malformed is None
+    assert (out.ts, out.channel, out.value) == ([T], [0], [2.5])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"ts": 1700000000, "values": {"load": 2.5}\xff}', '{"values": {}}'.encode("utf-16")],
+    ids=["bad UTF-8", "UTF-16"],
+)
+def test_a_document_not_in_utf8_is_malformed(payload: bytes) -> None:
+    out = decode_payload(payload, BINDING, ARRIVAL, UTC)
+    assert out.malformed is not None and out.malformed.startswith("not JSON")
+    assert out.ts == []

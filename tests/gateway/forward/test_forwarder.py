@@ -231,3 +231,37 @@ async def test_a_chunk_in_flight_when_the_forwarder_fails_is_sent_after_its_rest
         await eventually(lambda: forwarder.stats.sent == 10, 5, "the chunk sent after the restart")
         await stop(task)
     assert dest.seqs() == list(range(1, 11))
+
+
+async def test_sends_do_not_wait_for_the_store_to_note_them_and_none_is_sent_twice(tmp_path: Path) -> None:
+    """A busy store (its acknowledgements held back) no longer holds the sends: every chunk still
+    goes once, in order, and the store learns of all of them in a few calls once it answers."""
+    dest = FakeDestination()
+    async with SqliteStore(tmp_path / "s.db", CHANNELS, site="s1", destinations=["up"]) as store:
+        held = asyncio.Event()
+        calls: list[int] = []
+        acknowledge = store.acknowledge
+
+        async def slow_acknowledge(destination: str, segments: list[int]) -> None:
+            calls.append(len(segments))
+            await held.wait()
+            await acknowledge(destination, segments)
+
+        store.acknowledge = slow_acknowledge  # type: ignore[method-assign]
+        forwarder = Forwarder(dest, store, ForwardStats("up", "fake"), backlog_rate=None)
+        task = await run_forwarder(forwarder)
+        for i in range(20):
+            for chunks in (await store.append([block(i * 10.0, 10)])).values():
+                for chunk in chunks:
+                    forwarder.offer(chunk)
+            await asyncio.sleep(0)
+        await eventually(lambda: len(dest.seqs()) == 200, 5, "every chunk sent while the store waits")
+        assert calls and calls[0] >= 1 and len(calls) == 1  # the first still waits: no second yet
+        held.set()
+        await eventually(
+            lambda: forwarder._delivered == [] and not forwarder._claimed, 5, "the store told of all"
+        )
+        assert (await store.pending("up")).records == 0
+        assert len(calls) <= 3 and sum(calls) == 20
+        await stop(task)
+    assert dest.seqs() == list(range(1, 201))
