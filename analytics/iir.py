@@ -1,0 +1,73 @@
+"""``scipy.signal.lfilter`` for the first-order filters of the analytics core, without importing
+``scipy.signal`` at start.
+
+``import scipy.signal`` costs about 0.8 s of CPU (it loads scipy.stats among others), more than the
+rest of the gateway's start. The spike screen's long-run scale is a first-order exponential filter
+``y[k] = a * x[k] + (1 - a) * y[k - 1]`` (``lfilter([a], [1, a - 1], x, axis=0, zi=...)``), run on the
+few rows of a streaming pass. For such blocks the recurrence is computed here row by row with numpy,
+in the operations and order of lfilter's direct form II transposed: ``y[0] = a * x[0] + zi``, then
+``y[k] = (1 - a) * y[k - 1] + a * x[k]`` (lfilter's delay is ``0 * x[k-1] - (a - 1) * y[k-1]``, the
+same double for finite input), so the values are the same to the last bit (tests/analytics/test_iir.py
+checks them against scipy.signal.lfilter). Long blocks of few columns, where a row loop in Python
+would be slower than scipy's C loop (replay), and any other filter go to ``scipy.signal.lfilter``,
+imported on first need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+# A row of the numpy recurrence costs about 1.2 µs plus 3 ns a column; scipy's C loop about 5 ns a
+# cell. Up to this many rows the numpy loop is used whatever the width (a streaming pass); beyond,
+# only when the block is wide enough for the loop to keep up with scipy.
+LOOP_ROWS = 128
+LOOP_COLUMNS = 512
+
+
+def lfilter(
+    b: Sequence[float], a: Sequence[float], x: npt.ArrayLike, axis: int = -1, zi: npt.ArrayLike | None = None
+) -> Any:
+    """``scipy.signal.lfilter(b, a, x, axis, zi)``: the same result, computed with numpy for a
+    first-order filter (``b = [b0]``, ``a = [1, a1]``) along axis 0 of a 2-D float array with
+    initial conditions, when the block is short or wide (see LOOP_ROWS)."""
+    values = np.asarray(x)
+    if (
+        len(b) == 1
+        and len(a) == 2
+        and a[0] == 1.0
+        and zi is not None
+        and values.ndim == 2
+        and axis in (0, -2)
+        and values.dtype == np.float64
+        and (len(values) <= LOOP_ROWS or values.shape[1] >= LOOP_COLUMNS)
+    ):
+        start = np.asarray(zi, dtype=np.float64)
+        if start.shape == (1, values.shape[1]):
+            y = first_order(float(b[0]), float(a[1]), values, start[0])
+            # The final delay, as lfilter leaves it: -a1 * y[-1] (its b1 * x[-1] term is 0).
+            final = y[-1:] * -float(a[1]) if len(y) else start.copy()
+            return y, final
+    from scipy.signal import lfilter as scipy_lfilter
+
+    return scipy_lfilter(b, a, x, axis=axis, zi=zi)
+
+
+def first_order(b0: float, a1: float, x: F64, zi: F64) -> F64:
+    """``y[0] = b0 * x[0] + zi``, ``y[k] = -a1 * y[k - 1] + b0 * x[k]`` down axis 0 of ``x`` (K, N)."""
+    y = np.empty_like(x)
+    if not len(x):
+        return y
+    feedback = -a1
+    np.multiply(x, b0, out=y)
+    y[0] += zi
+    step = np.empty(x.shape[1])
+    for k in range(1, len(x)):
+        np.multiply(y[k - 1], feedback, out=step)
+        y[k] += step
+    return y
