@@ -3,12 +3,16 @@ or wide blocks) and on scipy's, and leaves every other filter to scipy."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import signal
 
 from analytics import iir
 from analytics.quality import LONG_RUN_WINDOWS
+from tests.support import project_root
 
 SHAPES = [
     (1, 1),
@@ -67,3 +71,21 @@ def test_an_empty_block_keeps_the_state() -> None:
     y, zf = iir.lfilter([0.1], [1.0, -0.9], np.empty((0, 2)), axis=0, zi=zi)
     assert y.shape == (0, 2)
     assert zf.tolist() == zi.tolist()
+
+
+def test_warm_up_imports_scipy_signal_in_a_thread() -> None:
+    code = (
+        "import sys\n"
+        "from analytics import iir\n"
+        "assert 'scipy.signal' not in sys.modules\n"
+        "thread = iir.warm_up()\n"
+        "assert thread is not None and thread.daemon\n"
+        "thread.join(60)\n"
+        "assert 'scipy.signal' in sys.modules\n"
+        "assert iir.warm_up() is None  # once\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=90,
+        env={"PYTHONPATH": str(project_root()), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
