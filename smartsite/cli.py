@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # pydantic looks for plugins in every installed distribution's entry points when it builds the
+    # first model (about 30 ms of the start); the gateway uses none. PYDANTIC_DISABLE_PLUGINS=""
+    # (or a list of the plugins to leave out) in the environment brings them back.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -325,7 +330,6 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     import math
-    import os
 
     from simulators.scenario import ScenarioError
     from smartsite.evaluate import evaluate_many, format_table, report_json, scenario_names
