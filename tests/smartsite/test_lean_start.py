@@ -85,3 +85,34 @@ def test_the_core_starts_without_scipy_signal_and_stats(tmp_path: Path) -> None:
         """
     assert _imported_after(code.format(site=str(site)), tmp_path, ("scipy.signal", "scipy.stats")) == set()
     assert _imported_after(code.format(site=str(threshold_only)), tmp_path, ("scipy", "httpx")) == set()
+
+
+def test_run_keeps_the_gc_off_while_starting_and_freezes_what_the_start_built(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import gc
+        import smartsite.serve
+        from smartsite import cli
+
+        seen = []
+        async def serve(config, base_dir, duration, config_path, on_ready):
+            seen.append(gc.isenabled())  # while starting
+            on_ready(None, "http://127.0.0.1:1")
+            seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+            on_ready(None, "http://127.0.0.1:1")  # a reload: nothing more frozen
+            return 0
+        smartsite.serve.serve = serve
+        assert cli.main(["run", "--config", "site.yaml"]) == 0
+        assert seen == [False, (True, True)], seen
+        assert gc.isenabled()
+        print("ok")
+        """
+    )
+    site = project_root() / "examples" / "site.yaml"
+    (tmp_path / "site.yaml").write_text(site.read_text())
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(project_root()), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok")
