@@ -29,11 +29,23 @@ import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 
-# A row of the numpy recurrence costs about 1.2 µs plus 3 ns a column; scipy's C loop about 5 ns a
-# cell. Up to this many rows the numpy loop is used whatever the width (a streaming pass); beyond,
-# only when the block is wide enough for the loop to keep up with scipy.
-LOOP_ROWS = 128
-LOOP_COLUMNS = 512
+# Costs measured on this kind of machine (µs): a row of the numpy recurrence, and a cell more; a call of
+# scipy's lfilter, and a cell of its C loop. The numpy path is taken where it is the cheaper (short
+# blocks, wide blocks) and, while scipy.signal is not loaded yet, wherever it costs under COLD_BUDGET_US
+# (a streaming pass does not wait 0.8 s for the import; replay imports scipy.signal up front).
+LOOP_ROW_US = 1.2
+LOOP_CELL_US = 0.0025
+SCIPY_CALL_US = 12.0
+SCIPY_CELL_US = 0.0048
+COLD_BUDGET_US = 20_000.0
+
+
+def numpy_is_cheaper(rows: int, columns: int) -> bool:
+    """Whether the numpy recurrence should filter a (rows, columns) block."""
+    loop_us = rows * (LOOP_ROW_US + LOOP_CELL_US * columns)
+    if loop_us <= SCIPY_CALL_US + SCIPY_CELL_US * rows * columns:
+        return True
+    return "scipy.signal" not in sys.modules and loop_us <= COLD_BUDGET_US
 
 
 def lfilter(
@@ -41,7 +53,7 @@ def lfilter(
 ) -> Any:
     """``scipy.signal.lfilter(b, a, x, axis, zi)``: the same result, computed with numpy for a
     first-order filter (``b = [b0]``, ``a = [1, a1]``) along axis 0 of a 2-D float array with
-    initial conditions, when the block is short or wide (see LOOP_ROWS)."""
+    initial conditions, where that is the cheaper (``numpy_is_cheaper``)."""
     values = np.asarray(x)
     if (
         len(b) == 1
@@ -51,7 +63,7 @@ def lfilter(
         and values.ndim == 2
         and axis in (0, -2)
         and values.dtype == np.float64
-        and (len(values) <= LOOP_ROWS or values.shape[1] >= LOOP_COLUMNS)
+        and numpy_is_cheaper(*values.shape)
     ):
         start = np.asarray(zi, dtype=np.float64)
         if start.shape == (1, values.shape[1]):

@@ -14,20 +14,36 @@ from analytics import iir
 from analytics.quality import LONG_RUN_WINDOWS
 from tests.support import project_root
 
+# (rows, columns, on the numpy path once scipy.signal is loaded): both paths, and where they meet.
 SHAPES = [
-    (1, 1),
-    (2, 3),
-    (7, 200),
-    (iir.LOOP_ROWS, 5),  # the last length of the numpy path for a narrow block
-    (iir.LOOP_ROWS + 1, 5),  # scipy's
-    (300, iir.LOOP_COLUMNS),  # long but wide: numpy
-    (3000, 4),
+    (1, 1, True),
+    (2, 3, True),
+    (7, 200, True),
+    (16, 30, False),
+    (2, 200, True),
+    (300, 1000, True),  # long but wide
+    (128, 5, False),
+    (3000, 4, False),
 ]
 
 
-@pytest.mark.parametrize(("rows", "columns"), SHAPES)
+def test_the_shapes_take_both_paths() -> None:
+    for rows, columns, numpy_path in SHAPES:
+        assert iir.numpy_is_cheaper(rows, columns) is numpy_path, (rows, columns)
+
+
+def test_before_scipy_signal_is_loaded_a_pass_does_not_wait_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "scipy.signal")
+    assert iir.numpy_is_cheaper(128, 5)  # a streaming pass: the numpy loop, no import
+    assert iir.numpy_is_cheaper(2000, 50)
+    assert not iir.numpy_is_cheaper(400_000, 5)  # replay-sized: scipy's C loop is worth the import
+
+
+@pytest.mark.parametrize(("rows", "columns", "numpy_path"), SHAPES)
 @pytest.mark.parametrize("window", [5, 30, 120])
-def test_first_order_filter_is_scipys_to_the_bit(rows: int, columns: int, window: int) -> None:
+def test_first_order_filter_is_scipys_to_the_bit(
+    rows: int, columns: int, numpy_path: bool, window: int
+) -> None:
     rng = np.random.default_rng(rows * 1000 + columns + window)
     a = 1.0 / (LONG_RUN_WINDOWS * window)  # the spike screen's long-run weight
     # Clipped deviations (non-negative, some zero) and 0/1 weights, as the spike screen feeds them.
