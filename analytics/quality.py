@@ -28,8 +28,8 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
+from analytics.iir import lfilter
 from analytics.table import F64, I8, IDX, Block, TableResult, result
 from gateway.vocab.quality_bits import Quality
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy.special import stdtrit
 
 from analytics.robust import (
     NEVER,
@@ -57,7 +57,7 @@ def supported_slope(fit: Fit) -> F64:
     """The fit's slope shrunk toward 0 by its one-sided CONFIDENCE margin (0 when the margin covers
     it): the least steep trend that the window's samples support (NaN where no slope)."""
     dof = np.maximum(fit.n - 2.0, 1.0)
-    quantile = stats.t.ppf(CONFIDENCE, dof)
+    quantile = stdtrit(dof, CONFIDENCE)  # Student's t quantile, as scipy.stats.t.ppf computes it
     with np.errstate(invalid="ignore"):
         shrunk = np.maximum(np.abs(fit.slope) - quantile * fit.se, 0.0)
     return np.asarray(np.where(np.isnan(fit.slope), np.nan, np.copysign(shrunk, fit.slope)), dtype=np.float64)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from drivers.modbus import BusSpec, DeviceSpec, ModbusHub, RegisterSpec
+from drivers.modbus import BusSpec, DeviceSpec, RegisterSpec
 from drivers.modbus.spec import BusKind
 from gateway.config.modbus import ModbusDeviceConfig, SerialBusConfig, TcpBusConfig
 from gateway.config.models import SiteConfig
 from gateway.like_named import like_named
+
+if TYPE_CHECKING:
+    from drivers.modbus import ModbusHub
 
 
 def modbus_bus_specs(config: SiteConfig, columns: Mapping[str, int]) -> list[BusSpec]:
@@ -58,7 +62,12 @@ def build_modbus_hubs(
     config: SiteConfig, columns: Mapping[str, int], clock: Callable[[], float] = time.time
 ) -> list[ModbusHub]:
     """One hub per bus with devices; ``columns`` maps channel id -> column of the channel index."""
-    return [ModbusHub(spec, clock=clock) for spec in modbus_bus_specs(config, columns)]
+    specs = modbus_bus_specs(config, columns)
+    if not specs:
+        return []  # pymodbus is not even imported
+    from drivers.modbus import ModbusHub
+
+    return [ModbusHub(spec, clock=clock) for spec in specs]
 
 
 def _device_spec(device: ModbusDeviceConfig, columns: Mapping[str, int]) -> DeviceSpec:

@@ -18,13 +18,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from drivers import MqttLink, MqttSource, SqliteStore
 from drivers.alarm_store import AlarmStore
 from drivers.device_time import TimePolicy
-from drivers.modbus import ModbusHub
 from drivers.source import Source
 from drivers.store_history import HistoryResult, NoStoreError
 from gateway.alarms.book import Reopening
@@ -67,7 +66,11 @@ TICK_PERIOD_S = 5.0  # how often silent-sensor checks see the time when no data 
 TRUSTED_CLOCK = TimePolicy("device", math.inf, math.inf)
 
 Service = tuple[str, Callable[[], Awaitable[None]]]
-Input = MqttSource | ModbusHub  # the concrete sources, for their health
+if TYPE_CHECKING:
+    from drivers.modbus import ModbusHub
+
+# The concrete sources, for their health (the hub's module is loaded only for a site with Modbus devices).
+Input: TypeAlias = "MqttSource | ModbusHub"
 
 
 def _source_health(source: Input) -> SourceHealth:

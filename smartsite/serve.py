@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from analytics.iir import warm_up
 from api import ApiServer, bind_socket, create_app
 from gateway.config import SiteConfig
 from gateway.process.instance_lock import InstanceLock, InstanceLockedError, site_lock_path
@@ -121,6 +122,8 @@ async def _serve(
             if on_ready is not None:
                 on_ready(runtime, server.url)
             notifier.send("READY=1", f"STATUS=site {config.site.id} serving on {server.url}")
+            if runtime.engine.screens:
+                warm_up()  # scipy.signal, for the spike screen's long blocks: loaded while serving
             reloaded = await _next_config(signals, config, config_path, base_dir, notifier, run)
             notifier.send(
                 "STOPPING=1" if reloaded is None else "RELOADING=1",

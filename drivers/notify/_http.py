@@ -3,6 +3,8 @@
 TLS certificates are always verified. Redirects are not followed blindly: a 307/308 to the same
 origin is followed (at most 3 hops, the POST kept); any other redirect refuses the message, so a
 notice never goes to a host the configuration does not name.
+
+httpx is imported when a channel opens its client: a site without an HTTP channel starts without it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import asyncio
 import json
 import ssl
 from collections.abc import Iterable, Mapping
-from typing import Any, Self
-
-import httpx
+from typing import TYPE_CHECKING, Any, Self
 
 from gateway.vocab import RetryableSinkError, SinkRejectedError
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_REDIRECTS = 3
 USER_AGENT = "smartsite-gateway"
@@ -49,6 +52,8 @@ class HttpChannel:
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Self:
+        import httpx
+
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout_s),
             follow_redirects=False,
@@ -72,6 +77,8 @@ class HttpChannel:
         client = self._client
         if client is None:
             raise RuntimeError(f"channel {self.name!r} used outside its 'async with'")
+        import httpx  # loaded by __aenter__
+
         all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         target = httpx.URL(url)
         try:

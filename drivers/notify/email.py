@@ -15,8 +15,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Self
 
-import aiosmtplib
-
 from drivers.notify.contract import Rendered
 from gateway.vocab import RetryableSinkError, SinkRejectedError
 
@@ -84,6 +82,8 @@ class EmailChannel:
         return mail
 
     async def send(self, message: Rendered) -> None:
+        import aiosmtplib  # here, not at start: most sites send no e-mail
+
         # One connection per message: pushes are rare, and an idle SMTP session would time out.
         smtp = aiosmtplib.SMTP(
             hostname=self.host,

@@ -1,15 +1,18 @@
 """Builders for trend rules: rate (and GB 50497's sustained rate), acceleration, time to limit,
-inverse-velocity failure forecast. One table per kind, rows in rule order."""
+inverse-velocity failure forecast. One table per kind, rows in rule order.
+
+``analytics.trend`` (and scipy.special, for the t quantile) is imported when the site has a trend rule,
+while the rules are compiled: a site without one starts without it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from analytics import trend
 from analytics.table import Judge
 from gateway.config import (
     PER_SECONDS,
@@ -20,6 +23,9 @@ from gateway.config import (
 )
 from gateway.like_named import like_named
 from gateway.rules.parts import Binding, Compiled, Context
+
+if TYPE_CHECKING:
+    from analytics import trend
 
 S = TypeVar("S")
 _HorizonRule = TypeVar("_HorizonRule", TimeToLimitRuleConfig, FailureForecastRuleConfig)
@@ -39,9 +45,14 @@ def _limits(values: tuple[float | None, float | None, float | None]) -> tuple[fl
 
 
 def build_rate(book: Context, compiled: Compiled) -> None:
+    rules = book.rules_of(RateRuleConfig)
+    if not rules:
+        return
+    from analytics import trend
+
     specs: list[trend.RateSpec] = []
     names: list[tuple[str, str, RateRuleConfig]] = []  # rule id, unit suffix, rule per spec
-    for number, rule, channels in book.rules_of(RateRuleConfig):
+    for number, rule, channels in rules:
         specs.append(
             _spec(
                 book,
@@ -72,8 +83,13 @@ def build_rate(book: Context, compiled: Compiled) -> None:
 
 
 def build_acceleration(book: Context, compiled: Compiled) -> None:
+    rules = book.rules_of(AccelerationRuleConfig)
+    if not rules:
+        return
+    from analytics import trend
+
     specs: list[trend.AccelerationSpec] = []
-    for number, rule, channels in book.rules_of(AccelerationRuleConfig):
+    for number, rule, channels in rules:
         specs.append(_spec(book, trend.AccelerationSpec, number, rule, channels, per_s=PER_SECONDS[rule.per]))
         unit_suffix = PER_SUFFIX[rule.per]
         facts = {"windows": rule.windows}
@@ -85,12 +101,20 @@ def build_acceleration(book: Context, compiled: Compiled) -> None:
 
 
 def build_time_to_limit(book: Context, compiled: Compiled) -> None:
+    if not book.rules_of(TimeToLimitRuleConfig):
+        return
+    from analytics import trend
+
     _build_horizon_kind(
         book, compiled, TimeToLimitRuleConfig, trend.TimeToLimitSpec, trend.TimeToLimitTable, "time_to_limit"
     )
 
 
 def build_failure_forecast(book: Context, compiled: Compiled) -> None:
+    if not book.rules_of(FailureForecastRuleConfig):
+        return
+    from analytics import trend
+
     # The judged value is the time left before the forecast failure.
     _build_horizon_kind(
         book,

@@ -1,5 +1,7 @@
 """`smartsite run` and `check-config` need none of the tools' packages (demo broker, Arrow,
-plotting) and no InfluxDB client unless an InfluxDB sink is configured."""
+plotting) and no InfluxDB client unless an InfluxDB sink is configured; the analytics core starts
+without scipy.signal and scipy.stats (about 0.8 s of imports), and a site without trend rules without
+scipy at all."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from tests.support import project_root
 TOOLS = ("amqtt", "pyarrow", "matplotlib", "influxdb_client", "aiohttp", "reactivex", "simulators", "polars")
 
 
-def _imported_after(code: str, tmp_path: Path) -> set[str]:
+def _imported_after(code: str, tmp_path: Path, names: tuple[str, ...] = TOOLS) -> set[str]:
+    """Which of ``names`` (packages, or dotted modules) are imported after running ``code``."""
     script = textwrap.dedent(code) + textwrap.dedent(
         f"""
         import sys
-        print("imported:", *sorted({{m.split(".")[0] for m in sys.modules}} & set({TOOLS!r})))
+        loaded = set(sys.modules) | {{m.split(".")[0] for m in sys.modules}}
+        print("imported:", *sorted(loaded & set({names!r})))
         """
     )
     done = subprocess.run(
@@ -60,3 +64,55 @@ def test_a_tool_without_its_extra_names_the_extra(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1
     assert "pip install 'smartsite-gateway[demo]'" in done.stderr
+
+
+def test_the_core_starts_without_scipy_signal_and_stats(tmp_path: Path) -> None:
+    # The example site has quality rules (the spike screen's filter) and no trend rule.
+    site = project_root() / "examples" / "site.yaml"
+    threshold_only = tmp_path / "threshold-only.yaml"
+    threshold_only.write_text(
+        "site: {id: lean}\nmqtt: {url: 'mqtt://127.0.0.1:1883'}\n"
+        "devices:\n  - {id: d1, type: mqtt, channels: {disp: {unit: mm}}}\n"
+        "rules:\n  - {id: high, type: threshold, channels: ['*'], upper: {yellow: 5, red: 8}}\n"
+        f"alarms: {{store: {tmp_path / 'alarms.db'}}}\n"
+    )
+    code = """
+        from pathlib import Path
+        from gateway.config import load_config
+        from gateway.runtime import Runtime
+        from smartsite.serve import serve  # what `run` imports
+        Runtime(load_config(Path({site!r})), base_dir=Path("."))
+        """
+    assert _imported_after(code.format(site=str(site)), tmp_path, ("scipy.signal", "scipy.stats")) == set()
+    assert _imported_after(code.format(site=str(threshold_only)), tmp_path, ("scipy", "httpx")) == set()
+
+
+def test_run_keeps_the_gc_off_while_starting_and_freezes_what_the_start_built(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import gc
+        import smartsite.serve
+        from smartsite import cli
+
+        seen = []
+        async def serve(config, base_dir, duration, config_path, on_ready):
+            seen.append(gc.isenabled())  # while starting
+            on_ready(None, "http://127.0.0.1:1")
+            seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+            on_ready(None, "http://127.0.0.1:1")  # a reload: nothing more frozen
+            return 0
+        smartsite.serve.serve = serve
+        assert cli.main(["run", "--config", "site.yaml"]) == 0
+        assert seen == [False, (True, True)], seen
+        assert gc.isenabled()
+        print("ok")
+        """
+    )
+    site = project_root() / "examples" / "site.yaml"
+    (tmp_path / "site.yaml").write_text(site.read_text())
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PYTHONPATH": str(project_root()), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("ok")
