@@ -168,7 +168,8 @@ class Engine:
             rejected["unknown_channel_or_time"] += int((~known).sum())
 
         order = time_then_channel_order(ts, channel)
-        order = order[known[order]]
+        if not known.all():
+            order = order[known[order]]
         s_ts, s_ch, s_val = ts[order], channel[order], value[order]
         s_q = quality[order]
 
@@ -206,9 +207,12 @@ class Engine:
         accepted = np.zeros(len(ts), dtype=bool)
         accepted[order[in_order]] = True
 
-        keep = np.flatnonzero(in_order)
         derived: list[DerivedReadings] = []
-        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
+        if in_order.all():  # the usual case: no copies
+            transitions = self._evaluate(s_ts, s_ch, s_val, s_q, derived)
+        else:
+            keep = np.flatnonzero(in_order)
+            transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
         if self.carried.any:
             transitions = self._carry_over(transitions, settle=True)
         for key, count in rejected.items():
@@ -257,8 +261,14 @@ class Engine:
         top = int(rank.max()) + 1 if len(rank) else 0
         while start_rank < top:
             stop_rank = start_rank + rows_per_block
-            part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
-            block = to_block(ts[part], channel[part], value[part], quality[part], n, bad=BAD, presorted=True)
+            if start_rank == 0 and stop_rank >= top:  # one block: the whole batch
+                block = to_block(ts, channel, value, quality, n, bad=BAD, presorted=True, rank=rank)
+            else:
+                part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
+                block = to_block(
+                    ts[part], channel[part], value[part], quality[part], n, bad=BAD, presorted=True,
+                    rank=rank[part] - start_rank,
+                )  # fmt: skip
             for screen in self.screens:
                 screen.screen(block)
             for deriver in self.derivers:

@@ -51,6 +51,7 @@ from gateway.config import SiteConfig
 from gateway.site import Site
 from gateway.vocab import AlarmEvent, Quality
 from smartsite.replay.file_order import PREFETCH, FileOrder, file_parts, prefetch
+from smartsite.replay.heap import keep_freed_memory
 from smartsite.replay.partition import assign
 from smartsite.replay.progress import Progress
 from smartsite.replay.readers import CHUNK_BYTES, ReadingReader
@@ -225,6 +226,7 @@ def _work(
 ) -> None:
     """A worker process: its share of every message, the answers back, until told to stop."""
     die_with_parent()
+    keep_freed_memory()  # inherited by a fork; a spawned worker starts with glibc's defaults
     try:
         share = _Share(spec, owner, me)
         while True:
