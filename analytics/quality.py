@@ -30,7 +30,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
-from analytics.table import F64, I8, IDX, Block, TableResult, result
+from analytics.table import F64, I8, IDX, Block, TableResult, columns, result
 from gateway.vocab.quality_bits import Quality
 
 BAD_COMM = Quality.BAD_COMM  # the gateway's record of a poll the device did not answer
@@ -60,7 +60,7 @@ LONG_RUN_WINDOWS = 4  # the spike screen's long-run deviation spans about this m
 # Cap on the elements of one (rows, bindings, window) median computation; larger blocks are chunked.
 # Large blocks are worked through in slices of time rows so temporaries stay near the cache; the
 # result does not depend on how a block is cut, so this changes nothing but speed.
-_CHUNK_ELEMENTS = 1 << 17
+_CHUNK_ELEMENTS = 1 << 18
 
 B = npt.NDArray[np.bool_]
 _A = TypeVar("_A", bound=npt.NDArray[Any])
@@ -104,7 +104,9 @@ def _last_true_index(mask: B) -> I64:
     """For each (k, j): index of the last True at or before row k in column j, or -1."""
     k = mask.shape[0]
     idx = np.where(mask, np.arange(k, dtype=np.int64)[:, None], np.int64(-1))
-    return np.maximum.accumulate(idx, axis=0) if k > 1 else idx
+    if k > 1:
+        np.maximum.accumulate(idx, axis=0, out=idx)  # in place: no second (K, N) array
+    return idx
 
 
 def _at(a: _A, index: I64) -> _A:
@@ -254,8 +256,8 @@ class _SpikeGroup:
         """Judge rows of a block; write verdicts into the (K, R) slices of ``out``."""
         rows, w = self.rows, self.w
         ch = owner.channel[rows]
-        value = block_value[:, ch]
-        good = usable_in[:, ch] & np.isfinite(value)
+        value = columns(block_value, ch)
+        good = columns(usable_in, ch) & np.isfinite(value)
         k_rows, n = good.shape
         if k_rows == 1:
             self._one(owner, value[0], good[0], out)
@@ -444,8 +446,12 @@ def _kth_deviation(s: F64 | list[F64], med: F64, k: int) -> F64:
     """k-th smallest |s - med| along axis 0 of sorted ``s``."""
     w = len(s)
     best = np.full(med.shape, np.inf)
+    low, high = np.empty_like(best), np.empty_like(best)  # scratch, reused at every step
     for a in range(w - k + 1):
-        np.minimum(best, np.maximum(med - s[a], s[a + k - 1] - med), out=best)
+        np.subtract(med, s[a], out=low)
+        np.subtract(s[a + k - 1], med, out=high)
+        np.maximum(low, high, out=low)
+        np.minimum(best, low, out=best)
     return best
 
 
@@ -598,10 +604,12 @@ class _Silent:
         if not len(self.rows):
             return
         ch = self.ch
-        t = block.ts[:, ch]
+        t = columns(block.ts, ch)
         del good_all  # silence is about hearing from the device, not about the reading's quality
-        present = block.present[:, ch]
-        good = present & np.isfinite(block.value[:, ch]) & ((block.quality[:, ch] & BAD_COMM) == 0)
+        present = columns(block.present, ch)
+        good = (
+            present & np.isfinite(columns(block.value, ch)) & ((columns(block.quality, ch) & BAD_COMM) == 0)
+        )
         ref = self.last_good.copy()
         arm = np.isnan(ref) & present.any(axis=0)
         first_present = np.argmax(present, axis=0)
@@ -688,9 +696,9 @@ class _Stuck:
     def _exact(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
         """Tolerance 0: runs of equal values, found for the whole block at once."""
         ch = self.ch[sel]
-        t = block.ts[:, ch]
-        v = block.value[:, ch]
-        good = good_all[:, ch]
+        t = columns(block.ts, ch)
+        v = columns(block.value, ch)
+        good = columns(good_all, ch)
         n = len(sel)
         last = _last_true_index(good)
         prev = _shift_down(last, np.full(n, -1, dtype=np.int64))
@@ -708,18 +716,22 @@ class _Stuck:
         run_count = cum - before
         stuck_at = good & (run_count >= self.min_n[sel]) & (t - run_start >= self.window_s[sel])
         # State after each usable reading: raised if stuck there, cleared if it broke the run.
-        event = stuck_at | breaks
-        ev_idx = _last_true_index(event)
-        state = np.where(ev_idx >= 0, _at(stuck_at, np.maximum(ev_idx, 0)), self.raised[sel])
-        before_state = _shift_down(state, self.raised[sel])
-        change = state != before_state
-        duration = t - run_start
-        k, j = np.nonzero(change & state)
-        self._emit(sel, j, True, t[k, j], duration[k, j], table, out)
-        k, j = np.nonzero(change & ~state)
-        # On clearing, report how long the run that ended had lasted.
-        prev_start = _shift_down(run_start, self.start[sel])
-        self._emit(sel, j, False, t[k, j], (t - prev_start)[k, j], table, out)
+        raised_before = self.raised[sel]
+        if stuck_at.any() or raised_before.any():
+            event = stuck_at | breaks
+            ev_idx = _last_true_index(event)
+            state = np.where(ev_idx >= 0, _at(stuck_at, np.maximum(ev_idx, 0)), raised_before)
+            before_state = _shift_down(state, raised_before)
+            change = state != before_state
+            k, j = np.nonzero(change & state)
+            self._emit(sel, j, True, t[k, j], t[k, j] - run_start[k, j], table, out)
+            k, j = np.nonzero(change & ~state)
+            # On clearing, report how long the run that ended had lasted.
+            prev_start = _shift_down(run_start, self.start[sel])
+            self._emit(sel, j, False, t[k, j], t[k, j] - prev_start[k, j], table, out)
+            raised_after = state[-1]
+        else:  # the usual case: nothing stuck before or in the block, so nothing changes
+            raised_after = raised_before
 
         any_good = good.any(axis=0)
         lr = np.maximum(last[-1], 0)[None, :]
@@ -728,7 +740,7 @@ class _Stuck:
         last_v = _at(v, lr)[0]
         self.low[sel] = np.where(any_good, last_v, self.low[sel])
         self.high[sel] = self.low[sel]
-        self.raised[sel] = state[-1]
+        self.raised[sel] = raised_after
 
     def _banded(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
         """Tolerance > 0: the greedy cut is sequential in time, so step through the block's rows."""
@@ -772,10 +784,12 @@ class _OutOfRange:
         if not len(self.rows):
             return
         ch = self.ch
-        q = block.quality[:, ch]
-        v = block.value[:, ch]
-        present = block.present[:, ch]
+        q = columns(block.quality, ch)
+        v = columns(block.value, ch)
+        present = columns(block.present, ch)
         bad = present & ((q & BAD_RANGE) != 0)
+        if not self.raised.any() and not bad.any():
+            return  # the usual case: nothing raised before or in the block, so nothing changes
         in_range = present & ~bad & ((q & BAD_VALUE) == 0) & np.isfinite(v)
         ev_idx = _last_true_index(bad | in_range)
         state = np.where(ev_idx >= 0, _at(bad, np.maximum(ev_idx, 0)), self.raised)
@@ -806,24 +820,31 @@ class _SpikeAlarm:
     ) -> None:
         if not len(self.rows):
             return
-        ch = self.ch
-        spike = found  # screen bindings are this check's rows, in the same order
-        clean = good_all[:, ch]
-        cum = np.cumsum(clean, axis=0, dtype=np.int64)
+        clean_all = columns(good_all, self.ch)
+        # Rows without a spike in the block that were not raised stay clear and count clean readings.
+        a = np.flatnonzero(found.any(axis=0) | self.raised)  # screen bindings are this check's rows
+        clean_now = np.minimum(self.clean + clean_all.sum(axis=0, dtype=np.int64), self.window)
+        if len(a) == 0:
+            self.clean = clean_now
+            return
+        rows, window, raised = self.rows[a], self.window[a], self.raised[a]
+        spike = found[:, a]
+        cum = np.cumsum(clean_all[:, a], axis=0, dtype=np.int64)
         last_spike = _last_true_index(spike)
         since = np.where(
             last_spike >= 0,
             cum - _at(cum, np.maximum(last_spike, 0)),
-            self.clean + cum,
+            self.clean[a] + cum,
         )
-        state = np.where(last_spike >= 0, True, self.raised) & (since < self.window)
-        change = state != _shift_down(state, self.raised)
-        grade = table.rule_grade[self.rows]
-        t = block.ts[:, ch]
+        state = np.where(last_spike >= 0, True, raised) & (since < window)
+        change = state != _shift_down(state, raised)
+        grade = table.rule_grade[rows]
+        t = block.ts[:, self.ch[a]]
         k, j = np.nonzero(change & state)
-        out.add(self.rows[j], True, grade[j], t[k, j], deviation[k, j], threshold[k, j])
+        out.add(rows[j], True, grade[j], t[k, j], deviation[k, a[j]], threshold[k, a[j]])
         k, j = np.nonzero(change & ~state)
-        w = self.window[j].astype(np.float64)
-        out.add(self.rows[j], False, grade[j], t[k, j], w, w.copy())
-        self.raised = state[-1].copy()
-        self.clean = np.minimum(since[-1], self.window)
+        w = window[j].astype(np.float64)
+        out.add(rows[j], False, grade[j], t[k, j], w, w.copy())
+        self.raised[a] = state[-1]
+        clean_now[a] = np.minimum(since[-1], window)
+        self.clean = clean_now
