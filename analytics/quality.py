@@ -269,27 +269,29 @@ class _SpikeGroup:
         # The usual case: each column's usable readings are already its first rows.
         order: IDX | None = None if np.array_equal(good, real) else np.argsort(~good, axis=0, kind="stable")
         packed = value if order is None else np.take_along_axis(value, order, axis=0)
-        # History in time order, then the block's usable readings: window j precedes reading j.
+        # History in time order, then the block's usable readings, time along axis 0 as in the
+        # block: window j (rows j .. j + W - 1) precedes reading j (row W + j).
         oldest_first = (self.head[:, None] + np.arange(w)) % w
         seq = np.concatenate(
-            [np.take_along_axis(self.history, oldest_first, axis=1), packed.T], axis=1
-        )  # (R_g, W + K)
+            [np.take_along_axis(self.history, oldest_first, axis=1).T, packed]
+        )  # (W + K, R_g)
         judged = real & (self.count + pos >= w)  # (K, R_g)
         dev = np.full((k_rows, n), np.nan)
         side = np.zeros((k_rows, n))
         base = np.full((k_rows, n), np.nan)  # the window's own scale, floored
-        windows = sliding_window_view(seq, w, axis=1)  # (R_g, K + 1, W)
+        windows = sliding_window_view(seq, w, axis=0)  # (K + 1, R_g, W): [j, :, i] is seq[j + i]
         step = max(1, _CHUNK_ELEMENTS // max(1, n * w))
         floor = owner.floor[rows]
         for start in range(0, k_rows, step):
             stop = min(k_rows, start + step)
             if not judged[start:stop].any():
                 continue
-            med, mad = _median_mad(windows[:, start:stop])
-            diff = packed[start:stop] - med.T
-            dev[start:stop] = np.abs(diff)
-            side[start:stop] = np.sign(diff)
-            base[start:stop] = np.maximum(MAD_TO_SIGMA * mad.T, floor)
+            # Window position i of readings start .. stop - 1: one contiguous (rows, R_g) slice.
+            med, mad = _median_mad_of([windows[start:stop, :, i].copy() for i in range(w)])
+            diff = packed[start:stop] - med
+            np.abs(diff, out=dev[start:stop])
+            np.sign(diff, out=side[start:stop])
+            np.maximum(MAD_TO_SIGMA * mad, floor, out=base[start:stop])
         k = owner.k[rows]
         # Long-run deviation before each reading: an exponential mean, decayed at every usable
         # reading, fed the judged ones (each clipped at the window's own threshold).
@@ -334,7 +336,7 @@ class _SpikeGroup:
             now = np.take_along_axis(arr, last, axis=0)[0]
             setattr(self, name, np.where(any_good, now, getattr(self, name)))
         # The last W usable readings become the ring, oldest in slot 0.
-        self.history[:] = np.take_along_axis(seq, n_good[:, None] + np.arange(w), axis=1)
+        self.history[:] = np.take_along_axis(seq, n_good[None, :] + np.arange(w)[:, None], axis=0).T
         self.head[:] = 0
         self.count = np.minimum(self.count + n_good, w)
 
@@ -408,23 +410,21 @@ def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _median_mad(windows: npt.NDArray[np.float64]) -> tuple[F64, F64]:
-    """Median and MAD over the last axis of ``windows`` (finite values; a window holding NaN gives
-    some number, as it did not come from a full window of usable readings).
+def _median_mad_of(s: list[F64]) -> tuple[F64, F64]:
+    """Median and MAD of windows given position by position (``s[i]``: every window's i-th value,
+    one contiguous array of any shape each, as many as a window holds; sorted in place). Windows
+    holding NaN give some number, as they did not come from a full window of usable readings.
 
-    Window position first, each position one contiguous array over (bindings, windows), sorted
-    by a sorting network: a minimum and a maximum over the whole array per comparator, which for
-    windows of a few dozen values costs far less than sorting each window on its own.
+    Each position one contiguous array over (bindings, windows), sorted by a sorting network: a
+    minimum and a maximum over the whole array per comparator, which for windows of a few dozen
+    values costs far less than sorting each window on its own.
     """
-    shape = windows.shape[:-1]
-    s = list(np.ascontiguousarray(np.moveaxis(windows, -1, 0)).reshape(windows.shape[-1], -1))
     spare = np.empty_like(s[0]) if s else np.empty(0)
     for i, j in _sorting_network(len(s)):
         np.minimum(s[i], s[j], out=spare)
         np.maximum(s[i], s[j], out=s[j])
         s[i], spare = spare, s[i]
-    med, mad = _median_mad_sorted(s)
-    return med.reshape(shape), mad.reshape(shape)
+    return _median_mad_sorted(s)
 
 
 def _median_mad_sorted(s: F64 | list[F64]) -> tuple[F64, F64]:
