@@ -181,8 +181,9 @@ class Engine:
                 (s_val < self.state.range_low[s_ch]) | (s_val > self.state.range_high[s_ch])
             )
         s_q[out_of_range] |= BAD_RANGE
-        rejected["non_finite"] += int(non_finite.sum())
-        rejected["out_of_range"] += int(out_of_range.sum())
+        n_non_finite, n_out_of_range = int(non_finite.sum()), int(out_of_range.sum())
+        rejected["non_finite"] += n_non_finite
+        rejected["out_of_range"] += n_out_of_range
 
         # Time order per channel: a reading not newer than the one before is rejected. The batch is
         # sorted by time within a channel, so only the newest time of earlier batches can make a
@@ -203,12 +204,17 @@ class Engine:
         rejected["out_of_order"] += int(stale.sum())
         in_order = ~(duplicate | stale)
 
-        quality[order] = s_q
-        accepted = np.zeros(len(ts), dtype=bool)
-        accepted[order[in_order]] = True
+        if n_non_finite or n_out_of_range:  # else s_q is quality[order] as it was
+            quality[order] = s_q
+        all_in_order = bool(in_order.all())
+        if all_in_order and len(order) == len(ts):
+            accepted = np.ones(len(ts), dtype=bool)
+        else:
+            accepted = np.zeros(len(ts), dtype=bool)
+            accepted[order[in_order]] = True
 
         derived: list[DerivedReadings] = []
-        if in_order.all():  # the usual case: no copies
+        if all_in_order:  # the usual case: no copies
             transitions = self._evaluate(s_ts, s_ch, s_val, s_q, derived)
         else:
             keep = np.flatnonzero(in_order)

@@ -232,6 +232,10 @@ class _SpikeGroup:
     def __init__(self, rows: IDX, window: int) -> None:
         n = len(rows)
         self.rows = rows
+        # The same rows as a slice when they are consecutive (one window length for all: the
+        # usual case), so writing the verdicts back is a plain copy.
+        consecutive = n > 0 and int(rows[-1]) - int(rows[0]) == n - 1
+        self.cols: IDX | slice = slice(int(rows[0]), int(rows[-1]) + 1) if consecutive else rows
         self.w = window
         self.alpha = 1.0 / (LONG_RUN_WINDOWS * window)
         self.history = np.full((n, window), np.nan)
@@ -323,11 +327,11 @@ class _SpikeGroup:
         for src, dst in ((held, out.found), (notice, out.notice), (notice_dev, out.deviation),
                          (notice_thr, out.threshold)):  # fmt: skip
             if order is None:
-                dst[:, rows] = src
+                dst[:, self.cols] = src
                 continue
             back = np.zeros_like(src) if src.dtype == bool else np.full_like(src, np.nan)
             np.put_along_axis(back, order, src, axis=0)
-            dst[:, rows] = back
+            dst[:, self.cols] = back
         # State after the block: of the last usable reading, where there was one.
         any_good = n_good > 0
         last = np.maximum(n_good - 1, 0)[None, :]

@@ -277,12 +277,13 @@ class ThresholdTable:
                 reset |= np.isnan(lim)
                 set_ &= usable
                 reset &= usable
-                # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset, -1 none.
-                code.fill(-1)
+                # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset; the
+                # latch before the block counts as one in row -1 (-1: on, -2: off).
+                code[...] = np.where(on[:, level], np.int32(-1), np.int32(-2))
                 np.copyto(code, on_code, where=set_)
                 np.copyto(code, off_code, where=reset)
                 np.maximum.accumulate(code, axis=0, out=code)
-                latch = np.where(code < 0, on[:, level], (code & 1).astype(bool))
+                latch = (code & 1).astype(bool)
                 # The highest level on is the grade (levels with unset limits are never on).
                 np.copyto(grades, np.int8(level + 1), where=latch)
                 after[:, level] = latch[-1]
