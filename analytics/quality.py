@@ -619,13 +619,23 @@ class _Silent:
         first_present = np.argmax(present, axis=0)
         ref[arm] = t[first_present[arm], np.flatnonzero(arm)]
 
-        last = _last_true_index(good)
-        prev = _shift_down(last, np.full(len(ch), -1, dtype=np.int64))
-        prev_t = np.where(prev >= 0, _at(t, np.maximum(prev, 0)), ref)
+        n_good = good.sum(axis=0)
+        if len(good) and np.array_equal(good, np.arange(len(good))[:, None] < n_good):
+            # The usual case, every reading heard (a prefix of each column): the one before a
+            # reading is the row above (values elsewhere are never read).
+            prev_t = _shift_down(t, ref)
+            first_good = np.zeros_like(good)
+            first_good[0] = good[0]
+            last_row = n_good - 1
+        else:
+            last = _last_true_index(good)
+            prev = _shift_down(last, np.full(len(ch), -1, dtype=np.int64))
+            prev_t = np.where(prev >= 0, _at(t, np.maximum(prev, 0)), ref)
+            first_good = good & (prev < 0)
+            last_row = last[-1]
         gap = t - prev_t
         with np.errstate(invalid="ignore"):
             long_gap = good & (gap > self.s)
-        first_good = good & (prev < 0)
         # Raised by a tick before this block: the first usable reading only clears it.
         clears_tick = first_good & self.raised
         raise_ev = long_gap & ~clears_tick
@@ -640,8 +650,7 @@ class _Silent:
         ts = np.where(from_tick, np.fmax(ts, self.raised_at[j]), ts)  # keep the row's changes in order
         out.add(self.rows[j], False, grade[j], ts, gap[k, j], self.s[j].copy())
 
-        any_good = good.any(axis=0)
-        last_row = last[-1]
+        any_good = n_good > 0
         self.last_good = np.where(any_good, _at(t, np.maximum(last_row, 0)[None, :])[0], ref)
         self.raised &= ~any_good
 
