@@ -312,6 +312,22 @@ class _SpikeGroup:
         thr = np.maximum(k * scale, owner.min_jump[rows])
         with np.errstate(invalid="ignore"):
             cand = judged & (dev > thr)
+        any_good = n_good > 0
+        last = np.maximum(n_good - 1, 0)[None, :]
+        if not cand.any() and not self.held.any():
+            # The usual case, no candidate in the block and none held from before: nothing is held
+            # or noticed (the verdicts keep their False and NaN), and the state is that of a clean
+            # reading wherever there was one.
+            for name, clean in (("cand", False), ("side", 0.0), ("held_dev", np.nan), ("held_thr", np.nan)):
+                setattr(self, name, np.where(any_good, clean, getattr(self, name)))
+            for name, arr in (("ew_dev", after_dev), ("ew_weight", after_w)):
+                setattr(
+                    self,
+                    name,
+                    np.where(any_good, np.take_along_axis(arr, last, axis=0)[0], getattr(self, name)),
+                )
+            self._keep_last(seq, n_good)
+            return
         side = np.where(cand, side, 0.0)
         prev_cand = _shift_down(cand, self.cand)
         prev_side = _shift_down(side, self.side)
@@ -333,13 +349,16 @@ class _SpikeGroup:
             np.put_along_axis(back, order, src, axis=0)
             dst[:, self.cols] = back
         # State after the block: of the last usable reading, where there was one.
-        any_good = n_good > 0
-        last = np.maximum(n_good - 1, 0)[None, :]
         for name, arr in (("cand", cand), ("side", side), ("held", held), ("held_dev", dev_held),
                           ("held_thr", thr_held), ("ew_dev", after_dev), ("ew_weight", after_w)):  # fmt: skip
             now = np.take_along_axis(arr, last, axis=0)[0]
             setattr(self, name, np.where(any_good, now, getattr(self, name)))
-        # The last W usable readings become the ring, oldest in slot 0.
+        self._keep_last(seq, n_good)
+
+    def _keep_last(self, seq: F64, n_good: I64) -> None:
+        """The last W usable readings of ``seq`` (history, then the block's) become the ring,
+        oldest in slot 0."""
+        w = self.w
         self.history[:] = np.take_along_axis(seq, n_good[None, :] + np.arange(w)[:, None], axis=0).T
         self.head[:] = 0
         self.count = np.minimum(self.count + n_good, w)

@@ -269,13 +269,17 @@ class ThresholdTable:
                 h = self.hysteresis
                 if upward:
                     np.greater_equal(value, lim, out=set_)
-                    np.less(value, lim - h, out=reset)
                 else:
                     np.less_equal(value, lim, out=set_)
+                set_ &= usable
+                if not on[:, level].any() and not set_.any():
+                    continue  # off before the block and never reached in it: off throughout
+                if upward:
+                    np.less(value, lim - h, out=reset)
+                else:
                     np.greater(value, lim + h, out=reset)
                 # Unset limits compare False both ways: make them "fallen" so they never hold a latch.
                 reset |= np.isnan(lim)
-                set_ &= usable
                 reset &= usable
                 # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset; the
                 # latch before the block counts as one in row -1 (-1: on, -2: off).
