@@ -726,7 +726,66 @@ class _Stuck:
         out.add(rows, raised, table.rule_grade[rows], t, value, self.window_s[sel[j]].copy())
 
     def _exact(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
-        """Tolerance 0: runs of equal values, found for the whole block at once."""
+        """Tolerance 0: runs of equal values, found for the whole block at once.
+
+        Most rows cannot change in a block: not raised before, their usable readings the first rows
+        of the column (nothing held back), and too few repeated values for any run to reach
+        ``min_samples``. Those only carry their last run on (``_carry_runs``); the others are judged
+        in full (``_exact_rows``).
+        """
+        ch = self.ch[sel]
+        good = columns(good_all, ch)
+        n_good = good.sum(axis=0)
+        quiet = ~self.raised[sel] & (good == (np.arange(len(good))[:, None] < n_good)).all(axis=0)
+        if not quiet.any():
+            self._exact_rows(sel, block, good_all, table, out)
+            return
+        q = np.flatnonzero(quiet)
+        v = columns(block.value, ch[q]) if len(q) < len(sel) else columns(block.value, ch)
+        g = good[:, q] if len(q) < len(sel) else good
+        s = sel[q]
+        # A repeat: a usable reading equal to the usable one before it (the row above, or the last
+        # one of the run carried in).
+        repeat = np.zeros_like(g)
+        np.equal(v[1:], v[:-1], out=repeat[1:])
+        repeat[1:] &= g[1:]
+        repeat[0] = g[0] & (self.count[s] > 0) & (v[0] == self.low[s])
+        # No run can grow past the carried one plus every repeat of the block plus one.
+        easy = self.count[s] + repeat.sum(axis=0) + 1 < self.min_n[s]
+        if easy.any():
+            e = np.flatnonzero(easy)
+            self._carry_runs(s[e], columns(block.ts, ch[q[e]]), v[:, e], g[:, e], repeat[:, e], n_good[q[e]])
+        hard = np.ones(len(sel), dtype=bool)
+        hard[q[easy]] = False
+        if hard.any():
+            self._exact_rows(sel[hard], block, good_all, table, out)
+
+    def _carry_runs(self, sel: IDX, t: F64, v: F64, good: B, repeat: B, n_good: I64) -> None:
+        """The state after the block of rows that stay clear in it (see ``_exact``): the last run,
+        from the last usable reading that is not a repeat (or carried on when there is none)."""
+        has = n_good > 0
+        if not has.any():
+            return
+        sel, t, v, good, repeat, n_good = (
+            sel[has],
+            t[:, has],
+            v[:, has],
+            good[:, has],
+            repeat[:, has],
+            n_good[has],
+        )
+        cols = np.arange(len(sel))
+        starts = good & ~repeat
+        last_start = np.where(starts, np.arange(len(good))[:, None], -1).max(axis=0)
+        new = last_start >= 0
+        at = np.maximum(last_start, 0)
+        self.start[sel] = np.where(new, t[at, cols], self.start[sel])
+        self.count[sel] = np.where(new, n_good - last_start, self.count[sel] + n_good)
+        self.low[sel] = v[n_good - 1, cols]
+        self.high[sel] = self.low[sel]
+
+    def _exact_rows(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
+        """``_exact`` for the rows ``sel``, in full."""
         ch = self.ch[sel]
         t = columns(block.ts, ch)
         v = columns(block.value, ch)
