@@ -26,8 +26,9 @@ def time_then_channel_order(
 
 
 def _narrow(channel: npt.NDArray[np.int32]) -> npt.NDArray[np.integer]:
-    """The channels as 16-bit numbers when they fit (numpy's stable sort of those is a radix sort,
-    several times faster than the merge sort of 32-bit ones; the order is the same)."""
+    """The channels as 16-bit numbers when they fit: numpy's stable sort of those is a radix sort
+    (on 200,000 readings of 100 channels in no particular order about 0.5 ms against 8 ms for the
+    32-bit sort; as fast as that one on a file that cycles through its channels). Same order."""
     if len(channel) > 256 and int(channel.min()) >= 0 and int(channel.max()) <= np.iinfo(np.uint16).max:
         return channel.astype(np.uint16)
     return channel
