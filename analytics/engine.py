@@ -168,7 +168,8 @@ class Engine:
             rejected["unknown_channel_or_time"] += int((~known).sum())
 
         order = time_then_channel_order(ts, channel)
-        order = order[known[order]]
+        if not known.all():
+            order = order[known[order]]
         s_ts, s_ch, s_val = ts[order], channel[order], value[order]
         s_q = quality[order]
 
@@ -180,8 +181,9 @@ class Engine:
                 (s_val < self.state.range_low[s_ch]) | (s_val > self.state.range_high[s_ch])
             )
         s_q[out_of_range] |= BAD_RANGE
-        rejected["non_finite"] += int(non_finite.sum())
-        rejected["out_of_range"] += int(out_of_range.sum())
+        n_non_finite, n_out_of_range = int(non_finite.sum()), int(out_of_range.sum())
+        rejected["non_finite"] += n_non_finite
+        rejected["out_of_range"] += n_out_of_range
 
         # Time order per channel: a reading not newer than the one before is rejected. The batch is
         # sorted by time within a channel, so only the newest time of earlier batches can make a
@@ -202,13 +204,21 @@ class Engine:
         rejected["out_of_order"] += int(stale.sum())
         in_order = ~(duplicate | stale)
 
-        quality[order] = s_q
-        accepted = np.zeros(len(ts), dtype=bool)
-        accepted[order[in_order]] = True
+        if n_non_finite or n_out_of_range:  # else s_q is quality[order] as it was
+            quality[order] = s_q
+        all_in_order = bool(in_order.all())
+        if all_in_order and len(order) == len(ts):
+            accepted = np.ones(len(ts), dtype=bool)
+        else:
+            accepted = np.zeros(len(ts), dtype=bool)
+            accepted[order[in_order]] = True
 
-        keep = np.flatnonzero(in_order)
         derived: list[DerivedReadings] = []
-        transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
+        if all_in_order:  # the usual case: no copies
+            transitions = self._evaluate(s_ts, s_ch, s_val, s_q, derived)
+        else:
+            keep = np.flatnonzero(in_order)
+            transitions = self._evaluate(s_ts[keep], s_ch[keep], s_val[keep], s_q[keep], derived)
         if self.carried.any:
             transitions = self._carry_over(transitions, settle=True)
         for key, count in rejected.items():
@@ -257,8 +267,14 @@ class Engine:
         top = int(rank.max()) + 1 if len(rank) else 0
         while start_rank < top:
             stop_rank = start_rank + rows_per_block
-            part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
-            block = to_block(ts[part], channel[part], value[part], quality[part], n, bad=BAD, presorted=True)
+            if start_rank == 0 and stop_rank >= top:  # one block: the whole batch
+                block = to_block(ts, channel, value, quality, n, bad=BAD, presorted=True, rank=rank)
+            else:
+                part = np.flatnonzero((rank >= start_rank) & (rank < stop_rank))
+                block = to_block(
+                    ts[part], channel[part], value[part], quality[part], n, bad=BAD, presorted=True,
+                    rank=rank[part] - start_rank,
+                )  # fmt: skip
             for screen in self.screens:
                 screen.screen(block)
             for deriver in self.derivers:

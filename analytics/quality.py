@@ -30,7 +30,7 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from analytics.iir import lfilter
-from analytics.table import F64, I8, IDX, Block, TableResult, result
+from analytics.table import F64, I8, IDX, Block, TableResult, columns, result
 from gateway.vocab.quality_bits import Quality
 
 BAD_COMM = Quality.BAD_COMM  # the gateway's record of a poll the device did not answer
@@ -60,7 +60,7 @@ LONG_RUN_WINDOWS = 4  # the spike screen's long-run deviation spans about this m
 # Cap on the elements of one (rows, bindings, window) median computation; larger blocks are chunked.
 # Large blocks are worked through in slices of time rows so temporaries stay near the cache; the
 # result does not depend on how a block is cut, so this changes nothing but speed.
-_CHUNK_ELEMENTS = 1 << 17
+_CHUNK_ELEMENTS = 1 << 18
 
 B = npt.NDArray[np.bool_]
 _A = TypeVar("_A", bound=npt.NDArray[Any])
@@ -104,7 +104,9 @@ def _last_true_index(mask: B) -> I64:
     """For each (k, j): index of the last True at or before row k in column j, or -1."""
     k = mask.shape[0]
     idx = np.where(mask, np.arange(k, dtype=np.int64)[:, None], np.int64(-1))
-    return np.maximum.accumulate(idx, axis=0) if k > 1 else idx
+    if k > 1:
+        np.maximum.accumulate(idx, axis=0, out=idx)  # in place: no second (K, N) array
+    return idx
 
 
 def _at(a: _A, index: I64) -> _A:
@@ -230,6 +232,10 @@ class _SpikeGroup:
     def __init__(self, rows: IDX, window: int) -> None:
         n = len(rows)
         self.rows = rows
+        # The same rows as a slice when they are consecutive (one window length for all: the
+        # usual case), so writing the verdicts back is a plain copy.
+        consecutive = n > 0 and int(rows[-1]) - int(rows[0]) == n - 1
+        self.cols: IDX | slice = slice(int(rows[0]), int(rows[-1]) + 1) if consecutive else rows
         self.w = window
         self.alpha = 1.0 / (LONG_RUN_WINDOWS * window)
         self.history = np.full((n, window), np.nan)
@@ -254,8 +260,8 @@ class _SpikeGroup:
         """Judge rows of a block; write verdicts into the (K, R) slices of ``out``."""
         rows, w = self.rows, self.w
         ch = owner.channel[rows]
-        value = block_value[:, ch]
-        good = usable_in[:, ch] & np.isfinite(value)
+        value = columns(block_value, ch)
+        good = columns(usable_in, ch) & np.isfinite(value)
         k_rows, n = good.shape
         if k_rows == 1:
             self._one(owner, value[0], good[0], out)
@@ -267,27 +273,29 @@ class _SpikeGroup:
         # The usual case: each column's usable readings are already its first rows.
         order: IDX | None = None if np.array_equal(good, real) else np.argsort(~good, axis=0, kind="stable")
         packed = value if order is None else np.take_along_axis(value, order, axis=0)
-        # History in time order, then the block's usable readings: window j precedes reading j.
+        # History in time order, then the block's usable readings, time along axis 0 as in the
+        # block: window j (rows j .. j + W - 1) precedes reading j (row W + j).
         oldest_first = (self.head[:, None] + np.arange(w)) % w
         seq = np.concatenate(
-            [np.take_along_axis(self.history, oldest_first, axis=1), packed.T], axis=1
-        )  # (R_g, W + K)
+            [np.take_along_axis(self.history, oldest_first, axis=1).T, packed]
+        )  # (W + K, R_g)
         judged = real & (self.count + pos >= w)  # (K, R_g)
         dev = np.full((k_rows, n), np.nan)
         side = np.zeros((k_rows, n))
         base = np.full((k_rows, n), np.nan)  # the window's own scale, floored
-        windows = sliding_window_view(seq, w, axis=1)  # (R_g, K + 1, W)
+        windows = sliding_window_view(seq, w, axis=0)  # (K + 1, R_g, W): [j, :, i] is seq[j + i]
         step = max(1, _CHUNK_ELEMENTS // max(1, n * w))
         floor = owner.floor[rows]
         for start in range(0, k_rows, step):
             stop = min(k_rows, start + step)
             if not judged[start:stop].any():
                 continue
-            med, mad = _median_mad(windows[:, start:stop])
-            diff = packed[start:stop] - med.T
-            dev[start:stop] = np.abs(diff)
-            side[start:stop] = np.sign(diff)
-            base[start:stop] = np.maximum(MAD_TO_SIGMA * mad.T, floor)
+            # Window position i of readings start .. stop - 1: one contiguous (rows, R_g) slice.
+            med, mad = _median_mad_of([windows[start:stop, :, i].copy() for i in range(w)])
+            diff = packed[start:stop] - med
+            np.abs(diff, out=dev[start:stop])
+            np.sign(diff, out=side[start:stop])
+            np.maximum(MAD_TO_SIGMA * mad, floor, out=base[start:stop])
         k = owner.k[rows]
         # Long-run deviation before each reading: an exponential mean, decayed at every usable
         # reading, fed the judged ones (each clipped at the window's own threshold).
@@ -304,6 +312,22 @@ class _SpikeGroup:
         thr = np.maximum(k * scale, owner.min_jump[rows])
         with np.errstate(invalid="ignore"):
             cand = judged & (dev > thr)
+        any_good = n_good > 0
+        last = np.maximum(n_good - 1, 0)[None, :]
+        if not cand.any() and not self.held.any():
+            # The usual case, no candidate in the block and none held from before: nothing is held
+            # or noticed (the verdicts keep their False and NaN), and the state is that of a clean
+            # reading wherever there was one.
+            for name, clean in (("cand", False), ("side", 0.0), ("held_dev", np.nan), ("held_thr", np.nan)):
+                setattr(self, name, np.where(any_good, clean, getattr(self, name)))
+            for name, arr in (("ew_dev", after_dev), ("ew_weight", after_w)):
+                setattr(
+                    self,
+                    name,
+                    np.where(any_good, np.take_along_axis(arr, last, axis=0)[0], getattr(self, name)),
+                )
+            self._keep_last(seq, n_good)
+            return
         side = np.where(cand, side, 0.0)
         prev_cand = _shift_down(cand, self.cand)
         prev_side = _shift_down(side, self.side)
@@ -319,20 +343,23 @@ class _SpikeGroup:
         for src, dst in ((held, out.found), (notice, out.notice), (notice_dev, out.deviation),
                          (notice_thr, out.threshold)):  # fmt: skip
             if order is None:
-                dst[:, rows] = src
+                dst[:, self.cols] = src
                 continue
             back = np.zeros_like(src) if src.dtype == bool else np.full_like(src, np.nan)
             np.put_along_axis(back, order, src, axis=0)
-            dst[:, rows] = back
+            dst[:, self.cols] = back
         # State after the block: of the last usable reading, where there was one.
-        any_good = n_good > 0
-        last = np.maximum(n_good - 1, 0)[None, :]
         for name, arr in (("cand", cand), ("side", side), ("held", held), ("held_dev", dev_held),
                           ("held_thr", thr_held), ("ew_dev", after_dev), ("ew_weight", after_w)):  # fmt: skip
             now = np.take_along_axis(arr, last, axis=0)[0]
             setattr(self, name, np.where(any_good, now, getattr(self, name)))
-        # The last W usable readings become the ring, oldest in slot 0.
-        self.history[:] = np.take_along_axis(seq, n_good[:, None] + np.arange(w), axis=1)
+        self._keep_last(seq, n_good)
+
+    def _keep_last(self, seq: F64, n_good: I64) -> None:
+        """The last W usable readings of ``seq`` (history, then the block's) become the ring,
+        oldest in slot 0."""
+        w = self.w
+        self.history[:] = np.take_along_axis(seq, n_good[None, :] + np.arange(w)[:, None], axis=0).T
         self.head[:] = 0
         self.count = np.minimum(self.count + n_good, w)
 
@@ -406,23 +433,21 @@ def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-def _median_mad(windows: npt.NDArray[np.float64]) -> tuple[F64, F64]:
-    """Median and MAD over the last axis of ``windows`` (finite values; a window holding NaN gives
-    some number, as it did not come from a full window of usable readings).
+def _median_mad_of(s: list[F64]) -> tuple[F64, F64]:
+    """Median and MAD of windows given position by position (``s[i]``: every window's i-th value,
+    one contiguous array of any shape each, as many as a window holds; sorted in place). Windows
+    holding NaN give some number, as they did not come from a full window of usable readings.
 
-    Window position first, each position one contiguous array over (bindings, windows), sorted
-    by a sorting network: a minimum and a maximum over the whole array per comparator, which for
-    windows of a few dozen values costs far less than sorting each window on its own.
+    Each position one contiguous array over (bindings, windows), sorted by a sorting network: a
+    minimum and a maximum over the whole array per comparator, which for windows of a few dozen
+    values costs far less than sorting each window on its own.
     """
-    shape = windows.shape[:-1]
-    s = list(np.ascontiguousarray(np.moveaxis(windows, -1, 0)).reshape(windows.shape[-1], -1))
     spare = np.empty_like(s[0]) if s else np.empty(0)
     for i, j in _sorting_network(len(s)):
         np.minimum(s[i], s[j], out=spare)
         np.maximum(s[i], s[j], out=s[j])
         s[i], spare = spare, s[i]
-    med, mad = _median_mad_sorted(s)
-    return med.reshape(shape), mad.reshape(shape)
+    return _median_mad_sorted(s)
 
 
 def _median_mad_sorted(s: F64 | list[F64]) -> tuple[F64, F64]:
@@ -444,8 +469,12 @@ def _kth_deviation(s: F64 | list[F64], med: F64, k: int) -> F64:
     """k-th smallest |s - med| along axis 0 of sorted ``s``."""
     w = len(s)
     best = np.full(med.shape, np.inf)
+    low, high = np.empty_like(best), np.empty_like(best)  # scratch, reused at every step
     for a in range(w - k + 1):
-        np.minimum(best, np.maximum(med - s[a], s[a + k - 1] - med), out=best)
+        np.subtract(med, s[a], out=low)
+        np.subtract(s[a + k - 1], med, out=high)
+        np.maximum(low, high, out=low)
+        np.minimum(best, low, out=best)
     return best
 
 
@@ -598,22 +627,34 @@ class _Silent:
         if not len(self.rows):
             return
         ch = self.ch
-        t = block.ts[:, ch]
+        t = columns(block.ts, ch)
         del good_all  # silence is about hearing from the device, not about the reading's quality
-        present = block.present[:, ch]
-        good = present & np.isfinite(block.value[:, ch]) & ((block.quality[:, ch] & BAD_COMM) == 0)
+        present = columns(block.present, ch)
+        good = (
+            present & np.isfinite(columns(block.value, ch)) & ((columns(block.quality, ch) & BAD_COMM) == 0)
+        )
         ref = self.last_good.copy()
         arm = np.isnan(ref) & present.any(axis=0)
         first_present = np.argmax(present, axis=0)
         ref[arm] = t[first_present[arm], np.flatnonzero(arm)]
 
-        last = _last_true_index(good)
-        prev = _shift_down(last, np.full(len(ch), -1, dtype=np.int64))
-        prev_t = np.where(prev >= 0, _at(t, np.maximum(prev, 0)), ref)
+        n_good = good.sum(axis=0)
+        if len(good) and np.array_equal(good, np.arange(len(good))[:, None] < n_good):
+            # The usual case, every reading heard (a prefix of each column): the one before a
+            # reading is the row above (values elsewhere are never read).
+            prev_t = _shift_down(t, ref)
+            first_good = np.zeros_like(good)
+            first_good[0] = good[0]
+            last_row = n_good - 1
+        else:
+            last = _last_true_index(good)
+            prev = _shift_down(last, np.full(len(ch), -1, dtype=np.int64))
+            prev_t = np.where(prev >= 0, _at(t, np.maximum(prev, 0)), ref)
+            first_good = good & (prev < 0)
+            last_row = last[-1]
         gap = t - prev_t
         with np.errstate(invalid="ignore"):
             long_gap = good & (gap > self.s)
-        first_good = good & (prev < 0)
         # Raised by a tick before this block: the first usable reading only clears it.
         clears_tick = first_good & self.raised
         raise_ev = long_gap & ~clears_tick
@@ -628,8 +669,7 @@ class _Silent:
         ts = np.where(from_tick, np.fmax(ts, self.raised_at[j]), ts)  # keep the row's changes in order
         out.add(self.rows[j], False, grade[j], ts, gap[k, j], self.s[j].copy())
 
-        any_good = good.any(axis=0)
-        last_row = last[-1]
+        any_good = n_good > 0
         self.last_good = np.where(any_good, _at(t, np.maximum(last_row, 0)[None, :])[0], ref)
         self.raised &= ~any_good
 
@@ -686,11 +726,70 @@ class _Stuck:
         out.add(rows, raised, table.rule_grade[rows], t, value, self.window_s[sel[j]].copy())
 
     def _exact(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
-        """Tolerance 0: runs of equal values, found for the whole block at once."""
+        """Tolerance 0: runs of equal values, found for the whole block at once.
+
+        Most rows cannot change in a block: not raised before, their usable readings the first rows
+        of the column (nothing held back), and too few repeated values for any run to reach
+        ``min_samples``. Those only carry their last run on (``_carry_runs``); the others are judged
+        in full (``_exact_rows``).
+        """
         ch = self.ch[sel]
-        t = block.ts[:, ch]
-        v = block.value[:, ch]
-        good = good_all[:, ch]
+        good = columns(good_all, ch)
+        n_good = good.sum(axis=0)
+        quiet = ~self.raised[sel] & (good == (np.arange(len(good))[:, None] < n_good)).all(axis=0)
+        if not quiet.any():
+            self._exact_rows(sel, block, good_all, table, out)
+            return
+        q = np.flatnonzero(quiet)
+        v = columns(block.value, ch[q]) if len(q) < len(sel) else columns(block.value, ch)
+        g = good[:, q] if len(q) < len(sel) else good
+        s = sel[q]
+        # A repeat: a usable reading equal to the usable one before it (the row above, or the last
+        # one of the run carried in).
+        repeat = np.zeros_like(g)
+        np.equal(v[1:], v[:-1], out=repeat[1:])
+        repeat[1:] &= g[1:]
+        repeat[0] = g[0] & (self.count[s] > 0) & (v[0] == self.low[s])
+        # No run can grow past the carried one plus every repeat of the block plus one.
+        easy = self.count[s] + repeat.sum(axis=0) + 1 < self.min_n[s]
+        if easy.any():
+            e = np.flatnonzero(easy)
+            self._carry_runs(s[e], columns(block.ts, ch[q[e]]), v[:, e], g[:, e], repeat[:, e], n_good[q[e]])
+        hard = np.ones(len(sel), dtype=bool)
+        hard[q[easy]] = False
+        if hard.any():
+            self._exact_rows(sel[hard], block, good_all, table, out)
+
+    def _carry_runs(self, sel: IDX, t: F64, v: F64, good: B, repeat: B, n_good: I64) -> None:
+        """The state after the block of rows that stay clear in it (see ``_exact``): the last run,
+        from the last usable reading that is not a repeat (or carried on when there is none)."""
+        has = n_good > 0
+        if not has.any():
+            return
+        sel, t, v, good, repeat, n_good = (
+            sel[has],
+            t[:, has],
+            v[:, has],
+            good[:, has],
+            repeat[:, has],
+            n_good[has],
+        )
+        cols = np.arange(len(sel))
+        starts = good & ~repeat
+        last_start = np.where(starts, np.arange(len(good))[:, None], -1).max(axis=0)
+        new = last_start >= 0
+        at = np.maximum(last_start, 0)
+        self.start[sel] = np.where(new, t[at, cols], self.start[sel])
+        self.count[sel] = np.where(new, n_good - last_start, self.count[sel] + n_good)
+        self.low[sel] = v[n_good - 1, cols]
+        self.high[sel] = self.low[sel]
+
+    def _exact_rows(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
+        """``_exact`` for the rows ``sel``, in full."""
+        ch = self.ch[sel]
+        t = columns(block.ts, ch)
+        v = columns(block.value, ch)
+        good = columns(good_all, ch)
         n = len(sel)
         last = _last_true_index(good)
         prev = _shift_down(last, np.full(n, -1, dtype=np.int64))
@@ -708,18 +807,22 @@ class _Stuck:
         run_count = cum - before
         stuck_at = good & (run_count >= self.min_n[sel]) & (t - run_start >= self.window_s[sel])
         # State after each usable reading: raised if stuck there, cleared if it broke the run.
-        event = stuck_at | breaks
-        ev_idx = _last_true_index(event)
-        state = np.where(ev_idx >= 0, _at(stuck_at, np.maximum(ev_idx, 0)), self.raised[sel])
-        before_state = _shift_down(state, self.raised[sel])
-        change = state != before_state
-        duration = t - run_start
-        k, j = np.nonzero(change & state)
-        self._emit(sel, j, True, t[k, j], duration[k, j], table, out)
-        k, j = np.nonzero(change & ~state)
-        # On clearing, report how long the run that ended had lasted.
-        prev_start = _shift_down(run_start, self.start[sel])
-        self._emit(sel, j, False, t[k, j], (t - prev_start)[k, j], table, out)
+        raised_before = self.raised[sel]
+        if stuck_at.any() or raised_before.any():
+            event = stuck_at | breaks
+            ev_idx = _last_true_index(event)
+            state = np.where(ev_idx >= 0, _at(stuck_at, np.maximum(ev_idx, 0)), raised_before)
+            before_state = _shift_down(state, raised_before)
+            change = state != before_state
+            k, j = np.nonzero(change & state)
+            self._emit(sel, j, True, t[k, j], t[k, j] - run_start[k, j], table, out)
+            k, j = np.nonzero(change & ~state)
+            # On clearing, report how long the run that ended had lasted.
+            prev_start = _shift_down(run_start, self.start[sel])
+            self._emit(sel, j, False, t[k, j], t[k, j] - prev_start[k, j], table, out)
+            raised_after = state[-1]
+        else:  # the usual case: nothing stuck before or in the block, so nothing changes
+            raised_after = raised_before
 
         any_good = good.any(axis=0)
         lr = np.maximum(last[-1], 0)[None, :]
@@ -728,7 +831,7 @@ class _Stuck:
         last_v = _at(v, lr)[0]
         self.low[sel] = np.where(any_good, last_v, self.low[sel])
         self.high[sel] = self.low[sel]
-        self.raised[sel] = state[-1]
+        self.raised[sel] = raised_after
 
     def _banded(self, sel: IDX, block: Block, good_all: B, table: QualityTable, out: _Changes) -> None:
         """Tolerance > 0: the greedy cut is sequential in time, so step through the block's rows."""
@@ -772,10 +875,12 @@ class _OutOfRange:
         if not len(self.rows):
             return
         ch = self.ch
-        q = block.quality[:, ch]
-        v = block.value[:, ch]
-        present = block.present[:, ch]
+        q = columns(block.quality, ch)
+        v = columns(block.value, ch)
+        present = columns(block.present, ch)
         bad = present & ((q & BAD_RANGE) != 0)
+        if not self.raised.any() and not bad.any():
+            return  # the usual case: nothing raised before or in the block, so nothing changes
         in_range = present & ~bad & ((q & BAD_VALUE) == 0) & np.isfinite(v)
         ev_idx = _last_true_index(bad | in_range)
         state = np.where(ev_idx >= 0, _at(bad, np.maximum(ev_idx, 0)), self.raised)
@@ -806,24 +911,31 @@ class _SpikeAlarm:
     ) -> None:
         if not len(self.rows):
             return
-        ch = self.ch
-        spike = found  # screen bindings are this check's rows, in the same order
-        clean = good_all[:, ch]
-        cum = np.cumsum(clean, axis=0, dtype=np.int64)
+        clean_all = columns(good_all, self.ch)
+        # Rows without a spike in the block that were not raised stay clear and count clean readings.
+        a = np.flatnonzero(found.any(axis=0) | self.raised)  # screen bindings are this check's rows
+        clean_now = np.minimum(self.clean + clean_all.sum(axis=0, dtype=np.int64), self.window)
+        if len(a) == 0:
+            self.clean = clean_now
+            return
+        rows, window, raised = self.rows[a], self.window[a], self.raised[a]
+        spike = found[:, a]
+        cum = np.cumsum(clean_all[:, a], axis=0, dtype=np.int64)
         last_spike = _last_true_index(spike)
         since = np.where(
             last_spike >= 0,
             cum - _at(cum, np.maximum(last_spike, 0)),
-            self.clean + cum,
+            self.clean[a] + cum,
         )
-        state = np.where(last_spike >= 0, True, self.raised) & (since < self.window)
-        change = state != _shift_down(state, self.raised)
-        grade = table.rule_grade[self.rows]
-        t = block.ts[:, ch]
+        state = np.where(last_spike >= 0, True, raised) & (since < window)
+        change = state != _shift_down(state, raised)
+        grade = table.rule_grade[rows]
+        t = block.ts[:, self.ch[a]]
         k, j = np.nonzero(change & state)
-        out.add(self.rows[j], True, grade[j], t[k, j], deviation[k, j], threshold[k, j])
+        out.add(rows[j], True, grade[j], t[k, j], deviation[k, a[j]], threshold[k, a[j]])
         k, j = np.nonzero(change & ~state)
-        w = self.window[j].astype(np.float64)
-        out.add(self.rows[j], False, grade[j], t[k, j], w, w.copy())
-        self.raised = state[-1].copy()
-        self.clean = np.minimum(since[-1], self.window)
+        w = window[j].astype(np.float64)
+        out.add(rows[j], False, grade[j], t[k, j], w, w.copy())
+        self.raised[a] = state[-1]
+        clean_now[a] = np.minimum(since[-1], window)
+        self.clean = clean_now

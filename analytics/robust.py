@@ -34,7 +34,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from analytics.table import Block
+from analytics.table import Block, columns
 
 T = TypeVar("T", bound=np.generic)
 F64 = npt.NDArray[np.float64]
@@ -182,7 +182,11 @@ class SlotWindows:
         k_rows, n_cols = block.ts.shape
         if k_rows == 0 or m == 0:
             return _no_segments(m)
-        ok = block.usable[:, ch] & np.isfinite(block.value[:, ch]) & np.isfinite(block.ts[:, ch])
+        ok = (
+            columns(block.usable, ch)
+            & np.isfinite(columns(block.value, ch))
+            & np.isfinite(columns(block.ts, ch))
+        )
         at = np.flatnonzero(ok.T)  # by row, then time
         if len(at) == 0:
             return _no_segments(m)
@@ -212,13 +216,13 @@ class SlotWindows:
         dv = v - self.v0[r]
         # Runs: a slot opened in the block, or the samples before a row's first opening sample
         # (they continue the row's newest slot, held in the ring).
-        bounds = opens | starts
-        run = np.cumsum(bounds) - 1
-        n_runs = int(run[-1]) + 1
+        bounds = np.flatnonzero(opens | starts)  # where each run begins (runs are contiguous)
+        n_runs = len(bounds)
         sums = np.empty((n_runs, len(SUMS)))
-        sums[:, N] = np.bincount(run, minlength=n_runs)
+        sums[:-1, N] = np.diff(bounds)
+        sums[-1, N] = len(at) - bounds[-1]
         for field, w in ((SX, x), (SV, dv), (SXX, x * x), (SXV, x * dv), (SVV, dv * dv)):
-            sums[:, field] = np.bincount(run, weights=w, minlength=n_runs)
+            sums[:, field] = np.add.reduceat(w, bounds)
         run_opens = opens[bounds]
         cont = r[bounds][~run_opens]
         if len(cont):  # a row's samples before its first opening sample: it has a slot already

@@ -21,8 +21,17 @@ def time_then_channel_order(
     if len(ts) > 1 and bool(np.all(ts[1:] >= ts[:-1])):
         # Already in time order (a recording, a batch as it came): a stable sort by channel alone
         # gives the same order, ties in time kept in input order as ``lexsort`` keeps them.
-        return np.argsort(channel, kind="stable")
+        return np.argsort(_narrow(channel), kind="stable")
     return np.lexsort((ts, channel))
+
+
+def _narrow(channel: npt.NDArray[np.int32]) -> npt.NDArray[np.integer]:
+    """The channels as 16-bit numbers when they fit: numpy's stable sort of those is a radix sort
+    (on 200,000 readings of 100 channels in no particular order about 0.5 ms against 8 ms for the
+    32-bit sort; as fast as that one on a file that cycles through its channels). Same order."""
+    if len(channel) > 256 and int(channel.min()) >= 0 and int(channel.max()) <= np.iinfo(np.uint16).max:
+        return channel.astype(np.uint16)
+    return channel
 
 
 def occurrence_rank(sorted_channel: npt.NDArray[np.int32]) -> npt.NDArray[np.intp]:
@@ -53,19 +62,20 @@ def to_block(
     n_channels: int,
     bad: int = Quality.BAD,
     presorted: bool = False,
+    rank: npt.NDArray[np.intp] | None = None,
 ) -> Block:
     """Lay readings out as a Block: column c holds channel c's readings in time order.
 
     The inputs need not be sorted. Readings are assumed valid (known channel, in order); the
-    engine filters before calling this.
+    engine filters before calling this. ``presorted`` inputs (by channel, then time) may come with
+    their ``occurrence_rank``.
     """
-    if presorted:  # already by channel, then time
-        order = np.arange(len(ts))
-        s_ch = channel
-    else:
+    if not presorted:
         order = np.lexsort((ts, channel))
-        s_ch = channel[order]
-    rank = occurrence_rank(s_ch)
+        ts, channel, value, quality = ts[order], channel[order], value[order], quality[order]
+        rank = None
+    if rank is None:
+        rank = occurrence_rank(channel)
     rows = int(rank.max()) + 1 if len(rank) else 0
     shape = (rows, n_channels)
     block = Block(
@@ -75,9 +85,11 @@ def to_block(
         usable=np.zeros(shape, dtype=bool),
         quality=np.zeros(shape, dtype=np.uint8),
     )
-    block.ts[rank, s_ch] = ts[order]
-    block.value[rank, s_ch] = value[order]
-    block.present[rank, s_ch] = True
-    block.quality[rank, s_ch] = quality[order]
-    block.usable[rank, s_ch] = quality[order] < bad
+    # One flat cell number per reading, scattered into each (contiguous) grid.
+    cell = rank * n_channels + channel
+    block.ts.reshape(-1)[cell] = ts
+    block.value.reshape(-1)[cell] = value
+    block.present.reshape(-1)[cell] = True
+    block.quality.reshape(-1)[cell] = quality
+    block.usable.reshape(-1)[cell] = quality < bad
     return block

@@ -17,7 +17,7 @@ e.g. wind means, crane ratios) → judges (every alarm rule).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,7 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int8]
 IDX = npt.NDArray[np.intp]
+_T = TypeVar("_T", bound=np.generic)
 
 # Numbers a table may attach to each grade change for its message (crane: load, radius, rated load,
 # both ratios; combined: each condition's value); NaN where unused. What each slot means is the
@@ -86,6 +87,16 @@ class TableResult:
 
     def take(self, index: IDX) -> TableResult:
         return TableResult(*(getattr(self, name)[index] for name in TableResult.__slots__))
+
+
+def columns(a: npt.NDArray[_T], cols: npt.NDArray[np.integer[Any]]) -> npt.NDArray[_T]:
+    """``a[:, cols]`` of a (K, N) grid, for reading only: ``a`` itself, not a copy, when ``cols`` is
+    every column in order (a table bound to every channel of its site)."""
+    n = a.shape[1]
+    # n distinct increasing numbers from 0 to n - 1 are 0, 1, ..., n - 1.
+    if len(cols) == n and n and cols[0] == 0 and cols[-1] == n - 1 and bool((cols[1:] > cols[:-1]).all()):
+        return a
+    return a[:, cols]
 
 
 def result(

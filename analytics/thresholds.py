@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics.table import Block, TableResult, result
+from analytics.table import Block, TableResult, columns, result
 
 GRADES = 3  # yellow, orange, red
 _GRADE_NUMBERS = np.arange(1, GRADES + 1, dtype=np.int8)
@@ -154,16 +154,16 @@ class ThresholdTable:
         if not len(self.channel) or block.rows == 0:
             return TableResult.empty()
         cols = self.channel
-        usable = block.usable[:, cols]
+        usable = columns(block.usable, cols)
         if not usable.any():
             return TableResult.empty()
-        value = block.value[:, cols]
-        ts = block.ts[:, cols]
+        value = columns(block.value, cols)
+        ts = columns(block.ts, cols)
         if self.cumulative.any():
             value = self._relative_to_baseline(value, usable)
 
         old_up, old_down = self.grade_up.copy(), self.grade_down.copy()
-        present = block.present[:, cols]
+        present = columns(block.present, cols)
         if self._has_upper:
             grade_up, self._on_up, self.grade_up = self._side(
                 value, ts, present, usable, self.upper, True, self._on_up, self._recent_up, self._since_up
@@ -269,22 +269,27 @@ class ThresholdTable:
                 h = self.hysteresis
                 if upward:
                     np.greater_equal(value, lim, out=set_)
-                    np.less(value, lim - h, out=reset)
                 else:
                     np.less_equal(value, lim, out=set_)
+                set_ &= usable
+                if not on[:, level].any() and not set_.any():
+                    continue  # off before the block and never reached in it: off throughout
+                if upward:
+                    np.less(value, lim - h, out=reset)
+                else:
                     np.greater(value, lim + h, out=reset)
                 # Unset limits compare False both ways: make them "fallen" so they never hold a latch.
                 reset |= np.isnan(lim)
-                set_ &= usable
                 reset &= usable
-                # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset, -1 none.
-                code.fill(-1)
+                # The latest decisive reading decides: code 2k + 1 for a set, 2k for a reset; the
+                # latch before the block counts as one in row -1 (-1: on, -2: off).
+                code[...] = np.where(on[:, level], np.int32(-1), np.int32(-2))
                 np.copyto(code, on_code, where=set_)
                 np.copyto(code, off_code, where=reset)
                 np.maximum.accumulate(code, axis=0, out=code)
-                latch = np.where(code < 0, on[:, level], (code & 1).astype(bool))
+                latch = (code & 1).astype(bool)
                 # The highest level on is the grade (levels with unset limits are never on).
-                grades[latch] = level + 1
+                np.copyto(grades, np.int8(level + 1), where=latch)
                 after[:, level] = latch[-1]
         return grades, after, grades[-1].copy()
 

@@ -42,6 +42,10 @@ def new_event_id() -> str:
     return uuid.uuid4().hex
 
 
+# json.dumps(obj, ensure_ascii=False, separators=(",", ":")), without building an encoder per event.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmEvent:
     """One change of an alarm, as the contract names it (replay output, MQTT and API alike).
@@ -88,4 +92,4 @@ class AlarmEvent:
         return event
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return _JSON.encode(self.to_dict())

@@ -169,7 +169,7 @@ class ReadingReader:
             )
         ts_type = self._csv_ts_type(mm, first_end)
         for piece in self._pieces(mm, first_end):
-            if not piece.strip():
+            if not piece or piece.isspace():  # blank (as strip() would find, without a copy)
                 continue
             chunk = self._csv_piece(piece, ts_type)
             if chunk is not None and len(chunk):
@@ -192,7 +192,8 @@ class ReadingReader:
     def _csv_piece(self, piece: bytes, ts_type: pa.DataType) -> Chunk | None:
         malformed = 0
         try:
-            piece.decode("utf-8")
+            if not piece.isascii():  # ASCII is UTF-8; only other bytes need decoding to check
+                piece.decode("utf-8")
         except UnicodeDecodeError:
             # Arrow cannot show such a row to the handler below and gives up on the whole piece
             # (found by fuzzing): mark the bytes, so their rows fail as bad values and are counted.

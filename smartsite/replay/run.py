@@ -24,6 +24,7 @@ from gateway.config import SiteConfig
 from gateway.site import Site
 from gateway.vocab import AlarmEvent, Quality
 from smartsite.replay.file_order import PREFETCH, FileOrder, file_parts, prefetch
+from smartsite.replay.heap import keep_freed_memory
 from smartsite.replay.progress import Progress
 from smartsite.replay.readers import CHUNK_BYTES, Chunk, ReadingReader
 from smartsite.replay.summary import AlarmInterval, ReplaySummary, track
@@ -96,8 +97,10 @@ def replay(
 
     ``workers`` above 1 deals the channels to that many processes (``smartsite.replay.parallel``):
     the same events in the same order. Raises ``ReplayInputError`` when the input cannot be read at
-    all; bad rows are counted.
+    all; bad rows are counted. Freed memory stays in the process for the next chunk
+    (``smartsite.replay.heap``).
     """
+    keep_freed_memory()
     if workers > 1:
         from smartsite.replay.parallel import replay_on_cores
 
