@@ -6,6 +6,7 @@ it broke every later listing. Such values are refused on the way in (422), never
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,9 +16,12 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _iso_only(value: object) -> object:
-    # pydantic would read "0.5" or 1700000000 as epoch seconds; the schema says ISO 8601.
-    if isinstance(value, (int, float)) or (isinstance(value, str) and "-" not in value.strip()[1:]):
+    # pydantic would read "0.5", "6.1e-05" or 1700000000 as epoch seconds; the schema says ISO 8601.
+    if isinstance(value, (int, float)) or (isinstance(value, str) and not _ISO_DATE.match(value.strip())):
         raise ValueError("must be ISO 8601 with a UTC offset, e.g. 2026-12-02T08:00:00+08:00")
     return value
 

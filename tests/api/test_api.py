@@ -225,4 +225,7 @@ async def test_alarm_filters(roles_client: tuple[httpx.AsyncClient, Runtime]) ->
     assert len((await client.get("/api/v1/alarms?grade=3")).json()) == 1
     assert len((await client.get("/api/v1/alarms?channel=pit.P1.disp_h")).json()) == 0
     assert len((await client.get("/api/v1/alarms?since=2100-01-01T00:00:00Z")).json()) == 0
+    # Epoch seconds are not ISO 8601, whatever they look like (pydantic would take them).
+    for not_iso in ("1700000000", "0.5", "6.103515625e-05", "-5", " 12-01-2026"):
+        assert (await client.get("/api/v1/alarms", params={"since": not_iso})).status_code == 422, not_iso
     assert (await client.get("/api/v1/alarms?grade=4")).status_code == 422
