@@ -18,6 +18,8 @@ The hooks use paho's private methods (``_sock_recv``, ``_packet_handle``, ``_loo
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -99,11 +101,14 @@ class _FrameReader:
 
     def _receive(self) -> mqtt.MQTTErrorCode:
         paho = self._paho
+        # TLS hands over a record at a time, and what it has decrypted or read ahead wakes nobody:
+        # read a TLS link until it has nothing, and if the bound stops us first, come back at once.
+        tls = isinstance(paho._sock, ssl.SSLSocket)
         for _ in range(RECEIVES_PER_WAKE):
             try:
                 data = paho._sock_recv(RECEIVE_BYTES)  # paho's own: TLS want-read as BlockingIOError
             except BlockingIOError:
-                break
+                return _OK
             except OSError:
                 return _LOST
             if not data:
@@ -111,9 +116,15 @@ class _FrameReader:
             self._buffer += data
             with paho._msgtime_mutex:
                 paho._last_bytes_received = mqtt.time_func()
-            if len(data) < RECEIVE_BYTES:
-                break
+            if len(data) < RECEIVE_BYTES and not tls:
+                return _OK  # the kernel's buffer is empty; more wakes the loop again
+        if tls:
+            asyncio.get_running_loop().call_soon(self._read_again)
         return _OK
+
+    def _read_again(self) -> None:
+        if self._paho._sock is not None:
+            self.loop_read()
 
     def _frames(self) -> mqtt.MQTTErrorCode:
         """Handle every whole frame in the buffer; a partial one waits for its remaining bytes."""

@@ -101,6 +101,11 @@ class SqliteStore(SqliteFile):
         # SQLite's default 2 MB page cache a site of 1,000 channels rereads them each time (3 M
         # readings stored: 12 us a reading written, 6 us with this; measured in a test bench).
         db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        # Checkpoint when the WAL holds 64 MB (the size it is truncated to), not SQLite's 4 MB: at
+        # 1,000 channels every write rewrites ~1,000 index pages, so the default checkpointed after
+        # nearly every write and copied the same pages each time (a test bench of 2,500-reading
+        # writes: 10.4 -> 5.1 us a reading for the commit, 17 -> 11 us for the whole write).
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         names = [c.id for c in self.channels]
         db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in names])
         db.commit()
@@ -475,6 +480,7 @@ def _event_row(event: AlarmEvent) -> tuple[Any, ...]:
 
 
 PAGE_CACHE_KIB = 32 * 1024
+WAL_CHECKPOINT_PAGES = 16_384  # of 4 kB: 64 MB, journal_size_limit
 
 # The readings of a write go in as one JSON document of rows, inserted by one statement: SQLite
 # then runs the whole insert without the GIL. With ``executemany`` the thread released and took

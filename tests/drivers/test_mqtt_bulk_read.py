@@ -14,15 +14,17 @@ import pytest
 
 from drivers import mqtt_bulk_read
 from drivers.mqtt_link import MqttLink
-from tests.support import Mosquitto
+from tests.support import Mosquitto, self_signed_cert
 
 TOPIC = "smartsite/s/devices/d1/up"
 
 
-def _publish(port: int, messages: list[tuple[bytes, int]]) -> None:
+def _publish(port: int, messages: list[tuple[bytes, int]], ca_file: Path | None = None) -> None:
     """Publish (payload, qos) in order from a plain paho client, waiting for each to be taken."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bulk-pub")
     client.max_inflight_messages_set(100)
+    if ca_file is not None:
+        client.tls_set(ca_certs=str(ca_file))
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:
@@ -76,6 +78,27 @@ def test_every_message_arrives_whole_and_in_order(tmp_path: Path, mqtt5: bool) -
     assert {topic for topic, *_ in got} == {TOPIC}
     # The QoS 2 one took paho's own path; the others came in bulk.
     assert [m.payload for m in items if isinstance(m, aiomqtt.Message)] == [b"qos2"]
+
+
+def test_over_tls_nothing_waits_in_the_tls_layer(tmp_path: Path) -> None:
+    """TLS hands over one record (16 kB) a read, and what it decrypted but we did not take wakes
+    nobody: every message must still arrive, without more traffic behind it."""
+    cert, key = self_signed_cert(tmp_path)
+    sent = [(f'{{"n": {i}, "pad": "{"x" * (i % 300)}"}}'.encode(), 1) for i in range(4000)]
+
+    async def scenario(port: int) -> list[Any]:
+        link = MqttLink.from_url(f"mqtts://127.0.0.1:{port}", ca_file=str(cert))
+        client = link.client(identifier="bulk-tls")
+        mqtt_bulk_read.install(client, manual_ack=False)
+        async with client:
+            await client.subscribe(TOPIC, qos=1)
+            await asyncio.to_thread(_publish, port, sent, cert)
+            return await _receive(client, len(sent), within_s=20)
+
+    listener = f"allow_anonymous true\ncertfile {cert}\nkeyfile {key}\n"
+    with Mosquitto(tmp_path / "broker", listener_conf=listener) as broker:
+        got = asyncio.run(scenario(broker.port))
+    assert [bytes(payload) for _, payload, _, _ in got] == [p for p, _ in sent]
 
 
 def test_bulk_pubacks_release_what_they_acknowledge_and_nothing_else(tmp_path: Path) -> None:
