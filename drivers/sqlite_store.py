@@ -25,7 +25,6 @@ from drivers.sqlite_file import SqliteFile
 from drivers.store_history import HistoryResult, channel_history
 from drivers.store_retention import Retention, RetentionReport, enforce_retention
 from drivers.store_schema import last_seq, migrate
-from drivers.wal_checkpointer import WalCheckpointer
 from gateway.vocab import AlarmEvent, ChannelMeta, ForwardChunk, RecordKind, RetryableSinkError, SinkBatch
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,6 @@ class SqliteStore(SqliteFile):
         self._duplicates_logged = False
         self._pending_counts: Counter[str] = Counter()
         self._last_room_eviction = -ROOM_EVICTION_EVERY_S
-        self._checkpointer: WalCheckpointer | None = None
 
     # Opening
 
@@ -108,9 +106,6 @@ class SqliteStore(SqliteFile):
         # nearly every write and copied the same pages each time (a test bench of 2,500-reading
         # writes: 10.4 -> 5.1 us a reading for the commit, 17 -> 11 us for the whole write).
         db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
-        # ...which, if reached, stalls that write: checkpoints run beside the writer instead.
-        self._checkpointer = WalCheckpointer(self.path)
-        self._checkpointer.start()
         names = [c.id for c in self.channels]
         db.executemany("INSERT OR IGNORE INTO channels(name) VALUES (?)", [(n,) for n in names])
         db.commit()
@@ -159,12 +154,6 @@ class SqliteStore(SqliteFile):
             except sqlite3.Error as again:
                 raise RetryableSinkError(self.name, str(again)) from again
         return chunks
-
-    def _close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-            self._checkpointer = None
-        super()._close()
 
     def _truncate_wal(self) -> None:
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
