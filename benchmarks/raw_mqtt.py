@@ -26,7 +26,7 @@ def connect_packet(client_id: str, keepalive_s: int = 60) -> bytes:
     return b"\x10" + remaining_length(len(body)) + body
 
 
-def publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
-    """PUBLISH at QoS 1 with packet id ``mid``."""
-    body = utf8(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + remaining_length(len(body)) + body
+def publish_packet(topic: str, payload: bytes, mid: int, qos: int = 1) -> bytes:
+    """PUBLISH at ``qos`` (0 or 1) with packet id ``mid`` (QoS 0 carries none)."""
+    body = utf8(topic) + (struct.pack("!H", mid) if qos else b"") + payload
+    return bytes([0x30 | qos << 1]) + remaining_length(len(body)) + body

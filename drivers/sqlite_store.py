@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 SEGMENT_READINGS = 2000  # readings per queue segment: one MQTT message or InfluxDB request
 ROOM_EVICTION_EVERY_S = 60.0
+PAGE_CACHE_KIB = 32 * 1024
+WAL_CHECKPOINT_PAGES = 16_384  # of 4 kB: 64 MB, journal_size_limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,9 +480,6 @@ def _event_row(event: AlarmEvent) -> tuple[Any, ...]:
         event.to_json(),
     )
 
-
-PAGE_CACHE_KIB = 32 * 1024
-WAL_CHECKPOINT_PAGES = 16_384  # of 4 kB: 64 MB, journal_size_limit
 
 # The readings of a write go in as one JSON document of rows, inserted by one statement: SQLite
 # then runs the whole insert without the GIL. With ``executemany`` the thread released and took

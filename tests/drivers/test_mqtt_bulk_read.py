@@ -12,6 +12,7 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 import pytest
 
+from benchmarks.raw_mqtt import publish_packet, remaining_length
 from drivers import mqtt_bulk_read
 from drivers.mqtt_link import MqttLink
 from tests.support import Mosquitto, self_signed_cert
@@ -157,20 +158,6 @@ class _FedSocket:
         return -1
 
 
-def _length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (128 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _publish_frame(topic: str, payload: bytes, qos: int, mid: int) -> bytes:
-    body = len(topic).to_bytes(2, "big") + topic.encode() + (mid.to_bytes(2, "big") if qos else b"") + payload
-    return bytes([0x30 | qos << 1]) + _length(len(body)) + body
-
-
 def _fed_client() -> tuple[aiomqtt.Client, _FedSocket]:
     """An aiomqtt client (made inside a running event loop, as aiomqtt wants) on a fed socket."""
     client = aiomqtt.Client("127.0.0.1", 1, identifier="fed")
@@ -194,7 +181,7 @@ async def test_frames_cut_across_any_read_boundary(seed: int) -> None:
         payload = payload[:size]
         topic = f"smartsite/s/devices/d{i % 7}/up"
         expected.append((topic, payload, (i % 65535) + 1 if qos else 0, qos))
-        stream += _publish_frame(topic, payload, qos, (i % 65535) + 1)
+        stream += publish_packet(topic, payload, (i % 65535) + 1, qos)
         if i % 50 == 0:
             stream += b"\xd0\x00"  # a PINGRESP between them goes to paho's own handler
     client, sock = _fed_client()
@@ -213,7 +200,7 @@ async def test_frames_cut_across_any_read_boundary(seed: int) -> None:
 
 async def test_a_remaining_length_of_five_bytes_is_a_protocol_error_and_closes_the_link() -> None:
     client, sock = _fed_client()
-    sock.chunks.append(_publish_frame("t/a", b"ok", 0, 0) + b"\x30\xff\xff\xff\xff\x01" + b"x" * 10)
+    sock.chunks.append(publish_packet("t/a", b"ok", 0, qos=0) + b"\x30\xff\xff\xff\xff\x01" + b"x" * 10)
     assert client._client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
     assert sock.closed
     assert mqtt_bulk_read.messages_of(client._queue.get_nowait()) == [("t/a", b"ok", 0, 0)]
@@ -222,6 +209,6 @@ async def test_a_remaining_length_of_five_bytes_is_a_protocol_error_and_closes_t
 async def test_a_publish_whose_topic_runs_past_its_frame_is_a_protocol_error() -> None:
     client, sock = _fed_client()
     body = (50).to_bytes(2, "big") + b"short"
-    sock.chunks.append(b"\x30" + _length(len(body)) + body)
+    sock.chunks.append(b"\x30" + remaining_length(len(body)) + body)
     assert client._client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
     assert sock.closed and client._queue.empty()
