@@ -103,6 +103,12 @@ class SqliteStore(SqliteFile):
         # SQLite's default 2 MB page cache a site of 1,000 channels rereads them each time (3 M
         # readings stored: 12 us a reading written, 6 us with this; measured in a test bench).
         db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+        # A write's INSERT … SELECT keeps a statement journal (the old content of every page it
+        # changes, to undo the statement alone): one page per channel written, 4 MB at 1,000
+        # channels, past the 64 kB SQLite keeps in memory, so it went to a temporary file on every
+        # write. In memory it costs a few MB while the write lasts (benchmarks/store_write.py:
+        # the store's CPU per reading 10.2 -> 8.3 us at 1,000 channels).
+        db.execute("PRAGMA temp_store=MEMORY")
         # Checkpoint when the WAL holds 64 MB (the size it is truncated to), not SQLite's 4 MB: at
         # 1,000 channels every write rewrites ~1,000 index pages, so the default checkpointed after
         # nearly every write and copied the same pages each time (a test bench of 2,500-reading

@@ -72,3 +72,23 @@ async def test_every_double_is_stored_exactly_and_non_finite_values_as_sqlite_kn
     expected = value.tolist()
     assert stored[:10] + stored[13:] == expected[:10] + expected[13:]
     assert [r[3] for r in rows] == quality.tolist() and {r[4] for r in rows} == {"integer"}
+
+
+async def test_a_write_across_a_thousand_channels_keeps_its_statement_journal_in_memory(
+    tmp_path: Path,
+) -> None:
+    """A write changes one index page per channel; the journal that can undo the statement holds
+    them all (4 MB here) and must not go to a temporary file on every write."""
+    import numpy as np
+
+    channels = [f"d{d}.q{q}" for d in range(200) for q in range(5)]
+    n = 2500
+    batch = ReadingBatch.from_lists(
+        (1.7e9 + np.arange(n) * 1e-3).tolist(), (np.arange(n) % 1000).tolist(), [1.0] * n, [0] * n
+    )
+    async with SqliteStore(tmp_path / "store.db", channels) as store:
+        assert await store.call(lambda db: db.execute("PRAGMA temp_store").fetchone()[0]) == 2  # MEMORY
+        await store.write(SinkBatch(batch))
+        assert store.counters.readings_written == n
+    db = sqlite3.connect(tmp_path / "store.db")
+    assert db.execute("SELECT count(DISTINCT channel), count(*) FROM readings").fetchone() == (1000, n)
