@@ -326,6 +326,14 @@ def one_run(
                 if stored >= published["readings"]:
                     break
                 time.sleep(1.0)
+            # And the platform caught up: the uplink's queue empty (the store's count of it is
+            # refreshed every second), bounded like the wait above. After an overload the backlog
+            # drains behind the live data; stopping before it would count it as lost.
+            empty_polls = 0
+            while time.monotonic() < deadline and empty_polls < 2:
+                uplink = next(d for d in _health(api_port)["destinations"] if d["kind"] == "mqtt")
+                empty_polls = empty_polls + 1 if uplink.get("queue_depth") == 0 else 0
+                time.sleep(1.0)
             time.sleep(3.0)
             health = _health(api_port)
             subscriber.stdin.write(f"stop {published['start'] + warmup_s}\n")
