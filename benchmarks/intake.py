@@ -182,8 +182,13 @@ def publisher_main(port: int, rate: float, seconds: float, per_message: int, pha
         received += _drain(sock)
         time.sleep(0.01)
     acked = received // 4
-    done = {"sent": sent, "acknowledged": acked, "readings": acked * per_message, "wall_s": wall_s}
-    done["start"] = start
+    done = {
+        "sent": sent,
+        "acknowledged": acked,
+        "readings": acked * per_message,
+        "wall_s": wall_s,
+        "start": start,
+    }
     print(json.dumps(done), flush=True)
     sock.close()
 
@@ -234,8 +239,8 @@ def subscriber_main(port: int) -> None:
     import numpy as np
 
     stamp, delay = np.asarray(stamps), np.asarray(delays)
-    measured = delay[stamp >= window_from]
-    seconds = np.floor(stamp[stamp >= window_from])
+    in_window = stamp >= window_from
+    measured, seconds = delay[in_window], np.floor(stamp[in_window])
     worst = max((np.quantile(measured[seconds == t], 0.99) for t in np.unique(seconds)), default=None)
     n = len(measured)
     print(
